@@ -1,0 +1,1 @@
+//! The VRRP protocol core: wire codec and state machine. Pure and deterministic.

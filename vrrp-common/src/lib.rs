@@ -1,0 +1,400 @@
+//! The bytes the XDP program and the agent agree on.
+//!
+//! Every type here is `#[repr(C)]`, has explicit padding (the verifier rejects
+//! map helpers that read uninitialised stack bytes) and a compile-time size
+//! assertion, so a change on one side that the other does not know about
+//! fails the build instead of corrupting a map.
+//!
+//! Map names are constants so that the loader and the program cannot drift.
+//! Addresses are stored as raw network-order bytes; IPv4 addresses occupy the
+//! first four bytes of a 16-byte field and the rest is zero.
+#![no_std]
+#![deny(missing_docs)]
+
+use core::mem::size_of;
+
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: u8 = 112;
+/// Address family tag for IPv4 in keys and events.
+pub const FAMILY_V4: u8 = 4;
+/// Address family tag for IPv6 in keys and events.
+pub const FAMILY_V6: u8 = 6;
+
+/// Bytes of advertised addresses copied into an [`AdvertEvent`]: 16 IPv4 or
+/// 4 IPv6 addresses. Adverts carrying more are still validated and delivered;
+/// only the copy is truncated (`addrs_copied` says how many made it).
+pub const EVENT_ADDR_BYTES: usize = 64;
+/// Maximum number of virtual IPs the data plane counts traffic for.
+pub const MAX_VIPS: u32 = 1024;
+/// Maximum number of (interface, VRID, family) entries.
+pub const MAX_VRIDS: u32 = 1024;
+/// Maximum number of unicast peers across all instances.
+pub const MAX_PEERS: u32 = 1024;
+/// Words of the VIP pre-filter bitmap (`VIP_FILTER_WORDS * 64` bits).
+pub const VIP_FILTER_WORDS: u32 = 1024;
+
+/// Map names, shared by the program and the loader.
+pub mod maps {
+    /// `HashMap<VridKey, VridConfig>`: VRIDs configured per interface (agent writes).
+    pub const VRIDS: &str = "VRIDS";
+    /// `HashMap<VridKey, LastSeen>`: newest valid advert per VRID (kernel writes).
+    pub const LAST_SEEN: &str = "LAST_SEEN";
+    /// `LruPerCpuHashMap<VridKey, VridStats>`: per-VRID counters, incl. foreign VRIDs.
+    pub const VRID_STATS: &str = "VRID_STATS";
+    /// `HashMap<PeerKey, u8>`: unicast allow-list (agent writes).
+    pub const PEERS: &str = "PEERS";
+    /// `HashMap<u32, u32>`: IPv4 VIP (network-order bytes as a native u32) to VIP slot.
+    pub const VIPS_V4: &str = "VIPS_V4";
+    /// `HashMap<[u8; 16], u32>`: IPv6 VIP to VIP slot.
+    pub const VIPS_V6: &str = "VIPS_V6";
+    /// `Array<u64>`: bitmap pre-filter over [`crate::vip_filter_bit`] of all VIPs.
+    pub const VIP_FILTER: &str = "VIP_FILTER";
+    /// `PerCpuArray<VipStats>`: traffic counters indexed by VIP slot.
+    pub const VIP_STATS: &str = "VIP_STATS";
+    /// `PerCpuArray<u64>`: global counters indexed by [`crate::Stat`].
+    pub const STATS: &str = "STATS";
+    /// `PerCpuArray<u64>`: drops by [`crate::DropReason`], whatever the VRID.
+    pub const DROPS: &str = "DROPS";
+    /// `RingBuf`: [`crate::AdvertEvent`] records.
+    pub const EVENTS: &str = "EVENTS";
+}
+
+/// Name of the XDP program in the object.
+pub const XDP_PROGRAM: &str = "vrrp_xdp";
+
+/// Why an advert was dropped. One reason per receive check of RFC 9568 §7.1;
+/// the agent's codec reports the same reasons so both paths count alike.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// TTL / hop limit is not 255 (§7.1 item 1).
+    Ttl = 0,
+    /// Version is neither 2 nor 3, or differs from the configured one (item 2).
+    Version = 1,
+    /// Type is not 1 = ADVERTISEMENT (item 3).
+    Type = 2,
+    /// The packet is shorter than its header, or its length does not match
+    /// the address count (item 4).
+    Length = 3,
+    /// The checksum does not verify in any accepted form (item 5).
+    Checksum = 4,
+    /// v3 Max Adver Int is zero, or a v2 Adver Int differs from ours (items 7, 8).
+    Interval = 5,
+    /// Count is zero (item 8, RFC 9568 erratum 8299).
+    Count = 6,
+    /// The addresses' family does not match the IP header, or the VRID is
+    /// configured only for the other family.
+    Family = 7,
+    /// The first IPv6 address is not link-local (item 8, erratum 8300).
+    LinkLocal = 8,
+    /// Unicast allow-list in force and the source is not on it.
+    Peer = 9,
+    /// v2 authentication type is not 0 (item 7; RFC 3768 removed auth).
+    AuthType = 10,
+}
+
+/// Number of [`DropReason`] values.
+pub const DROP_REASONS: usize = 11;
+
+impl DropReason {
+    /// Every reason, in index order.
+    pub const ALL: [DropReason; DROP_REASONS] = [
+        DropReason::Ttl,
+        DropReason::Version,
+        DropReason::Type,
+        DropReason::Length,
+        DropReason::Checksum,
+        DropReason::Interval,
+        DropReason::Count,
+        DropReason::Family,
+        DropReason::LinkLocal,
+        DropReason::Peer,
+        DropReason::AuthType,
+    ];
+
+    /// The label used in status JSON and metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::Ttl => "ttl",
+            DropReason::Version => "version",
+            DropReason::Type => "type",
+            DropReason::Length => "length",
+            DropReason::Checksum => "checksum",
+            DropReason::Interval => "interval",
+            DropReason::Count => "count",
+            DropReason::Family => "family",
+            DropReason::LinkLocal => "link_local",
+            DropReason::Peer => "peer",
+            DropReason::AuthType => "auth_type",
+        }
+    }
+}
+
+/// Indices into the global `STATS` per-CPU array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// Frames carrying IP protocol 112 on an attached interface.
+    VrrpSeen = 0,
+    /// Adverts that passed every check.
+    AdvertsValid = 1,
+    /// Valid adverts for a VRID not configured on the interface (passed).
+    AdvertsForeign = 2,
+    /// Events written to the ring buffer.
+    EventsSent = 3,
+    /// Valid adverts that only refreshed `LAST_SEEN` (no event needed).
+    EventsSuppressed = 4,
+    /// Events lost because the ring buffer was full.
+    RingbufFull = 5,
+    /// Frames to a VIP (IPv4 or IPv6 destination).
+    VipPackets = 6,
+    /// ARP requests and neighbour solicitations asking for a VIP.
+    VipResolutions = 7,
+    /// Adverts dropped (all reasons).
+    AdvertsDropped = 8,
+    /// `LAST_SEEN` / `VRID_STATS` updates that failed (map full).
+    MapUpdateFailed = 9,
+}
+
+/// Number of [`Stat`] values.
+pub const STATS_LEN: u32 = 10;
+
+/// Which checksum computation an advert verified under.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumForm {
+    /// Over the VRRP message only: VRRPv2, and VRRPv3 IPv4 per RFC 9568.
+    MessageOnly = 1,
+    /// Message plus the IP pseudo-header: VRRPv3 IPv4 per RFC 5798 (keepalived,
+    /// FRR), and VRRPv3 IPv6 always.
+    PseudoHeader = 2,
+}
+
+/// Key of the per-interface VRID tables.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VridKey {
+    /// Interface the advert arrived on.
+    pub ifindex: u32,
+    /// Virtual router id, 1..=255.
+    pub vrid: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<VridKey>() == 8);
+
+impl VridKey {
+    /// A key with zeroed padding.
+    pub const fn new(ifindex: u32, vrid: u8, family: u8) -> Self {
+        Self { ifindex, vrid, family, _pad: [0; 2] }
+    }
+}
+
+/// [`VridConfig::flags`]: deliver every valid advert as an event (the agent
+/// is MASTER, or wants to see each one, e.g. right after a state change).
+pub const VRID_F_DELIVER_ALL: u8 = 1 << 0;
+/// [`VridConfig::flags`]: only sources in `PEERS` are accepted.
+pub const VRID_F_PEER_FILTER: u8 = 1 << 1;
+
+/// What the agent tells the data plane about one configured VRID.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridConfig {
+    /// Configured VRRP version, 2 or 3; others are dropped as `Version`.
+    pub version: u8,
+    /// `VRID_F_*` bits.
+    pub flags: u8,
+    /// The instance's current (effective) priority; informational.
+    pub local_priority: u8,
+    /// Zero.
+    pub _pad0: u8,
+    /// v2 only: the configured Adver Int in seconds; a differing one is
+    /// dropped as `Interval` (RFC 3768 §7.1).
+    pub v2_adver_int: u16,
+    /// Zero.
+    pub _pad1: [u8; 2],
+}
+const _: () = assert!(size_of::<VridConfig>() == 8);
+
+/// Newest valid advert seen for a configured VRID, kept by the data plane so
+/// the agent need not be woken for adverts that change nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LastSeen {
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the newest valid advert.
+    pub ts_ns: u64,
+    /// Valid adverts received for this VRID, ever.
+    pub rx_total: u64,
+    /// Sender address (IPv4 in the first four bytes).
+    pub src_ip: [u8; 16],
+    /// Sender MAC.
+    pub src_mac: [u8; 6],
+    /// Advertised priority.
+    pub priority: u8,
+    /// Advertised version.
+    pub version: u8,
+    /// Raw interval field: v2 seconds, v3 centiseconds.
+    pub interval: u16,
+    /// Count IPvX Addr.
+    pub count: u8,
+    /// [`ChecksumForm`] as u8.
+    pub checksum_form: u8,
+    /// Zero.
+    pub _pad: [u8; 4],
+}
+const _: () = assert!(size_of::<LastSeen>() == 48);
+
+/// Per-VRID counters (per CPU), including VRIDs not configured here.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridStats {
+    /// Valid adverts for this VRID configured on the interface.
+    pub valid: u64,
+    /// Valid adverts for this VRID while it is not configured (passed).
+    pub foreign: u64,
+    /// Dropped adverts by [`DropReason`] index.
+    pub drops: [u64; DROP_REASONS],
+    /// Zero.
+    pub _pad: u64,
+}
+const _: () = assert!(size_of::<VridStats>() == 8 * (DROP_REASONS + 3));
+
+/// Key of the unicast allow-list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PeerKey {
+    /// Interface the peer is reached on.
+    pub ifindex: u32,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// Zero.
+    pub _pad: [u8; 3],
+    /// Peer address (IPv4 in the first four bytes).
+    pub addr: [u8; 16],
+}
+const _: () = assert!(size_of::<PeerKey>() == 24);
+
+/// Traffic counters for one VIP (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipStats {
+    /// IPv4/IPv6 packets whose destination is the VIP.
+    pub rx_packets: u64,
+    /// Their bytes (whole frame as received, incl. L2 header).
+    pub rx_bytes: u64,
+    /// ARP requests / neighbour solicitations whose target is the VIP.
+    pub resolutions: u64,
+    /// Zero.
+    pub _pad: u64,
+}
+const _: () = assert!(size_of::<VipStats>() == 32);
+
+/// [`AdvertEvent::reason`]: why the data plane woke the agent (bits).
+pub mod event_reason {
+    /// First advert seen for this VRID (no `LAST_SEEN` entry).
+    pub const FIRST: u8 = 1 << 0;
+    /// Sender address differs from the previous advert.
+    pub const NEW_SOURCE: u8 = 1 << 1;
+    /// Priority differs from the previous advert.
+    pub const PRIORITY: u8 = 1 << 2;
+    /// Interval differs from the previous advert.
+    pub const INTERVAL: u8 = 1 << 3;
+    /// Priority 0: the master is resigning.
+    pub const PRIORITY_ZERO: u8 = 1 << 4;
+    /// The VRID asks for every advert (`VRID_F_DELIVER_ALL`).
+    pub const DELIVER_ALL: u8 = 1 << 5;
+    /// Produced by the socket receive path (no suppression there).
+    pub const SOCKET: u8 = 1 << 6;
+}
+
+/// One valid advert, as the data plane hands it to the agent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvertEvent {
+    /// CLOCK_MONOTONIC receive time in ns (XDP: `bpf_ktime_get_ns`).
+    pub ts_ns: u64,
+    /// Interface it arrived on.
+    pub ifindex: u32,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// 2 or 3.
+    pub version: u8,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// Advertised priority.
+    pub priority: u8,
+    /// Count IPvX Addr as on the wire.
+    pub count: u8,
+    /// [`ChecksumForm`] as u8.
+    pub checksum_form: u8,
+    /// How many addresses were copied into `addrs`.
+    pub addrs_copied: u8,
+    /// [`event_reason`] bits.
+    pub reason: u8,
+    /// Raw interval field: v2 seconds, v3 centiseconds.
+    pub interval: u16,
+    /// Sender MAC.
+    pub src_mac: [u8; 6],
+    /// Sender address (IPv4 in the first four bytes).
+    pub src_ip: [u8; 16],
+    /// Zero.
+    pub _pad: [u8; 4],
+    /// The first `addrs_copied` addresses, 4 or 16 bytes each, packed.
+    pub addrs: [u8; EVENT_ADDR_BYTES],
+}
+const _: () = assert!(size_of::<AdvertEvent>() == 48 + EVENT_ADDR_BYTES);
+
+/// Bit of the VIP pre-filter for an address given as its 32-bit words (one
+/// for IPv4, four for IPv6, each read from network-order bytes as a native
+/// u32). Both sides must use exactly this function.
+#[inline(always)]
+pub const fn vip_filter_bit(folded: u32) -> u32 {
+    // Multiplicative hash: cheap in the kernel and spreads sequential VIPs.
+    folded.wrapping_mul(0x9E37_79B1) >> (32 - 16)
+}
+
+/// Folds an IPv6 address (as four native u32 words of network-order bytes)
+/// into the input of [`vip_filter_bit`].
+#[inline(always)]
+pub const fn fold_v6(w: [u32; 4]) -> u32 {
+    w[0] ^ w[1] ^ w[2] ^ w[3]
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)], made only of integers and byte
+    // arrays, with explicit padding, so every bit pattern is valid.
+    unsafe impl aya::Pod for super::VridKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LastSeen {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PeerKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VipStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::AdvertEvent {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_table_matches_discriminants() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+    }
+
+    #[test]
+    fn vip_filter_bit_in_range() {
+        let b = vip_filter_bit(u32::from_ne_bytes([192, 0, 2, 10]));
+        assert!(b < VIP_FILTER_WORDS * 64);
+    }
+}

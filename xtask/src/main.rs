@@ -1,0 +1,4 @@
+//! `cargo xtask`: setup, demo, test, bench.
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("not yet")
+}
