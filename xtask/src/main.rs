@@ -1,4 +1,41 @@
-//! `cargo xtask`: setup, demo, test, bench.
+//! `cargo xtask`: the developer and operator helper.
+//!
+//! - `setup`: install every prerequisite on a fresh Debian machine (idempotent).
+//! - `test`:  setup, then every test (unit, XDP program, network namespaces, interop).
+//! - `demo`:  a failover you can watch, in network namespaces.
+//! - `bench`: benchmarks (`bench xdp` for the XDP per-packet costs).
+
+mod bench;
+mod demo;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "vrrp-agent helper: setup, demo, test, bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install every prerequisite (apt packages, rust-src, bpf-linker); idempotent.
+    Setup,
+    /// Run every test: unit, XDP program, network namespaces, keepalived interop.
+    Test(test::TestArgs),
+    /// Watch a failover: two agents and a client in network namespaces.
+    Demo,
+    /// Benchmarks; writes a report.
+    Bench(bench::BenchArgs),
+}
+
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+    match Cli::parse().command {
+        Command::Setup => setup::run(),
+        Command::Test(args) => test::run(args),
+        Command::Demo => demo::run(),
+        Command::Bench(args) => bench::run(args),
+    }
 }
