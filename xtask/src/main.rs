@@ -7,13 +7,17 @@
 
 mod bench;
 mod demo;
+mod lab;
 mod setup;
 mod test;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "vrrp-agent helper: setup, demo, test, bench")]
+#[command(
+    name = "cargo xtask",
+    about = "vrrp-agent helper: setup, demo, test, bench"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,0 +1,174 @@
+//! A LAN of network namespaces for the demo and the benchmarks: one bridge
+//! namespace and any number of hosts, each with an `eth0` plugged into the
+//! bridge. Everything is removed on drop, including processes started in it.
+
+use std::{
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use anyhow::{Context as _, bail};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A bridge LAN; hosts are added with [`Lab::host`].
+pub struct Lab {
+    prefix: String,
+    lan: String,
+    namespaces: Vec<String>,
+    children: Vec<Child>,
+}
+
+/// One host of the lab.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// Its network namespace.
+    pub ns: String,
+    /// MAC address of its `eth0`.
+    pub mac: String,
+}
+
+impl Lab {
+    /// Creates the bridge namespace. `tag` keeps names readable; the pid and
+    /// a counter keep concurrent runs apart.
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("{tag}{}x{n}", std::process::id());
+        let lan = format!("{prefix}-lan");
+        let mut lab = Lab {
+            prefix,
+            lan: lan.clone(),
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        };
+        lab.add_ns(&lan)?;
+        lab.ip(
+            &lan,
+            &[
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        lab.ip(&lan, &["link", "set", "br0", "up"])?;
+        Ok(lab)
+    }
+
+    fn add_ns(&mut self, ns: &str) -> anyhow::Result<()> {
+        run(Command::new("ip").args(["netns", "add", ns]))?;
+        self.namespaces.push(ns.to_owned());
+        self.ip(ns, &["link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    /// Adds a host with the given addresses (CIDR) on its `eth0`.
+    pub fn host(&mut self, name: &str, addrs: &[&str]) -> anyhow::Result<Host> {
+        let ns = format!("{}-{name}", self.prefix);
+        self.add_ns(&ns)?;
+        let port = format!("p{}", self.namespaces.len());
+        run(Command::new("ip").args([
+            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &self.lan,
+        ]))?;
+        self.ip(&self.lan, &["link", "set", &port, "master", "br0"])?;
+        self.ip(&self.lan, &["link", "set", &port, "up"])?;
+        // No DAD delay for the IPv6 addresses we add, so tests need not wait.
+        self.exec(&ns, &["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])?;
+        for addr in addrs {
+            let mut args = vec!["addr", "add", addr, "dev", "eth0"];
+            if addr.contains(':') {
+                args.push("nodad");
+            }
+            self.ip(&ns, &args)?;
+        }
+        self.ip(&ns, &["link", "set", "eth0", "up"])?;
+        let mac = self.mac_of(&ns)?;
+        Ok(Host { ns, mac })
+    }
+
+    fn mac_of(&self, ns: &str) -> anyhow::Result<String> {
+        let out = self.exec(ns, &["cat", "/sys/class/net/eth0/address"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// `ip <args>` inside `ns`.
+    pub fn ip(&self, ns: &str, args: &[&str]) -> anyhow::Result<Output> {
+        let mut cmd = Command::new("ip");
+        cmd.arg("-n").arg(ns).args(args);
+        run(&mut cmd)
+    }
+
+    /// Runs a command to completion inside `ns`; fails on a non-zero exit.
+    pub fn exec(&self, ns: &str, argv: &[&str]) -> anyhow::Result<Output> {
+        run(Command::new("ip").args(["netns", "exec", ns]).args(argv))
+    }
+
+    /// Runs a command inside `ns` and returns its output whatever the exit status.
+    pub fn exec_any(&self, ns: &str, argv: &[&str]) -> anyhow::Result<Output> {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(argv)
+            .output()
+            .with_context(|| format!("running {argv:?} in {ns}"))
+    }
+
+    /// Starts a long-running command inside `ns`; killed when the lab drops.
+    /// Returns its index for [`Lab::kill`].
+    pub fn spawn(&mut self, ns: &str, argv: &[&str], log: Stdio) -> anyhow::Result<usize> {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {argv:?} in {ns}"))?;
+        self.children.push(child);
+        Ok(self.children.len() - 1)
+    }
+
+    /// Sends `signal` to a process started with [`Lab::spawn`] (`ip netns exec`
+    /// execs the command, so the pid is the command's own).
+    pub fn signal(&mut self, idx: usize, signal: i32) -> anyhow::Result<()> {
+        let child = self.children.get_mut(idx).context("no such child")?;
+        let pid = i32::try_from(child.id()).context("pid out of range")?;
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            bail!("kill({pid}, {signal}) failed");
+        }
+        Ok(())
+    }
+
+    /// Waits for a spawned process to exit; returns its exit code.
+    pub fn wait(&mut self, idx: usize) -> anyhow::Result<Option<i32>> {
+        let child = self.children.get_mut(idx).context("no such child")?;
+        Ok(child.wait()?.code())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<Output> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
