@@ -1,0 +1,745 @@
+//! The VRRP advertisement on the wire: VRRPv2 (RFC 3768 §5) and VRRPv3
+//! (RFC 9568 §5, formerly RFC 5798), IPv4 and IPv6.
+//!
+//! Two layers, as in smoltcp: [`Packet`] is a zero-copy view with checked
+//! length and non-panicking field accessors; [`Advert`] is the semantic form
+//! the election uses, with the interval already converted to a [`Duration`].
+//! Seconds (v2) and centiseconds (v3) exist only in this file.
+//!
+//! # Length and trailing bytes
+//!
+//! A VRRP message must be *exactly* `8 + count * address_length` bytes long,
+//! plus 8 bytes of authentication data for v2 (RFC 9568 §7.1 item 4;
+//! RFC 3768 §5.3.10). keepalived 2.2.7 sends exactly that (see
+//! `tests/fixtures/README.md`), so a longer message is a
+//! [`RxError::Length`] drop rather than silently ignored bytes: extra bytes
+//! would be covered by the checksum and could hide a count that disagrees
+//! with the address list. Bytes after the end of the *IP packet* (Ethernet
+//! padding of short frames) are not part of the message: [`split_frame`]
+//! cuts the message at the IP length and ignores them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+pub use vrrp_common::ChecksumForm;
+use vrrp_common::{DropReason, IPPROTO_VRRP};
+
+use super::checksum;
+
+/// Length of the fixed VRRP header, both versions.
+pub const HEADER_LEN: usize = 8;
+/// Length of the VRRPv2 authentication data that follows the addresses.
+pub const V2_AUTH_DATA_LEN: usize = 8;
+/// Type field of an ADVERTISEMENT, the only type defined (RFC 9568 §5.2.2).
+pub const TYPE_ADVERTISEMENT: u8 = 1;
+/// TTL / Hop Limit every advert is sent with and must arrive with
+/// (RFC 9568 §5.1.1.3, §7.1 item 1).
+pub const VRRP_TTL: u8 = 255;
+/// IPv4 multicast destination of adverts (RFC 9568 §5.1.1.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// IPv6 multicast destination of adverts (RFC 9568 §5.1.2.2).
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// Largest v3 Max Adver Int: 12 bits of centiseconds (RFC 9568 §5.2.7).
+pub const V3_MAX_ADVER_INT_CS: u16 = 0x0fff;
+
+const CENTISECOND: Duration = Duration::from_millis(10);
+
+/// VRRP protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// VRRPv2, RFC 3768: IPv4 only, interval in seconds.
+    V2,
+    /// VRRPv3, RFC 5798 / RFC 9568: IPv4 and IPv6, interval in centiseconds.
+    V3,
+}
+
+impl Version {
+    /// The number in the Version field.
+    pub const fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+/// Address family of a virtual router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4: 4-byte addresses.
+    V4,
+    /// IPv6: 16-byte addresses.
+    V6,
+}
+
+impl Family {
+    /// Bytes per address in the advert.
+    pub const fn addr_len(self) -> usize {
+        match self {
+            Family::V4 => 4,
+            Family::V6 => 16,
+        }
+    }
+
+    /// The family of `addr`.
+    pub const fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// How a VRRPv3 IPv4 advert's checksum is computed on transmit
+/// (SPEC `v3_checksum`). Receive accepts both. v2 and IPv6 ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum V3Checksum {
+    /// Message plus the IPv4 pseudo-header (RFC 5798 §5.2.8): what
+    /// keepalived (without `v3_checksum_as_v2`) and FRR send by default.
+    #[default]
+    Rfc5798,
+    /// Message only (RFC 9568 §5.2.8), as Cisco and Juniper compute it.
+    Rfc9568,
+}
+
+/// A received advert failed one of the RFC 9568 §7.1 checks. Each variant
+/// maps to one [`DropReason`] so the socket path and the XDP program count
+/// drops alike.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxError {
+    /// TTL / Hop Limit is not 255 (§7.1 item 1).
+    #[error("TTL/hop limit is not 255 (advert from off-link or forwarded)")]
+    Ttl,
+    /// Version is neither 2 nor 3 (item 2).
+    #[error("VRRP version is neither 2 nor 3")]
+    Version,
+    /// Type is not ADVERTISEMENT (item 3). [`split_frame`] also reports
+    /// frames that are not IP protocol 112 this way: they are not adverts.
+    #[error("not a VRRP ADVERTISEMENT (type, EtherType or IP protocol)")]
+    Type,
+    /// Shorter than the fixed header, or not exactly the length the count
+    /// implies (item 4); also truncated or fragmented IP headers.
+    #[error("length does not match the address count")]
+    Length,
+    /// The checksum verifies in no accepted form (item 5).
+    #[error("checksum does not verify")]
+    Checksum,
+    /// Interval field is zero (item 8, RFC 9568 erratum 8301).
+    #[error("advertisement interval is zero")]
+    Interval,
+    /// Count IPvX Addr is zero (item 8, erratum 8299).
+    #[error("address count is zero")]
+    Count,
+    /// IP source and destination families differ, or VRRPv2 over IPv6.
+    #[error("address family does not match the IP header or the version")]
+    Family,
+    /// The first IPv6 address is not link-local (item 8, erratum 8300).
+    #[error("first IPv6 address is not link-local")]
+    LinkLocal,
+    /// VRRPv2 Auth Type is not 0 (RFC 3768 §5.3.6, §7.1).
+    #[error("VRRPv2 authentication type is not 0")]
+    AuthType,
+}
+
+impl RxError {
+    /// The drop counter this error is counted under.
+    pub fn reason(self) -> DropReason {
+        match self {
+            RxError::Ttl => DropReason::Ttl,
+            RxError::Version => DropReason::Version,
+            RxError::Type => DropReason::Type,
+            RxError::Length => DropReason::Length,
+            RxError::Checksum => DropReason::Checksum,
+            RxError::Interval => DropReason::Interval,
+            RxError::Count => DropReason::Count,
+            RxError::Family => DropReason::Family,
+            RxError::LinkLocal => DropReason::LinkLocal,
+            RxError::AuthType => DropReason::AuthType,
+        }
+    }
+}
+
+/// An [`Advert`] cannot be put on the wire as it is.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitError {
+    /// Source, destination and addresses are not all of one family, or v2
+    /// with IPv6.
+    #[error("advert addresses, source and destination must share one family (VRRPv2 is IPv4 only)")]
+    Family,
+    /// No addresses, or more than 255.
+    #[error("an advert carries 1..=255 addresses")]
+    Count,
+    /// The interval has no wire form: v2 needs whole seconds 1..=255, v3
+    /// 10 ms steps from 10 ms to 40.95 s.
+    #[error("interval not representable (v2: 1..=255 s; v3: 10 ms..40.95 s in 10 ms steps)")]
+    Interval,
+    /// VRID 0 does not exist (RFC 9568 §5.2.3).
+    #[error("VRID must be 1..=255")]
+    Vrid,
+    /// The first IPv6 address must be link-local (RFC 9568 §5.2.9).
+    #[error("the first IPv6 address of a VRRPv3 advert must be link-local")]
+    LinkLocal,
+}
+
+/// Byte offsets of the fixed header fields.
+mod field {
+    use core::ops::Range;
+    pub const VERSION_TYPE: usize = 0;
+    pub const VRID: usize = 1;
+    pub const PRIORITY: usize = 2;
+    pub const COUNT: usize = 3;
+    /// v2: Auth Type.
+    pub const AUTH_TYPE: usize = 4;
+    /// v2: Adver Int, seconds.
+    pub const ADVER_INT: usize = 5;
+    /// v3: 4 reserved bits + 12-bit Max Adver Int, centiseconds.
+    pub const MAX_ADVER_INT: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
+}
+
+/// A zero-copy view of a VRRP message (the IP payload).
+///
+/// VRRPv3 (RFC 9568 §5.1):
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version| Type  | Virtual Rtr ID|   Priority    |Count IPvX Addr|
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |(rsvd) |     Max Adver Int     |          Checksum             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                                                               |
+/// +                                                               +
+/// |                       IPvX Address(es)                        |
+/// +                                                               +
+/// |                                                               |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+/// VRRPv2 (RFC 3768 §5.1) differs in the second word and the trailer:
+/// ```text
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |   Auth Type   |   Adver Int   |          Checksum             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                      IP Address(es) ...                       |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                     Authentication Data (1)                   |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                     Authentication Data (2)                   |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+/// After [`Packet::check_len`] succeeds no accessor panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps `buffer` without checking its length; accessors may panic on a
+    /// buffer shorter than [`HEADER_LEN`].
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// Wraps `buffer` after [`Packet::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Self, RxError> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Ensures the fixed header is present, so that no accessor panics.
+    /// Whether the addresses are all there depends on the family; see
+    /// [`Packet::expected_len`].
+    pub fn check_len(&self) -> Result<(), RxError> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            return Err(RxError::Length);
+        }
+        Ok(())
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The message length (the buffer's).
+    pub fn len(&self) -> usize {
+        self.buffer.as_ref().len()
+    }
+
+    /// True for an empty buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Version field (high nibble of the first byte).
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VERSION_TYPE] >> 4
+    }
+
+    /// Type field (low nibble of the first byte).
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[field::VERSION_TYPE] & 0x0f
+    }
+
+    /// Virtual Router ID.
+    pub fn vrid(&self) -> u8 {
+        self.buffer.as_ref()[field::VRID]
+    }
+
+    /// Priority.
+    pub fn priority(&self) -> u8 {
+        self.buffer.as_ref()[field::PRIORITY]
+    }
+
+    /// Count IPvX Addr.
+    pub fn count(&self) -> u8 {
+        self.buffer.as_ref()[field::COUNT]
+    }
+
+    /// v2 Auth Type.
+    pub fn v2_auth_type(&self) -> u8 {
+        self.buffer.as_ref()[field::AUTH_TYPE]
+    }
+
+    /// v2 Adver Int, in seconds.
+    pub fn v2_adver_int(&self) -> u8 {
+        self.buffer.as_ref()[field::ADVER_INT]
+    }
+
+    /// v3 reserved bits (upper nibble of byte 4); ignored on receive.
+    pub fn v3_reserved(&self) -> u8 {
+        self.buffer.as_ref()[field::MAX_ADVER_INT.start] >> 4
+    }
+
+    /// v3 Max Adver Int, in centiseconds (12 bits).
+    pub fn v3_max_adver_int(&self) -> u16 {
+        let b = &self.buffer.as_ref()[field::MAX_ADVER_INT];
+        u16::from_be_bytes([b[0], b[1]]) & V3_MAX_ADVER_INT_CS
+    }
+
+    /// Checksum field.
+    pub fn checksum(&self) -> u16 {
+        let b = &self.buffer.as_ref()[field::CHECKSUM];
+        u16::from_be_bytes([b[0], b[1]])
+    }
+
+    /// The exact message length the header implies for `family`:
+    /// header, `count` addresses and, for v2, the authentication data.
+    pub fn expected_len(&self, family: Family) -> usize {
+        let trailer = if self.version() == 2 {
+            V2_AUTH_DATA_LEN
+        } else {
+            0
+        };
+        HEADER_LEN + usize::from(self.count()) * family.addr_len() + trailer
+    }
+
+    /// Everything after the fixed header: addresses, then v2 auth data.
+    pub fn body(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+
+    /// True when the message verifies with the checksum over the message
+    /// alone (v2; v3 IPv4 per RFC 9568).
+    pub fn verify_message_checksum(&self) -> bool {
+        checksum::finish(checksum::sum(self.buffer.as_ref())) == 0
+    }
+
+    /// True when the message verifies with the checksum over the
+    /// pseudo-header and the message (v3 IPv6; v3 IPv4 per RFC 5798).
+    pub fn verify_pseudo_header_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
+        let ph = checksum::pseudo_header_sum(src, dst, self.len());
+        checksum::finish(checksum::combine(ph, checksum::sum(self.buffer.as_ref()))) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets Version and Type.
+    pub fn set_version_type(&mut self, version: u8, msg_type: u8) {
+        self.buffer.as_mut()[field::VERSION_TYPE] = (version << 4) | (msg_type & 0x0f);
+    }
+
+    /// Sets the Virtual Router ID.
+    pub fn set_vrid(&mut self, vrid: u8) {
+        self.buffer.as_mut()[field::VRID] = vrid;
+    }
+
+    /// Sets the Priority.
+    pub fn set_priority(&mut self, priority: u8) {
+        self.buffer.as_mut()[field::PRIORITY] = priority;
+    }
+
+    /// Sets Count IPvX Addr.
+    pub fn set_count(&mut self, count: u8) {
+        self.buffer.as_mut()[field::COUNT] = count;
+    }
+
+    /// Sets the v2 Auth Type.
+    pub fn set_v2_auth_type(&mut self, auth_type: u8) {
+        self.buffer.as_mut()[field::AUTH_TYPE] = auth_type;
+    }
+
+    /// Sets the v2 Adver Int (seconds).
+    pub fn set_v2_adver_int(&mut self, secs: u8) {
+        self.buffer.as_mut()[field::ADVER_INT] = secs;
+    }
+
+    /// Sets the v3 Max Adver Int (centiseconds, 12 bits) and clears the
+    /// reserved bits, which must be zero on transmit (RFC 9568 §5.2.6).
+    pub fn set_v3_max_adver_int(&mut self, centis: u16) {
+        let v = centis & V3_MAX_ADVER_INT_CS;
+        self.buffer.as_mut()[field::MAX_ADVER_INT].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Mutable view of everything after the fixed header.
+    pub fn body_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[HEADER_LEN..]
+    }
+
+    /// Computes and stores the checksum over the message, plus the
+    /// pseudo-header for `Some((src, dst))`.
+    pub fn fill_checksum(&mut self, pseudo_header: Option<(IpAddr, IpAddr)>) {
+        self.set_checksum(0);
+        let mut acc = checksum::sum(self.buffer.as_ref());
+        if let Some((src, dst)) = pseudo_header {
+            acc = checksum::combine(acc, checksum::pseudo_header_sum(src, dst, self.len()));
+        }
+        self.set_checksum(checksum::finish(acc));
+    }
+}
+
+/// Semantic advert. `interval` is converted from v2 seconds / v3
+/// centiseconds here and nowhere else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advert {
+    /// Protocol version.
+    pub version: Version,
+    /// Virtual Router ID.
+    pub vrid: u8,
+    /// Priority: 255 owner, 1..=254 backup, 0 resigning master.
+    pub priority: u8,
+    /// v2 Adver Int / v3 Max Adver Int.
+    pub interval: Duration,
+    /// The virtual addresses, all of the IP header's family.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Receive-side IP context of an advert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxMeta {
+    /// IP source: the sender's primary address.
+    pub src: IpAddr,
+    /// IP destination: the VRRP group or a unicast peer address.
+    pub dst: IpAddr,
+    /// TTL / Hop Limit as received.
+    pub ttl: u8,
+}
+
+/// True for fe80::/10.
+fn is_link_local_v6(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+impl Advert {
+    /// Every RFC 9568 §7.1 check that needs no election state; returns the
+    /// checksum form that verified.
+    ///
+    /// Checks in order: TTL, version, type, family (source and destination
+    /// agree; v2 is IPv4 only), exact length, checksum, v2 auth type,
+    /// interval non-zero, count non-zero, first IPv6 address link-local.
+    /// Left to the caller: whether the VRID is configured, whether the
+    /// version matches the configured one, and the v2 interval-equality
+    /// check (the [`VirtualRouter`](super::VirtualRouter) discards those).
+    ///
+    /// v3 IPv4 is accepted with either checksum form; RFC 5798 (with the
+    /// pseudo-header) is tried first since keepalived and FRR send it.
+    /// v2 authentication data is not inspected (RFC 3768 removed
+    /// authentication; keepalived sends zeros).
+    pub fn parse(meta: &RxMeta, vrrp_msg: &[u8]) -> Result<(Advert, ChecksumForm), RxError> {
+        if meta.ttl != VRRP_TTL {
+            return Err(RxError::Ttl);
+        }
+        let packet = Packet::new_checked(vrrp_msg)?;
+        let version = match packet.version() {
+            2 => Version::V2,
+            3 => Version::V3,
+            _ => return Err(RxError::Version),
+        };
+        if packet.msg_type() != TYPE_ADVERTISEMENT {
+            return Err(RxError::Type);
+        }
+        let family = Family::of(meta.src);
+        if family != Family::of(meta.dst) || (version == Version::V2 && family == Family::V6) {
+            return Err(RxError::Family);
+        }
+        if packet.len() != packet.expected_len(family) {
+            return Err(RxError::Length);
+        }
+        let form = match (version, family) {
+            (Version::V2, _) => packet
+                .verify_message_checksum()
+                .then_some(ChecksumForm::MessageOnly),
+            (Version::V3, Family::V6) => packet
+                .verify_pseudo_header_checksum(meta.src, meta.dst)
+                .then_some(ChecksumForm::PseudoHeader),
+            (Version::V3, Family::V4) => {
+                if packet.verify_pseudo_header_checksum(meta.src, meta.dst) {
+                    Some(ChecksumForm::PseudoHeader)
+                } else if packet.verify_message_checksum() {
+                    Some(ChecksumForm::MessageOnly)
+                } else {
+                    None
+                }
+            }
+        }
+        .ok_or(RxError::Checksum)?;
+        let interval = match version {
+            Version::V2 => {
+                if packet.v2_auth_type() != 0 {
+                    return Err(RxError::AuthType);
+                }
+                Duration::from_secs(u64::from(packet.v2_adver_int()))
+            }
+            Version::V3 => CENTISECOND * u32::from(packet.v3_max_adver_int()),
+        };
+        if interval.is_zero() {
+            return Err(RxError::Interval);
+        }
+        if packet.count() == 0 {
+            return Err(RxError::Count);
+        }
+        let addr_bytes = &packet.body()[..usize::from(packet.count()) * family.addr_len()];
+        let addrs: Vec<IpAddr> = match family {
+            Family::V4 => addr_bytes
+                .chunks_exact(4)
+                .map(|c| IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])))
+                .collect(),
+            Family::V6 => addr_bytes
+                .chunks_exact(16)
+                .map(|c| {
+                    let mut o = [0u8; 16];
+                    o.copy_from_slice(c);
+                    IpAddr::V6(Ipv6Addr::from(o))
+                })
+                .collect(),
+        };
+        if let Some(IpAddr::V6(first)) = addrs.first() {
+            if !is_link_local_v6(first) {
+                return Err(RxError::LinkLocal);
+            }
+        }
+        let advert = Advert {
+            version,
+            vrid: packet.vrid(),
+            priority: packet.priority(),
+            interval,
+            addrs,
+        };
+        Ok((advert, form))
+    }
+
+    /// Bytes of the VRRP message (checksum filled in), to be sent from
+    /// `src` to `dst` with TTL 255. `v3_checksum` picks the VRRPv3 IPv4
+    /// checksum form; IPv6 always includes the pseudo-header and v2 never
+    /// does. v3 reserved bits and v2 authentication data are zero.
+    pub fn emit(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        v3_checksum: V3Checksum,
+    ) -> Result<Vec<u8>, EmitError> {
+        let family = Family::of(src);
+        if family != Family::of(dst)
+            || self.addrs.iter().any(|a| Family::of(*a) != family)
+            || (self.version == Version::V2 && family == Family::V6)
+        {
+            return Err(EmitError::Family);
+        }
+        let count = u8::try_from(self.addrs.len()).map_err(|_| EmitError::Count)?;
+        if count == 0 {
+            return Err(EmitError::Count);
+        }
+        if self.vrid == 0 {
+            return Err(EmitError::Vrid);
+        }
+        if let Some(IpAddr::V6(first)) = self.addrs.first() {
+            if !is_link_local_v6(first) {
+                return Err(EmitError::LinkLocal);
+            }
+        }
+        let trailer = match self.version {
+            Version::V2 => V2_AUTH_DATA_LEN,
+            Version::V3 => 0,
+        };
+        let len = HEADER_LEN + usize::from(count) * family.addr_len() + trailer;
+        let mut packet = Packet::new_unchecked(vec![0u8; len]);
+        packet.set_version_type(self.version.number(), TYPE_ADVERTISEMENT);
+        packet.set_vrid(self.vrid);
+        packet.set_priority(self.priority);
+        packet.set_count(count);
+        match self.version {
+            Version::V2 => {
+                packet.set_v2_auth_type(0);
+                packet
+                    .set_v2_adver_int(v2_interval_secs(self.interval).ok_or(EmitError::Interval)?);
+            }
+            Version::V3 => {
+                packet.set_v3_max_adver_int(
+                    v3_interval_centis(self.interval).ok_or(EmitError::Interval)?,
+                );
+            }
+        }
+        let mut at = 0;
+        for addr in &self.addrs {
+            let body = packet.body_mut();
+            match addr {
+                IpAddr::V4(a) => body[at..at + 4].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => body[at..at + 16].copy_from_slice(&a.octets()),
+            }
+            at += family.addr_len();
+        }
+        let pseudo_header = match (self.version, family, v3_checksum) {
+            (Version::V2, ..) | (Version::V3, Family::V4, V3Checksum::Rfc9568) => None,
+            (Version::V3, Family::V6, _) | (Version::V3, Family::V4, V3Checksum::Rfc5798) => {
+                Some((src, dst))
+            }
+        };
+        packet.fill_checksum(pseudo_header);
+        Ok(packet.into_inner())
+    }
+}
+
+/// The v2 Adver Int for `interval`: whole seconds 1..=255.
+pub fn v2_interval_secs(interval: Duration) -> Option<u8> {
+    if interval.subsec_nanos() != 0 {
+        return None;
+    }
+    u8::try_from(interval.as_secs()).ok().filter(|s| *s != 0)
+}
+
+/// The v3 Max Adver Int for `interval`: centiseconds 1..=4095.
+pub fn v3_interval_centis(interval: Duration) -> Option<u16> {
+    let ns = interval.as_nanos();
+    let cs_ns = CENTISECOND.as_nanos();
+    if ns % cs_ns != 0 {
+        return None;
+    }
+    u16::try_from(ns / cs_ns)
+        .ok()
+        .filter(|cs| (1..=V3_MAX_ADVER_INT_CS).contains(cs))
+}
+
+/// The interval a raw wire field stands for (v2 seconds, v3 centiseconds),
+/// e.g. for [`vrrp_common::LastSeen::interval`].
+pub fn interval_from_wire(version: Version, raw: u16) -> Duration {
+    match version {
+        Version::V2 => Duration::from_secs(u64::from(raw)),
+        Version::V3 => CENTISECOND * u32::from(raw & V3_MAX_ADVER_INT_CS),
+    }
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// 802.1Q C-tag, 802.1ad S-tag and the pre-standard QinQ tag.
+const ETHERTYPE_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+const ETH_HEADER_LEN: usize = 14;
+const VLAN_TAG_LEN: usize = 4;
+const MAX_VLAN_TAGS: usize = 2;
+const IPV4_MIN_HEADER_LEN: usize = 20;
+const IPV6_HEADER_LEN: usize = 40;
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Whole Ethernet frame -> (meta, VRRP message slice), for tests and the
+/// socket path: up to 2 VLAN tags, IPv4 with options, IPv6 without extension
+/// headers. The message is cut at the IP length; link-layer padding after
+/// it is ignored. The IPv4 header checksum is verified.
+///
+/// Not an IPv4/IPv6 packet of protocol 112 (or more than two VLAN tags, or
+/// an IPv6 extension header): [`RxError::Type`]. Truncated headers, lengths
+/// beyond the frame, and IPv4 fragments (adverts are never fragmented and
+/// are not reassembled): [`RxError::Length`].
+pub fn split_frame(frame: &[u8]) -> Result<(RxMeta, &[u8]), RxError> {
+    let mut ethertype = be16(frame, 12).ok_or(RxError::Length)?;
+    let mut at = ETH_HEADER_LEN;
+    let mut tags = 0;
+    while ETHERTYPE_VLAN.contains(&ethertype) {
+        if tags == MAX_VLAN_TAGS {
+            return Err(RxError::Type);
+        }
+        ethertype = be16(frame, at + 2).ok_or(RxError::Length)?;
+        at += VLAN_TAG_LEN;
+        tags += 1;
+    }
+    let ip = frame.get(at..).ok_or(RxError::Length)?;
+    match ethertype {
+        ETHERTYPE_IPV4 => split_ipv4(ip),
+        ETHERTYPE_IPV6 => split_ipv6(ip),
+        _ => Err(RxError::Type),
+    }
+}
+
+fn split_ipv4(ip: &[u8]) -> Result<(RxMeta, &[u8]), RxError> {
+    if ip.len() < IPV4_MIN_HEADER_LEN {
+        return Err(RxError::Length);
+    }
+    if ip[0] >> 4 != 4 {
+        return Err(RxError::Type);
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ihl < IPV4_MIN_HEADER_LEN || total < ihl || total > ip.len() {
+        return Err(RxError::Length);
+    }
+    let frag = u16::from_be_bytes([ip[6], ip[7]]);
+    // More-fragments flag or a non-zero offset.
+    if frag & 0x3fff != 0 {
+        return Err(RxError::Length);
+    }
+    if ip[9] != IPPROTO_VRRP {
+        return Err(RxError::Type);
+    }
+    if checksum::finish(checksum::sum(&ip[..ihl])) != 0 {
+        return Err(RxError::Checksum);
+    }
+    let meta = RxMeta {
+        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+        ttl: ip[8],
+    };
+    Ok((meta, &ip[ihl..total]))
+}
+
+fn split_ipv6(ip: &[u8]) -> Result<(RxMeta, &[u8]), RxError> {
+    if ip.len() < IPV6_HEADER_LEN {
+        return Err(RxError::Length);
+    }
+    if ip[0] >> 4 != 6 {
+        return Err(RxError::Type);
+    }
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    if IPV6_HEADER_LEN + payload > ip.len() {
+        return Err(RxError::Length);
+    }
+    if ip[6] != IPPROTO_VRRP {
+        return Err(RxError::Type);
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&ip[8..24]);
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&ip[24..40]);
+    let meta = RxMeta {
+        src: IpAddr::V6(Ipv6Addr::from(src)),
+        dst: IpAddr::V6(Ipv6Addr::from(dst)),
+        ttl: ip[7],
+    };
+    Ok((meta, &ip[IPV6_HEADER_LEN..IPV6_HEADER_LEN + payload]))
+}
