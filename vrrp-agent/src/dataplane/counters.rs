@@ -1,0 +1,145 @@
+//! Counter snapshots, summed over CPUs, in the same shape for both paths.
+
+use std::net::IpAddr;
+
+use vrrp_common::{DROP_REASONS, DropReason, LastSeen, STATS_LEN, Stat, VipStats, VridStats};
+
+use super::{
+    config::{AddrFamily, addr_from_bytes},
+    event::checksum_form_from_u8,
+};
+use crate::proto::time::Instant;
+
+/// Global counters: [`Stat`] values and drops by [`DropReason`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Indexed by [`Stat`].
+    pub stats: [u64; STATS_LEN as usize],
+    /// Indexed by [`DropReason`].
+    pub drops: [u64; DROP_REASONS],
+}
+
+impl Counters {
+    /// One global counter.
+    pub fn stat(&self, s: Stat) -> u64 {
+        self.stats[s as usize]
+    }
+
+    /// Drops for one reason.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub(crate) fn bump(&mut self, s: Stat) {
+        self.stats[s as usize] += 1;
+    }
+
+    pub(crate) fn bump_drop(&mut self, r: DropReason) {
+        self.drops[r as usize] += 1;
+        self.bump(Stat::AdvertsDropped);
+    }
+}
+
+/// Per-VRID counters (configured or foreign VRIDs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VridCounters {
+    /// Valid adverts for a VRID configured on the interface.
+    pub valid: u64,
+    /// Valid adverts for a VRID not configured on the interface.
+    pub foreign: u64,
+    /// Dropped adverts, indexed by [`DropReason`].
+    pub drops: [u64; DROP_REASONS],
+}
+
+impl VridCounters {
+    /// Drops for one reason.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub(crate) fn add(&mut self, s: &VridStats) {
+        self.valid += s.valid;
+        self.foreign += s.foreign;
+        for (a, b) in self.drops.iter_mut().zip(s.drops.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Traffic counters of one virtual IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipCounters {
+    /// The virtual IP.
+    pub vip: IpAddr,
+    /// Packets whose destination is the VIP.
+    pub rx_packets: u64,
+    /// Their bytes (whole frames).
+    pub rx_bytes: u64,
+    /// ARP requests / neighbour solicitations for the VIP.
+    pub resolutions: u64,
+}
+
+impl VipCounters {
+    pub(crate) fn zero(vip: IpAddr) -> Self {
+        Self {
+            vip,
+            rx_packets: 0,
+            rx_bytes: 0,
+            resolutions: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, s: &VipStats) {
+        self.rx_packets += s.rx_packets;
+        self.rx_bytes += s.rx_bytes;
+        self.resolutions += s.resolutions;
+    }
+}
+
+/// The newest valid advert the data plane saw for a configured VRID. At a
+/// Master_Down deadline the daemon compares `ts` with the last event it
+/// handled: adverts identical to the previous one only refresh this entry
+/// and raise no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastSeenInfo {
+    /// Receive time (`CLOCK_MONOTONIC`).
+    pub ts: Instant,
+    /// Valid adverts for this VRID, ever.
+    pub rx_total: u64,
+    /// Sender address.
+    pub src: IpAddr,
+    /// Sender MAC.
+    pub src_mac: [u8; 6],
+    /// Advertised priority.
+    pub priority: u8,
+    /// Advertised version.
+    pub version: u8,
+    /// Raw interval field (v2 seconds, v3 centiseconds).
+    pub interval_raw: u16,
+    /// Count IPvX Addr.
+    pub count: u8,
+    /// The checksum form that verified.
+    pub checksum_form: Option<vrrp_common::ChecksumForm>,
+}
+
+impl LastSeenInfo {
+    /// Decodes the kernel entry of a VRID of family `family`.
+    pub(crate) fn from_raw(family: AddrFamily, raw: &LastSeen) -> Option<Self> {
+        Some(Self {
+            ts: Instant::from_nanos(raw.ts_ns),
+            rx_total: raw.rx_total,
+            src: addr_from_bytes(family.tag(), &raw.src_ip)?,
+            src_mac: raw.src_mac,
+            priority: raw.priority,
+            version: raw.version,
+            interval_raw: raw.interval,
+            count: raw.count,
+            checksum_form: checksum_form_from_u8(raw.checksum_form),
+        })
+    }
+
+    /// The advertised interval (converted by version).
+    pub fn interval(&self) -> std::time::Duration {
+        super::event::interval_from_raw(self.version, self.interval_raw)
+    }
+}

@@ -1,0 +1,594 @@
+//! The XDP receive path: load the program, fill its maps, attach it, and
+//! read its ring buffer and counters.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    net::IpAddr,
+    os::fd::OwnedFd,
+    task::{Context, Poll, ready},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{
+        Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
+    },
+    programs::{Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
+};
+use tokio::io::{Interest, unix::AsyncFd};
+use tracing::{info, warn};
+use vrrp_common::{
+    DROP_REASONS, LastSeen, MAX_VIPS, STATS_LEN, VIP_FILTER_WORDS, VipStats, VridConfig, VridKey,
+    VridStats, XDP_PROGRAM, fold_v6, maps, vip_filter_bit,
+};
+
+use super::{
+    ActiveMode, DataPlaneError, XdpMode,
+    config::{AddrFamily, DataPlaneConfig, Desired, key_from_tuple, key_tuple, peer_key},
+    counters::{Counters, LastSeenInfo, VipCounters, VridCounters},
+    event::{Event, decode},
+    sys,
+};
+
+/// The embedded XDP object; empty when built with `AYA_BUILD_SKIP=1`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
+
+/// Whether this binary carries the XDP program at all.
+pub fn xdp_built_in() -> bool {
+    !OBJECT.is_empty()
+}
+
+/// Every map the agent touches; checked at load so a program/agent mismatch
+/// fails at start-up, not at the first reload.
+const REQUIRED_MAPS: [&str; 11] = [
+    maps::VRIDS,
+    maps::LAST_SEEN,
+    maps::VRID_STATS,
+    maps::PEERS,
+    maps::VIPS_V4,
+    maps::VIPS_V6,
+    maps::VIP_FILTER,
+    maps::VIP_STATS,
+    maps::STATS,
+    maps::DROPS,
+    maps::EVENTS,
+];
+
+/// The XDP program loaded into the kernel, its maps, and its attachments.
+/// Dropping it detaches the program from every interface.
+pub struct XdpDataPlane {
+    ebpf: Ebpf,
+    mode: XdpMode,
+    links: BTreeMap<u32, (XdpLinkId, ActiveMode)>,
+    applied: Desired,
+    vip_slots: BTreeMap<IpAddr, u32>,
+    filter: Vec<u64>,
+    /// Holds the VRRP multicast MACs in each attached NIC's receive filter.
+    membership: OwnedFd,
+    events_taken: bool,
+}
+
+fn map_err(map: &'static str) -> impl Fn(MapError) -> DataPlaneError {
+    move |source| DataPlaneError::Map { map, source }
+}
+
+fn ebpf_map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, DataPlaneError> {
+    ebpf.map_mut(name).ok_or(DataPlaneError::MissingMap(name))
+}
+
+/// A missing key is an absent entry, not an error.
+fn optional<T>(r: Result<T, MapError>) -> Result<Option<T>, MapError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn vip_bit(vip: &IpAddr) -> u32 {
+    match vip {
+        IpAddr::V4(a) => vip_filter_bit(u32::from_ne_bytes(a.octets())),
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            vip_filter_bit(fold_v6([w(0), w(4), w(8), w(12)]))
+        }
+    }
+}
+
+/// The VIP pre-filter bitmap for a set of VIPs.
+fn filter_words<'a>(vips: impl Iterator<Item = &'a IpAddr>) -> Vec<u64> {
+    let mut words = vec![0u64; VIP_FILTER_WORDS as usize];
+    for vip in vips {
+        let bit = vip_bit(vip) as usize;
+        if let Some(w) = words.get_mut(bit / 64) {
+            *w |= 1 << (bit % 64);
+        }
+    }
+    words
+}
+
+impl XdpDataPlane {
+    /// Loads the embedded program and checks its maps. Nothing is attached
+    /// yet; call [`XdpDataPlane::apply`].
+    pub fn load(mode: XdpMode) -> Result<Self, DataPlaneError> {
+        if !xdp_built_in() {
+            return Err(DataPlaneError::NotBuiltIn);
+        }
+        let mut ebpf = EbpfLoader::new()
+            .load(OBJECT)
+            .map_err(|e| DataPlaneError::Load(Box::new(e)))?;
+        for name in REQUIRED_MAPS {
+            if ebpf.map(name).is_none() {
+                return Err(DataPlaneError::MissingMap(name));
+            }
+        }
+        let prog: &mut Xdp = ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or(DataPlaneError::MissingProgram)?
+            .try_into()
+            .map_err(|e| DataPlaneError::Program {
+                ifname: String::new(),
+                source: e,
+            })?;
+        prog.load().map_err(|e| DataPlaneError::Program {
+            ifname: String::new(),
+            source: e,
+        })?;
+        let membership =
+            sys::packet_socket().map_err(|e| DataPlaneError::Io("AF_PACKET socket", e))?;
+        Ok(Self {
+            ebpf,
+            mode,
+            links: BTreeMap::new(),
+            applied: Desired::default(),
+            vip_slots: BTreeMap::new(),
+            filter: vec![0; VIP_FILTER_WORDS as usize],
+            membership,
+            events_taken: false,
+        })
+    }
+
+    fn map(&self, name: &'static str) -> Result<&Map, DataPlaneError> {
+        self.ebpf.map(name).ok_or(DataPlaneError::MissingMap(name))
+    }
+
+    /// Makes the maps and attachments match `cfg`: inserts new entries,
+    /// removes stale ones, attaches to new interfaces and detaches from
+    /// interfaces no longer used. Entries that did not change keep their
+    /// kernel state (`LAST_SEEN`, counters).
+    pub fn apply(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
+        let d = cfg.desired()?;
+        // Peers before flags, so a VRID that gains a peer filter never sees
+        // an empty allow-list; stale peers go last for the same reason.
+        {
+            let e = map_err(maps::PEERS);
+            let mut m: HashMap<_, vrrp_common::PeerKey, u8> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::PEERS)?).map_err(&e)?;
+            for p in d.peers.difference(&self.applied.peers) {
+                m.insert(peer_key(p), 1, 0).map_err(&e)?;
+            }
+        }
+        {
+            let e = map_err(maps::VRIDS);
+            let mut m: HashMap<_, VridKey, VridConfig> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::VRIDS)?).map_err(&e)?;
+            for (k, v) in &d.vrids {
+                if self.applied.vrids.get(k) != Some(v) {
+                    m.insert(key_from_tuple(*k), v, 0).map_err(&e)?;
+                }
+            }
+            for k in self
+                .applied
+                .vrids
+                .keys()
+                .filter(|k| !d.vrids.contains_key(k))
+            {
+                optional(m.remove(&key_from_tuple(*k))).map_err(&e)?;
+            }
+        }
+        {
+            // A VRID that is configured again later starts fresh (FIRST).
+            let e = map_err(maps::LAST_SEEN);
+            let mut m: HashMap<_, VridKey, LastSeen> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
+            for k in self
+                .applied
+                .vrids
+                .keys()
+                .filter(|k| !d.vrids.contains_key(k))
+            {
+                optional(m.remove(&key_from_tuple(*k))).map_err(&e)?;
+            }
+        }
+        {
+            let e = map_err(maps::PEERS);
+            let mut m: HashMap<_, vrrp_common::PeerKey, u8> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::PEERS)?).map_err(&e)?;
+            for p in self.applied.peers.difference(&d.peers) {
+                optional(m.remove(&peer_key(p))).map_err(&e)?;
+            }
+        }
+        self.apply_vips(&d.vips)?;
+        let old_ifs: BTreeSet<u32> = self.links.keys().copied().collect();
+        for ifindex in d.ifindexes.difference(&old_ifs) {
+            self.attach(*ifindex)?;
+        }
+        for ifindex in old_ifs.difference(&d.ifindexes) {
+            self.detach(*ifindex);
+        }
+        self.applied = d;
+        Ok(())
+    }
+
+    fn apply_vips(&mut self, vips: &BTreeSet<IpAddr>) -> Result<(), DataPlaneError> {
+        // Keep the slot of every VIP that stays, so its counters survive a
+        // reload; new VIPs take the lowest free slots, zeroed first.
+        let mut slots: BTreeMap<IpAddr, u32> = vips
+            .iter()
+            .filter_map(|v| self.vip_slots.get(v).map(|s| (*v, *s)))
+            .collect();
+        let used: BTreeSet<u32> = slots.values().copied().collect();
+        let mut free = (0..MAX_VIPS).filter(|s| !used.contains(s));
+        let mut fresh = Vec::new();
+        for vip in vips {
+            if !slots.contains_key(vip) {
+                let slot = free.next().ok_or_else(|| {
+                    DataPlaneError::Config(format!("more than {MAX_VIPS} virtual IPs"))
+                })?;
+                slots.insert(*vip, slot);
+                fresh.push(slot);
+            }
+        }
+        if !fresh.is_empty() {
+            let e = map_err(maps::VIP_STATS);
+            let cpus = aya::util::nr_cpus().map_err(|(what, err)| DataPlaneError::Io(what, err))?;
+            let mut m: PerCpuArray<_, VipStats> =
+                PerCpuArray::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIP_STATS)?)
+                    .map_err(&e)?;
+            for slot in fresh {
+                let zero = PerCpuValues::try_from(vec![VipStats::default(); cpus])
+                    .map_err(|err| DataPlaneError::Io("per-CPU values", err))?;
+                m.set(slot, zero, 0).map_err(&e)?;
+            }
+        }
+        {
+            let e = map_err(maps::VIPS_V4);
+            let mut m: HashMap<_, u32, u32> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIPS_V4)?).map_err(&e)?;
+            for (vip, slot) in &slots {
+                if let IpAddr::V4(a) = vip {
+                    m.insert(u32::from_ne_bytes(a.octets()), slot, 0)
+                        .map_err(&e)?;
+                }
+            }
+            for vip in self.vip_slots.keys().filter(|v| !slots.contains_key(v)) {
+                if let IpAddr::V4(a) = vip {
+                    optional(m.remove(&u32::from_ne_bytes(a.octets()))).map_err(&e)?;
+                }
+            }
+        }
+        {
+            let e = map_err(maps::VIPS_V6);
+            let mut m: HashMap<_, [u8; 16], u32> =
+                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIPS_V6)?).map_err(&e)?;
+            for (vip, slot) in &slots {
+                if let IpAddr::V6(a) = vip {
+                    m.insert(a.octets(), slot, 0).map_err(&e)?;
+                }
+            }
+            for vip in self.vip_slots.keys().filter(|v| !slots.contains_key(v)) {
+                if let IpAddr::V6(a) = vip {
+                    optional(m.remove(&a.octets())).map_err(&e)?;
+                }
+            }
+        }
+        {
+            let words = filter_words(slots.keys());
+            let e = map_err(maps::VIP_FILTER);
+            let mut m: Array<_, u64> =
+                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIP_FILTER)?).map_err(&e)?;
+            for (i, (new, old)) in words.iter().zip(self.filter.iter()).enumerate() {
+                if new != old {
+                    m.set(i as u32, new, 0).map_err(&e)?;
+                }
+            }
+            self.filter = words;
+        }
+        self.vip_slots = slots;
+        Ok(())
+    }
+
+    fn program(&mut self) -> Result<&mut Xdp, DataPlaneError> {
+        self.ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or(DataPlaneError::MissingProgram)?
+            .try_into()
+            .map_err(|e| DataPlaneError::Program {
+                ifname: String::new(),
+                source: e,
+            })
+    }
+
+    fn attach(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
+        let ifname = sys::ifname(ifindex);
+        let mode = self.mode;
+        let prog = self.program()?;
+        let (link, active) = match mode {
+            XdpMode::Driver => (
+                prog.attach_to_if_index(ifindex, AyaXdpMode::Driver),
+                ActiveMode::Driver,
+            ),
+            XdpMode::Skb => (
+                prog.attach_to_if_index(ifindex, AyaXdpMode::Skb),
+                ActiveMode::Skb,
+            ),
+            XdpMode::Auto | XdpMode::Off => {
+                // Native first (it runs before the skb is built); drivers
+                // without XDP support, or veth above ~3.5 KB MTU, refuse it.
+                match prog.attach_to_if_index(ifindex, AyaXdpMode::Driver) {
+                    Ok(l) => (Ok(l), ActiveMode::Driver),
+                    Err(err) => {
+                        warn!(interface = %ifname, error = %err, "native XDP attach failed; trying generic (skb) mode");
+                        (
+                            prog.attach_to_if_index(ifindex, AyaXdpMode::Skb),
+                            ActiveMode::Skb,
+                        )
+                    }
+                }
+            }
+        };
+        let link = link.map_err(|source| DataPlaneError::Program {
+            ifname: ifname.clone(),
+            source,
+        })?;
+        for mac in [sys::MAC_VRRP_V4, sys::MAC_VRRP_V6] {
+            if let Err(err) = sys::add_multicast(&self.membership, ifindex, mac) {
+                warn!(interface = %ifname, error = %err, "cannot join the VRRP multicast MAC; adverts may be filtered by the NIC");
+            }
+        }
+        info!(interface = %ifname, mode = active.as_str(), "XDP program attached");
+        self.links.insert(ifindex, (link, active));
+        Ok(())
+    }
+
+    fn detach(&mut self, ifindex: u32) {
+        let Some((link, _)) = self.links.remove(&ifindex) else {
+            return;
+        };
+        let ifname = sys::ifname(ifindex);
+        for mac in [sys::MAC_VRRP_V4, sys::MAC_VRRP_V6] {
+            let _ = sys::drop_multicast(&self.membership, ifindex, mac);
+        }
+        match self.program().and_then(|p| {
+            p.detach(link).map_err(|source| DataPlaneError::Program {
+                ifname: ifname.clone(),
+                source,
+            })
+        }) {
+            Ok(()) => info!(interface = %ifname, "XDP program detached"),
+            Err(err) => warn!(interface = %ifname, error = %err, "XDP detach failed"),
+        }
+    }
+
+    /// Detaches from every interface. Also done on drop.
+    pub fn shutdown(&mut self) {
+        let ifs: Vec<u32> = self.links.keys().copied().collect();
+        for ifindex in ifs {
+            self.detach(ifindex);
+        }
+    }
+
+    /// Attached interfaces and the mode each one got.
+    pub fn attachments(&self) -> Vec<(u32, ActiveMode)> {
+        self.links.iter().map(|(i, (_, m))| (*i, *m)).collect()
+    }
+
+    fn update_vrid(
+        &mut self,
+        key: VridKey,
+        f: impl FnOnce(&mut VridConfig),
+    ) -> Result<(), DataPlaneError> {
+        let t = key_tuple(&key);
+        let mut cfg = *self
+            .applied
+            .vrids
+            .get(&t)
+            .ok_or(DataPlaneError::UnknownVrid(key))?;
+        f(&mut cfg);
+        let e = map_err(maps::VRIDS);
+        let mut m: HashMap<_, VridKey, VridConfig> =
+            HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::VRIDS)?).map_err(&e)?;
+        m.insert(key, cfg, 0).map_err(&e)?;
+        self.applied.vrids.insert(t, cfg);
+        Ok(())
+    }
+
+    /// Sets or clears `VRID_F_DELIVER_ALL` of one configured VRID.
+    pub fn set_deliver_all(&mut self, key: VridKey, on: bool) -> Result<(), DataPlaneError> {
+        self.update_vrid(key, |c| {
+            if on {
+                c.flags |= vrrp_common::VRID_F_DELIVER_ALL;
+            } else {
+                c.flags &= !vrrp_common::VRID_F_DELIVER_ALL;
+            }
+        })
+    }
+
+    /// Records the instance's current effective priority.
+    pub fn set_local_priority(&mut self, key: VridKey, priority: u8) -> Result<(), DataPlaneError> {
+        self.update_vrid(key, |c| c.local_priority = priority)
+    }
+
+    /// The kernel's configuration entry of a VRID (as last written).
+    pub fn vrid_config(&self, key: VridKey) -> Result<Option<VridConfig>, DataPlaneError> {
+        let e = map_err(maps::VRIDS);
+        let m: HashMap<_, VridKey, VridConfig> =
+            HashMap::try_from(self.map(maps::VRIDS)?).map_err(&e)?;
+        optional(m.get(&key, 0)).map_err(&e)
+    }
+
+    /// Takes the ring buffer and returns the event stream. Only once; must
+    /// be called inside a tokio runtime.
+    pub(crate) fn take_events(&mut self) -> Result<RingEvents, DataPlaneError> {
+        if self.events_taken {
+            return Err(DataPlaneError::EventsTaken);
+        }
+        let e = map_err(maps::EVENTS);
+        let map = self
+            .ebpf
+            .take_map(maps::EVENTS)
+            .ok_or(DataPlaneError::MissingMap(maps::EVENTS))?;
+        let ring = RingBuf::try_from(map).map_err(&e)?;
+        // SAFETY: the ring buffer owns its fd and is moved into the AsyncFd,
+        // which deregisters it before dropping it, so the fd stays valid and
+        // is not closed behind tokio's back while registered.
+        let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|err| DataPlaneError::Io("ring buffer registration", err.into_parts().1))?;
+        self.events_taken = true;
+        Ok(RingEvents {
+            fd,
+            pending: VecDeque::new(),
+            undecodable: 0,
+        })
+    }
+
+    /// Global counters, summed over CPUs.
+    pub fn counters(&self) -> Result<Counters, DataPlaneError> {
+        let mut c = Counters::default();
+        let e = map_err(maps::STATS);
+        let stats: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.map(maps::STATS)?).map_err(&e)?;
+        for i in 0..STATS_LEN {
+            c.stats[i as usize] = stats.get(&i, 0).map_err(&e)?.iter().sum();
+        }
+        let e = map_err(maps::DROPS);
+        let drops: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.map(maps::DROPS)?).map_err(&e)?;
+        for i in 0..DROP_REASONS {
+            c.drops[i] = drops.get(&(i as u32), 0).map_err(&e)?.iter().sum();
+        }
+        Ok(c)
+    }
+
+    fn vrid_stats_map(
+        &self,
+    ) -> Result<PerCpuHashMap<&MapData, VridKey, VridStats>, DataPlaneError> {
+        PerCpuHashMap::try_from(self.map(maps::VRID_STATS)?).map_err(map_err(maps::VRID_STATS))
+    }
+
+    /// Counters of one VRID (configured or foreign), if it was ever seen.
+    pub fn vrid_counters(&self, key: VridKey) -> Result<Option<VridCounters>, DataPlaneError> {
+        let m = self.vrid_stats_map()?;
+        let vals = optional(m.get(&key, 0)).map_err(map_err(maps::VRID_STATS))?;
+        Ok(vals.map(|v| {
+            let mut c = VridCounters::default();
+            v.iter().for_each(|s| c.add(s));
+            c
+        }))
+    }
+
+    /// Counters of every VRID seen on the attached interfaces.
+    pub fn all_vrid_counters(&self) -> Result<Vec<(VridKey, VridCounters)>, DataPlaneError> {
+        let m = self.vrid_stats_map()?;
+        let mut out = Vec::new();
+        for item in m.iter() {
+            // An LRU entry can vanish between key and value lookup: skip it.
+            let Ok((k, v)) = item else { continue };
+            let mut c = VridCounters::default();
+            v.iter().for_each(|s| c.add(s));
+            out.push((k, c));
+        }
+        Ok(out)
+    }
+
+    /// Traffic counters of every configured VIP.
+    pub fn vip_counters(&self) -> Result<Vec<VipCounters>, DataPlaneError> {
+        let e = map_err(maps::VIP_STATS);
+        let m: PerCpuArray<_, VipStats> =
+            PerCpuArray::try_from(self.map(maps::VIP_STATS)?).map_err(&e)?;
+        let mut out = Vec::with_capacity(self.vip_slots.len());
+        for (vip, slot) in &self.vip_slots {
+            let mut c = VipCounters::zero(*vip);
+            m.get(slot, 0).map_err(&e)?.iter().for_each(|s| c.add(s));
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// The newest valid advert the program saw for a configured VRID.
+    pub fn last_seen(&self, key: VridKey) -> Result<Option<LastSeenInfo>, DataPlaneError> {
+        let e = map_err(maps::LAST_SEEN);
+        let m: HashMap<_, VridKey, LastSeen> =
+            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
+        let raw = optional(m.get(&key, 0)).map_err(&e)?;
+        let Some(family) = AddrFamily::from_tag(key.family) else {
+            return Ok(None);
+        };
+        Ok(raw.and_then(|r| LastSeenInfo::from_raw(family, &r)))
+    }
+}
+
+impl Drop for XdpDataPlane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Reads [`Event`]s from the `EVENTS` ring buffer.
+pub(crate) struct RingEvents {
+    fd: AsyncFd<RingBuf<MapData>>,
+    pending: VecDeque<Event>,
+    undecodable: u64,
+}
+
+impl RingEvents {
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Event, DataPlaneError>> {
+        loop {
+            if let Some(ev) = self.pending.pop_front() {
+                return Poll::Ready(Ok(ev));
+            }
+            let mut guard = ready!(self.fd.poll_read_ready_mut(cx))
+                .map_err(|e| DataPlaneError::Io("ring buffer poll", e))?;
+            let ring = guard.get_inner_mut();
+            // Drain completely before clearing readiness: the ring buffer
+            // notifies on the edge, a record left behind would wait for the
+            // next advert.
+            while let Some(item) = ring.next() {
+                match decode(&item) {
+                    Ok(ev) => self.pending.push_back(ev),
+                    Err(err) => {
+                        self.undecodable += 1;
+                        if self.undecodable.is_power_of_two() {
+                            warn!(error = %err, total = self.undecodable, "undecodable ring buffer record");
+                        }
+                    }
+                }
+            }
+            guard.clear_ready();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_has_one_bit_per_distinct_hash() {
+        let vips: Vec<IpAddr> = vec![
+            "192.0.2.10".parse().unwrap(),
+            "2001:db8::10".parse().unwrap(),
+        ];
+        let words = filter_words(vips.iter());
+        let ones: u32 = words.iter().map(|w| w.count_ones()).sum();
+        assert!((1..=2).contains(&ones));
+        for vip in &vips {
+            let b = vip_bit(vip) as usize;
+            assert_ne!(words[b / 64] & (1 << (b % 64)), 0);
+        }
+    }
+}
