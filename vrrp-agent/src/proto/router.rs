@@ -1,24 +1,96 @@
-//! The VRRP election: one `VirtualRouter` per (interface, VRID, family).
-#![allow(missing_docs, unused_variables)]
+//! The VRRP election: one [`VirtualRouter`] per (interface, VRID, family).
+//!
+//! Sans-I/O, in the style of quinn-proto: the daemon calls `handle_*(now, ..)`
+//! with the receive timestamp or the current time, then drains
+//! [`VirtualRouter::poll_action`] and sleeps until
+//! [`VirtualRouter::poll_timeout`]. Nothing here reads a clock, so the same
+//! inputs always give the same outputs, and the tests run on a virtual clock.
+//!
+//! Rules implemented (RFC 9568 §6 for v3, RFC 3768 §6 for v2; the RFC 9568
+//! "Active" state is called Master, as keepalived does):
+//!
+//! - Startup: the address owner (priority 255) becomes Master at once;
+//!   everyone else becomes Backup with Master_Down_Timer = Master_Down_Interval
+//!   (§6.4.1).
+//! - Backup (§6.4.2): priority-0 advert -> Master_Down_Timer = Skew_Time.
+//!   Otherwise, without preemption or when the advert's priority is >= ours,
+//!   v3 learns Master_Adver_Interval from the advert, Skew_Time and
+//!   Master_Down_Interval are recomputed, and Master_Down_Timer restarts;
+//!   with preemption a lower-priority advert is discarded. Master_Down_Timer
+//!   expiry -> Master.
+//! - Master (§6.4.3): Adver_Timer expiry -> advert. Priority-0 advert -> send
+//!   an advert at once and restart Adver_Timer. Higher priority, or equal
+//!   priority and a greater primary address (unsigned, network order) ->
+//!   Backup (v3 learns the interval). Lower priority (or equal and a smaller
+//!   address) -> discard and, per RFC 9568, send an advert at once; we also
+//!   re-announce the VIPs (GARP/NA), as keepalived does, because a lower
+//!   priority master means a healed split brain whose clients may still
+//!   point at the other router.
+//! - Shutdown: a Master sends priority 0 and removes its VIPs; -> Stop.
+//! - v2 only: an advert whose Adver Int differs from ours is discarded
+//!   (RFC 3768 §7.1); there is no interval learning.
+//! - Interface down -> Fault (no adverts, no VIPs); up again -> as at startup
+//!   (owner -> Master, others -> Backup).
+//!
+//! Not in the RFCs, decided here:
+//!
+//! - **preempt_delay** (keepalived's option, applied the way its manual
+//!   describes it: "time until preemption after seeing a lower priority
+//!   master"): with `preempt` and a non-zero `preempt_delay`, a Backup that
+//!   hears a master whose priority is below its own arms a Preempt timer for
+//!   `preempt_delay` after that advert. Until it fires, the lower-priority
+//!   adverts are accepted like any master's (they keep restarting
+//!   Master_Down_Timer), so the Backup does not take over early; when it
+//!   fires the Backup becomes Master at once. An advert with priority >= ours
+//!   or priority 0 disarms it. With `preempt_delay` zero the RFC rule
+//!   applies unchanged (lower adverts discarded, take-over when
+//!   Master_Down_Timer expires).
+//! - Adverts from our own primary address (multicast loopback) and adverts
+//!   of another version or family are ignored.
+//! - Priority 0 passed to [`VirtualRouter::set_priority`] is raised to 1
+//!   (0 is reserved for resigning).
+//!
+//! Deadlines depend only on the receive time of the advert that set them
+//! (`ts + Master_Down_Interval`), never on how many identical adverts came
+//! before: the data plane suppresses identical adverts and the daemon
+//! delivers only the newest one when a deadline is due. When the core needs
+//! to see every advert, [`VirtualRouter::wants_every_advert`] says so.
+//!
+//! Actions come in a fixed order: `StateChange` first, then, entering Master,
+//! `AddVips`, `SendAdvert`, `Announce` (the VIPs must exist before they are
+//! announced, RFC 9568 §8.1.2); leaving Master on shutdown, `SendAdvert {
+//! priority: 0 }` then `RemoveVips`.
 
+use std::collections::VecDeque;
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::packet::{Family, Version};
 use super::time::Instant;
 
-/// Protocol state.
+/// Priority of the virtual router's address owner (RFC 9568 §5.2.4).
+pub const OWNER_PRIORITY: u8 = 255;
+/// Priority a Master sends when it resigns (RFC 9568 §5.2.4).
+pub const RESIGN_PRIORITY: u8 = 0;
+
+/// Protocol state of a virtual router.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
+    /// Configured, not started (RFC 9568 "Initialize").
     Init,
+    /// Monitoring the master.
     Backup,
+    /// Forwarding for the virtual addresses (RFC 9568 "Active").
     Master,
+    /// The interface is down: no adverts, no VIPs.
     Fault,
+    /// Stopped after a graceful shutdown.
     Stop,
 }
 
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             State::Init => "INIT",
             State::Backup => "BACKUP",
@@ -29,97 +101,525 @@ impl std::fmt::Display for State {
     }
 }
 
+/// The settings of one virtual router.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterConfig {
+    /// Virtual Router ID, 1..=255.
     pub vrid: u8,
+    /// VRRP version spoken and accepted.
     pub version: Version,
+    /// Address family of the virtual addresses.
     pub family: Family,
+    /// 1..=255, 255 = address owner.
     pub priority: u8,
+    /// Advertisement_Interval: v2 whole seconds, v3 10 ms steps.
     pub advert_interval: Duration,
+    /// Preempt_Mode: a higher-priority Backup takes over from a lower Master.
     pub preempt: bool,
+    /// Wait this long before preempting a lower-priority master (see the
+    /// module documentation).
     pub preempt_delay: Duration,
+    /// Accept_Mode (v3): a non-owner Master accepts packets to the VIPs.
     pub accept_mode: bool,
+    /// Our advert source address; used for the tie-break.
     pub primary_addr: IpAddr,
 }
 
+/// What the core needs from a received advert (built from an `Advert` +
+/// `RxMeta`, or from the kernel's `LastSeen` / `AdvertEvent`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxAdvert {
+    /// The sender's primary address (IP source).
     pub src: IpAddr,
+    /// Advertised priority.
     pub priority: u8,
+    /// Advertised interval (v2 Adver Int / v3 Max Adver Int).
     pub interval: Duration,
+    /// Advert version.
     pub version: Version,
 }
 
+/// Something the daemon must do, in the order polled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    SendAdvert { priority: u8 },
+    /// Send one advert now with this priority (0 on resign).
+    SendAdvert {
+        /// Priority field of the advert.
+        priority: u8,
+    },
+    /// Send the GARP/NA burst for all VIPs.
     Announce,
+    /// Configure the VIPs (and the VMAC) on the interface.
     AddVips,
+    /// Remove the VIPs from the interface.
     RemoveVips,
-    StateChange { from: State, to: State },
+    /// The protocol state changed.
+    StateChange {
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+    },
 }
 
-#[derive(Debug)]
+/// The master a Backup currently follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KnownMaster {
+    addr: IpAddr,
+    priority: u8,
+}
+
+/// What Master_Down_Timer was last armed from, to re-derive it when our
+/// priority (hence Skew_Time) changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DownBase {
+    at: Instant,
+    /// Armed by a priority-0 advert: Skew_Time instead of Master_Down_Interval.
+    resign: bool,
+}
+
+/// The state machine of one virtual router.
+#[derive(Clone, Debug)]
 pub struct VirtualRouter {
     cfg: RouterConfig,
+    state: State,
+    /// Effective priority (configured, or as set by tracking).
+    priority: u8,
+    /// v3: learned from the master; v2: the configured interval.
+    master_adver_interval: Duration,
+    interface_up: bool,
+    adver_timer: Option<Instant>,
+    master_down_timer: Option<Instant>,
+    down_base: Option<DownBase>,
+    preempt_timer: Option<Instant>,
+    master: Option<KnownMaster>,
+    actions: VecDeque<Action>,
 }
 
 impl VirtualRouter {
+    /// A router in state Init, with no timer.
     pub fn new(cfg: RouterConfig) -> Self {
-        Self { cfg }
+        Self {
+            priority: cfg.priority.max(1),
+            master_adver_interval: cfg.advert_interval,
+            cfg,
+            state: State::Init,
+            interface_up: true,
+            adver_timer: None,
+            master_down_timer: None,
+            down_base: None,
+            preempt_timer: None,
+            master: None,
+            actions: VecDeque::new(),
+        }
     }
+
+    /// The configuration in force.
     pub fn config(&self) -> &RouterConfig {
         &self.cfg
     }
+
+    /// Current protocol state.
     pub fn state(&self) -> State {
-        todo!()
+        self.state
     }
+
+    /// Effective priority.
     pub fn priority(&self) -> u8 {
-        todo!()
+        self.priority
     }
+
+    /// Accept_Mode as configured.
     pub fn accept_mode(&self) -> bool {
-        todo!()
+        self.cfg.accept_mode
     }
+
+    /// True when packets addressed to the VIPs must be accepted locally:
+    /// Master and either the address owner or Accept_Mode (RFC 9568 §6.4.3).
+    pub fn accepts_vip_traffic(&self) -> bool {
+        self.state == State::Master && (self.priority == OWNER_PRIORITY || self.cfg.accept_mode)
+    }
+
+    /// Master_Adver_Interval: v3 learned from the master, v2 ours.
     pub fn master_adver_interval(&self) -> Duration {
-        todo!()
+        self.master_adver_interval
     }
+
+    /// Skew_Time, exact to the nanosecond: v2 `(256 - Priority) / 256` s
+    /// (RFC 3768 §6.1), v3 `((256 - Priority) * Master_Adver_Interval) / 256`
+    /// (RFC 9568 §6.1).
     pub fn skew_time(&self) -> Duration {
-        todo!()
+        let base = match self.cfg.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        let ns = u128::from(256 - u16::from(self.priority)) * base.as_nanos() / 256;
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
+
+    /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
     pub fn master_down_interval(&self) -> Duration {
-        todo!()
+        self.master_adver_interval
+            .saturating_mul(3)
+            .saturating_add(self.skew_time())
     }
+
+    /// The current master: us when Master, the followed one when Backup
+    /// (none before the first advert or after it resigned).
     pub fn current_master(&self) -> Option<IpAddr> {
-        todo!()
+        match self.state {
+            State::Master => Some(self.cfg.primary_addr),
+            State::Backup => self.master.map(|m| m.addr),
+            _ => None,
+        }
     }
+
+    /// The Startup event (RFC 9568 §6.4.1). Ignored unless in Init or Stop.
     pub fn handle_startup(&mut self, now: Instant) {
-        todo!()
+        if !matches!(self.state, State::Init | State::Stop) {
+            return;
+        }
+        if self.interface_up {
+            self.start(now);
+        } else {
+            self.set_state(State::Fault);
+        }
     }
-    pub fn handle_shutdown(&mut self, now: Instant) {
-        todo!()
+
+    /// The Shutdown event: a Master sends priority 0 and removes its VIPs
+    /// (RFC 9568 §6.4.3); every state goes to Stop with no timer.
+    pub fn handle_shutdown(&mut self, _now: Instant) {
+        let from = self.state;
+        if from == State::Stop {
+            return;
+        }
+        self.set_state(State::Stop);
+        if from == State::Master {
+            self.push(Action::SendAdvert {
+                priority: RESIGN_PRIORITY,
+            });
+            self.push(Action::RemoveVips);
+        }
+        self.clear_timers();
     }
+
+    /// A valid advert for this VRID, received at `now` (its receive
+    /// timestamp, which may be earlier than the last call's `now`).
     pub fn handle_advert(&mut self, now: Instant, adv: &RxAdvert) {
-        todo!()
+        if adv.version != self.cfg.version
+            || Family::of(adv.src) != self.cfg.family
+            || adv.src == self.cfg.primary_addr
+        {
+            return;
+        }
+        // RFC 3768 §7.1: v2 MUST discard an advert whose interval differs.
+        if self.cfg.version == Version::V2 && adv.interval != self.cfg.advert_interval {
+            return;
+        }
+        match self.state {
+            State::Backup => self.backup_rx(now, adv),
+            State::Master => self.master_rx(now, adv),
+            State::Init | State::Fault | State::Stop => {}
+        }
     }
+
+    /// Fires every timer due at `now`; a no-op if none is.
     pub fn handle_timeout(&mut self, now: Instant) {
-        todo!()
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        match self.state {
+            State::Master => {
+                if let Some(deadline) = self.adver_timer.filter(|t| *t <= now) {
+                    self.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
+                    // Keep the cadence if we are called late, but never
+                    // schedule in the past.
+                    let mut next = deadline + self.cfg.advert_interval;
+                    if next <= now {
+                        next = now + self.cfg.advert_interval;
+                    }
+                    self.adver_timer = Some(next);
+                }
+            }
+            State::Backup => {
+                if due(self.master_down_timer) || due(self.preempt_timer) {
+                    self.become_master(now);
+                }
+            }
+            State::Init | State::Fault | State::Stop => {}
+        }
     }
+
+    /// The interface went down (-> Fault, VIPs removed) or came back up
+    /// (-> as at startup).
     pub fn handle_interface(&mut self, now: Instant, up: bool) {
-        todo!()
+        if up == self.interface_up {
+            return;
+        }
+        self.interface_up = up;
+        match (up, self.state) {
+            (false, State::Master) => {
+                self.set_state(State::Fault);
+                self.push(Action::RemoveVips);
+                self.clear_timers();
+            }
+            (false, State::Backup) => {
+                self.set_state(State::Fault);
+                self.clear_timers();
+            }
+            (true, State::Fault) => self.start(now),
+            _ => {}
+        }
     }
+
+    /// Changes the effective priority (tracking). Timers armed in Backup are
+    /// re-derived from the advert that armed them, since Skew_Time depends
+    /// on our priority. A Master's next advert carries the new priority.
     pub fn set_priority(&mut self, now: Instant, priority: u8) {
-        todo!()
+        let priority = priority.max(1);
+        if priority == self.priority {
+            return;
+        }
+        self.priority = priority;
+        if self.state == State::Backup {
+            self.rearm_master_down();
+            self.update_preempt_timer(now);
+        }
     }
+
+    /// Applies a new configuration. A different VRID, version or family is a
+    /// different virtual router: a Master resigns, and the router restarts
+    /// from Init. Otherwise state and timers are kept, and only what the
+    /// change implies is recomputed.
     pub fn reconfigure(&mut self, now: Instant, cfg: RouterConfig) {
-        todo!()
+        if cfg == self.cfg {
+            return;
+        }
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        if old.vrid != self.cfg.vrid
+            || old.version != self.cfg.version
+            || old.family != self.cfg.family
+        {
+            let was = self.state;
+            if was == State::Master {
+                self.push(Action::SendAdvert {
+                    priority: RESIGN_PRIORITY,
+                });
+                self.push(Action::RemoveVips);
+            }
+            self.clear_timers();
+            self.priority = self.cfg.priority.max(1);
+            self.master_adver_interval = self.cfg.advert_interval;
+            if matches!(was, State::Master | State::Backup) {
+                self.set_state(State::Init);
+                self.handle_startup(now);
+            }
+            return;
+        }
+        if old.priority != self.cfg.priority {
+            self.set_priority(now, self.cfg.priority);
+        }
+        if old.advert_interval != self.cfg.advert_interval {
+            match self.state {
+                State::Master => {
+                    self.master_adver_interval = self.cfg.advert_interval;
+                    let sooner = now + self.cfg.advert_interval;
+                    self.adver_timer = self.adver_timer.map(|t| t.min(sooner));
+                }
+                State::Backup => {
+                    // v3 keeps the interval learned from a master, if any.
+                    if self.cfg.version == Version::V2 || self.master.is_none() {
+                        self.master_adver_interval = self.cfg.advert_interval;
+                        self.rearm_master_down();
+                    }
+                }
+                _ => self.master_adver_interval = self.cfg.advert_interval,
+            }
+        }
+        self.update_preempt_timer(now);
     }
+
+    /// The next action to perform, oldest first.
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
+
+    /// Earliest pending deadline: call [`VirtualRouter::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        [self.adver_timer, self.master_down_timer, self.preempt_timer]
+            .into_iter()
+            .flatten()
+            .min()
     }
+
+    /// True when every advert must reach the core (Master: lower-priority
+    /// adverts need an answer; Backup with a preempt delay: the first
+    /// lower-priority advert arms the Preempt timer). The data plane's
+    /// `VRID_F_DELIVER_ALL` flag mirrors this.
     pub fn wants_every_advert(&self) -> bool {
-        todo!()
+        match self.state {
+            State::Master => true,
+            State::Backup => self.cfg.preempt && !self.cfg.preempt_delay.is_zero(),
+            _ => false,
+        }
+    }
+
+    // ---- transitions -------------------------------------------------------
+
+    /// Startup / interface up: RFC 9568 §6.4.1.
+    fn start(&mut self, now: Instant) {
+        self.clear_timers();
+        if self.priority == OWNER_PRIORITY {
+            self.become_master(now);
+        } else {
+            self.master_adver_interval = self.cfg.advert_interval;
+            self.set_state(State::Backup);
+            self.arm_master_down(now, false);
+        }
+    }
+
+    /// Master_Down_Timer or Preempt timer expiry, or owner startup:
+    /// RFC 9568 §6.4.1 / §6.4.2.
+    fn become_master(&mut self, now: Instant) {
+        self.set_state(State::Master);
+        self.clear_timers();
+        self.master = None;
+        self.master_adver_interval = self.cfg.advert_interval;
+        self.push(Action::AddVips);
+        self.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        self.push(Action::Announce);
+        self.adver_timer = Some(now + self.cfg.advert_interval);
+    }
+
+    /// RFC 9568 §6.4.2 (Backup receives an advert).
+    fn backup_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if adv.priority == RESIGN_PRIORITY {
+            // The master resigned: take over after Skew_Time only, so the
+            // highest-priority backup wins.
+            self.master = None;
+            self.preempt_timer = None;
+            self.arm_master_down(now, true);
+            return;
+        }
+        let lower = adv.priority < self.priority;
+        if !self.cfg.preempt || !lower {
+            self.follow(now, adv);
+            self.preempt_timer = None;
+            return;
+        }
+        if !self.cfg.preempt_delay.is_zero() {
+            // keepalived's preempt_delay: tolerate the lower master until
+            // the Preempt timer (armed by the first such advert) fires.
+            let deadline = *self
+                .preempt_timer
+                .get_or_insert(now + self.cfg.preempt_delay);
+            if now < deadline {
+                self.follow(now, adv);
+            }
+        }
+        // Preempt_Mode and a lower priority: discard.
+    }
+
+    /// RFC 9568 §6.4.3 (Master receives an advert).
+    fn master_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if adv.priority == RESIGN_PRIORITY {
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+            self.adver_timer = Some(now + self.cfg.advert_interval);
+            return;
+        }
+        let other_wins = adv.priority > self.priority
+            || (adv.priority == self.priority && addr_greater(adv.src, self.cfg.primary_addr));
+        if other_wins {
+            self.set_state(State::Backup);
+            self.push(Action::RemoveVips);
+            self.adver_timer = None;
+            self.follow(now, adv);
+        } else {
+            // RFC 9568 §6.4.3: assert the Master state at once (and refresh
+            // learning bridges); re-announce the VIPs for clients that
+            // followed the other master during a split brain.
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+            self.push(Action::Announce);
+        }
+    }
+
+    /// Accepts `adv` as the current master's: v3 learns its interval, then
+    /// Master_Down_Timer restarts from the advert's receive time.
+    fn follow(&mut self, now: Instant, adv: &RxAdvert) {
+        if self.cfg.version == Version::V3 {
+            self.master_adver_interval = adv.interval;
+        }
+        self.master = Some(KnownMaster {
+            addr: adv.src,
+            priority: adv.priority,
+        });
+        self.arm_master_down(now, false);
+    }
+
+    fn arm_master_down(&mut self, at: Instant, resign: bool) {
+        self.down_base = Some(DownBase { at, resign });
+        self.rearm_master_down();
+    }
+
+    /// Master_Down_Timer = base + (Skew_Time after a resign, else
+    /// Master_Down_Interval), with the current priority and interval.
+    fn rearm_master_down(&mut self) {
+        if let Some(base) = self.down_base {
+            let after = if base.resign {
+                self.skew_time()
+            } else {
+                self.master_down_interval()
+            };
+            self.master_down_timer = Some(base.at + after);
+        }
+    }
+
+    /// Arms or disarms the Preempt timer after a priority or config change.
+    fn update_preempt_timer(&mut self, now: Instant) {
+        let applies = self.state == State::Backup
+            && self.cfg.preempt
+            && !self.cfg.preempt_delay.is_zero()
+            && self.master.is_some_and(|m| m.priority < self.priority);
+        if !applies {
+            self.preempt_timer = None;
+        } else if self.preempt_timer.is_none() {
+            self.preempt_timer = Some(now + self.cfg.preempt_delay);
+        }
+    }
+
+    fn clear_timers(&mut self) {
+        self.adver_timer = None;
+        self.master_down_timer = None;
+        self.down_base = None;
+        self.preempt_timer = None;
+    }
+
+    fn set_state(&mut self, to: State) {
+        let from = self.state;
+        if from != to {
+            self.state = to;
+            self.push(Action::StateChange { from, to });
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+}
+
+/// Tie-break: `a` > `b` as unsigned network-order integers (RFC 9568
+/// §6.4.3). Mixed families never meet here (filtered by family first).
+fn addr_greater(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets() > b.octets(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.octets() > b.octets(),
+        (IpAddr::V6(_), IpAddr::V4(_)) => true,
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
     }
 }
