@@ -2,7 +2,20 @@
 //!
 //! - [`proto`]: the protocol core, pure (no sockets, no clocks, no tokio).
 //! - [`dataplane`]: loads the XDP program, reads its ring buffer and counters.
+//! - [`config`]: the TOML config file and its validation.
+//! - [`control`]: the status socket, the `Status` document and its table.
+//! - [`vips`]: netlink: interfaces, virtual IPs, link/address events.
+//! - [`tx`]: advert and gratuitous ARP / NA transmission.
+//! - [`notify`]: notify scripts; [`metrics`]: the Prometheus endpoint.
+//! - [`daemon`]: the tokio shell that drives everything.
 #![deny(missing_docs)]
 
-pub mod proto;
+pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod dataplane;
+pub mod metrics;
+pub mod notify;
+pub mod proto;
+pub mod tx;
+pub mod vips;

@@ -1,4 +1,177 @@
-//! vrrp-agent command line.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("vrrp-agent: the daemon is not built yet")
+//! vrrp-agent command line: `run`, `check`, `status`.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use vrrp_agent::{
+    config::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, XdpMode},
+    control,
+    daemon::{self, RunOptions},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "vrrp-agent",
+    version,
+    about = "VRRP failover agent with an XDP data plane"
+)]
+struct Cli {
+    /// Log filter: a level (error, warn, info, debug, trace) or a RUST_LOG-style directive.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground until SIGTERM/SIGINT.
+    Run {
+        /// Config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Override `global.xdp`: auto, driver, skb or off.
+        #[arg(long, value_name = "MODE")]
+        xdp: Option<XdpMode>,
+    },
+    /// Validate a config file without touching the system.
+    Check {
+        /// Config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Show the state of a running daemon.
+    Status {
+        /// Print the JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Control socket [default: global.control_socket of --config, else /run/vrrp-agent/control.sock].
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Take the control socket path from this config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref(), cli.log_format);
+    match cli.command {
+        Command::Check { config } => match Config::load(&config) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                print_config_error(&e);
+                ExitCode::from(1)
+            }
+        },
+        Command::Status {
+            json,
+            socket,
+            config,
+        } => status(json, socket, config),
+        Command::Run { config, xdp } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    print_config_error(&e);
+                    return ExitCode::from(1);
+                }
+            };
+            let opts = RunOptions {
+                config_path: config,
+                xdp_override: xdp,
+            };
+            match runtime().and_then(|rt| rt.block_on(daemon::run(cfg, opts))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vrrp-agent: {}", one_line(&e));
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {
+    let path = match (socket, config) {
+        (Some(s), _) => s,
+        (None, Some(c)) => match Config::load(&c) {
+            Ok(cfg) => cfg.global.control_socket,
+            Err(e) => {
+                print_config_error(&e);
+                return ExitCode::from(1);
+            }
+        },
+        (None, None) => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+    };
+    let res = runtime().and_then(|rt| Ok(rt.block_on(control::query_status(&path))?));
+    match res {
+        Ok(st) => {
+            if json {
+                match serde_json::to_string_pretty(&st) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("vrrp-agent: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", control::render_table(&st));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vrrp-agent: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_config_error(e: &ConfigError) {
+    for line in e.lines() {
+        eprintln!("{line}");
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(level: Option<&str>, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l),
+        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("vrrp-agent: bad log level: {e}; using info");
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

@@ -1,0 +1,564 @@
+//! The control socket: `vrrp-agent status` talks to the daemon through it.
+//!
+//! Protocol: the client connects to a unix stream socket, writes one command
+//! line (`status\n`), and reads one JSON document followed by a newline; the
+//! server then closes the connection. An unknown command is answered with
+//! `{"error": "..."}`. The socket is created with mode 0600 (only root, or the
+//! daemon's user, may read the state), its directory with 0700 when missing.
+//!
+//! The [`Status`] document is the SPEC's `status --json` contract; fields
+//! beyond the SPEC are extensions and may be added, never renamed.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    future::Future,
+    io,
+    net::IpAddr,
+    os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+use vrrp_common::DropReason;
+
+/// How long a client waits for the daemon's answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest request line the server reads.
+const MAX_REQUEST: u64 = 256;
+
+/// Names of the states, in the order metrics and tables list them.
+pub const STATES: [&str; 5] = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
+
+/// The daemon's state as `vrrp-agent status --json` prints it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `global.router_id`.
+    pub router_id: String,
+    /// The data plane.
+    pub xdp: XdpStatus,
+    /// One entry per configured instance, in config order.
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// Data plane attachment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct XdpStatus {
+    /// `driver`, `skb` or `off` (socket path): what is actually in use.
+    pub mode: String,
+    /// Interfaces the XDP program is attached to.
+    pub interfaces: Vec<String>,
+}
+
+/// One instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub name: String,
+    /// Interface.
+    pub interface: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// 2 or 3.
+    pub version: u8,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// One of [`STATES`].
+    pub state: String,
+    /// Configured priority.
+    pub priority: u8,
+    /// Priority in use (differs from `priority` while tracking lowers it).
+    pub effective_priority: u8,
+    /// Current master's address (ours when MASTER); `null` when unknown.
+    pub master: Option<IpAddr>,
+    /// Our advertisement interval.
+    pub advert_interval_ms: u64,
+    /// The interval learned from the master (RFC 9568 §6.1 Master_Adver_Interval).
+    pub master_adver_interval_ms: u64,
+    /// Virtual IPs as `addr/prefix`.
+    pub virtual_ips: Vec<String>,
+    /// State changes since start.
+    pub transitions: u64,
+    /// Wall-clock time of the last state change (ms since the Unix epoch; 0 = never).
+    pub last_transition_unix_ms: u64,
+    /// Counters.
+    pub counters: Counters,
+    /// Extension: traffic per VIP (the `vip_rx_*` counters split by address).
+    #[serde(default)]
+    pub vip_counters: Vec<VipCounters>,
+    /// Extension: advert inter-arrival times (kernel receive timestamps).
+    #[serde(default)]
+    pub advert_interarrival: Histogram,
+}
+
+/// Counters of one instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Valid adverts received.
+    pub adverts_rx: u64,
+    /// Adverts sent.
+    pub adverts_tx: u64,
+    /// Gratuitous ARPs / unsolicited NAs sent.
+    pub garp_tx: u64,
+    /// Priority-0 adverts received (master resigned).
+    pub prio0_rx: u64,
+    /// Priority-0 adverts sent (we resigned).
+    pub prio0_tx: u64,
+    /// Packets addressed to the VIPs.
+    pub vip_rx_packets: u64,
+    /// Their bytes.
+    pub vip_rx_bytes: u64,
+    /// Adverts dropped, by reason.
+    pub rx_dropped: RxDropped,
+}
+
+/// Drops by [`DropReason`], one field per label.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // The fields are the DropReason labels, documented there.
+pub struct RxDropped {
+    pub ttl: u64,
+    pub version: u64,
+    #[serde(rename = "type")]
+    pub type_: u64,
+    pub length: u64,
+    pub checksum: u64,
+    pub interval: u64,
+    pub count: u64,
+    pub family: u64,
+    pub link_local: u64,
+    pub peer: u64,
+    pub auth_type: u64,
+}
+
+impl RxDropped {
+    /// The counter of one reason.
+    pub fn get(&self, r: DropReason) -> u64 {
+        *self.slot_ref(r)
+    }
+
+    /// Adds `n` to one reason's counter.
+    pub fn add(&mut self, r: DropReason, n: u64) {
+        let s = self.slot(r);
+        *s = s.saturating_add(n);
+    }
+
+    /// Sum over all reasons.
+    pub fn total(&self) -> u64 {
+        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+
+    fn slot(&mut self, r: DropReason) -> &mut u64 {
+        match r {
+            DropReason::Ttl => &mut self.ttl,
+            DropReason::Version => &mut self.version,
+            DropReason::Type => &mut self.type_,
+            DropReason::Length => &mut self.length,
+            DropReason::Checksum => &mut self.checksum,
+            DropReason::Interval => &mut self.interval,
+            DropReason::Count => &mut self.count,
+            DropReason::Family => &mut self.family,
+            DropReason::LinkLocal => &mut self.link_local,
+            DropReason::Peer => &mut self.peer,
+            DropReason::AuthType => &mut self.auth_type,
+        }
+    }
+
+    fn slot_ref(&self, r: DropReason) -> &u64 {
+        match r {
+            DropReason::Ttl => &self.ttl,
+            DropReason::Version => &self.version,
+            DropReason::Type => &self.type_,
+            DropReason::Length => &self.length,
+            DropReason::Checksum => &self.checksum,
+            DropReason::Interval => &self.interval,
+            DropReason::Count => &self.count,
+            DropReason::Family => &self.family,
+            DropReason::LinkLocal => &self.link_local,
+            DropReason::Peer => &self.peer,
+            DropReason::AuthType => &self.auth_type,
+        }
+    }
+}
+
+/// Traffic to one VIP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipCounters {
+    /// The address (without prefix).
+    pub vip: IpAddr,
+    /// Packets addressed to it.
+    pub rx_packets: u64,
+    /// Their bytes.
+    pub rx_bytes: u64,
+}
+
+/// Upper bounds (seconds) of the advert inter-arrival histogram buckets: fine
+/// around the usual 10 ms .. 1 s intervals, coarse up to v3's 40.95 s maximum.
+pub const INTERARRIVAL_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 45.0,
+];
+
+/// A Prometheus-style histogram with fixed buckets ([`INTERARRIVAL_BUCKETS`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Upper bounds in seconds, ascending; `+Inf` is implicit.
+    pub bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative); one more than `bounds` (the `+Inf` bucket).
+    pub counts: Vec<u64>,
+    /// Sum of observations in seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(&INTERARRIVAL_BUCKETS)
+    }
+}
+
+impl Histogram {
+    /// An empty histogram with these upper bounds (seconds, ascending).
+    pub fn new(bounds: &[f64]) -> Self {
+        Histogram {
+            bounds: bounds.to_vec(),
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Records one inter-arrival time (the integrator feeds deltas of the
+    /// kernel receive timestamps of consecutive adverts from the same master).
+    pub fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(self.bounds.len());
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum += s;
+        self.count += 1;
+    }
+
+    /// Cumulative counts per bound, as Prometheus `_bucket{le=..}` wants them
+    /// (the last entry is `+Inf` and equals `count`).
+    pub fn cumulative(&self) -> Vec<u64> {
+        let mut acc = 0;
+        self.counts
+            .iter()
+            .map(|c| {
+                acc += c;
+                acc
+            })
+            .collect()
+    }
+}
+
+/// Control socket failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Another daemon answers on the socket.
+    #[error(
+        "another vrrp-agent is already running on control socket {0} (set global.control_socket to run a second one)"
+    )]
+    InUse(PathBuf),
+    /// Something that is not a socket is in the way.
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(PathBuf),
+    /// Creating the socket or its directory failed.
+    #[error("cannot create control socket {path}: {source}")]
+    Bind {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// No daemon listens on the path.
+    #[error("no vrrp-agent is running (nothing listens on {0})")]
+    NotRunning(PathBuf),
+    /// Connecting failed for another reason (e.g. permission).
+    #[error("cannot connect to {path}: {source}")]
+    Connect {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The daemon did not answer in time.
+    #[error("vrrp-agent on {0} did not answer within {CLIENT_TIMEOUT:?}")]
+    Timeout(PathBuf),
+    /// The answer was not what the protocol says.
+    #[error("bad answer from vrrp-agent on {path}: {message}")]
+    Protocol {
+        /// Socket path.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// A bound control socket. Dropping it removes the socket file if it is still ours.
+pub struct ControlSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    ino: (u64, u64),
+}
+
+impl ControlSocket {
+    /// Binds `path` with mode 0600. A stale socket file (nobody answers) is
+    /// removed; a live daemon on it is [`ControlError::InUse`].
+    pub async fn bind(path: &Path) -> Result<ControlSocket, ControlError> {
+        let bind_err = |source| ControlError::Bind {
+            path: path.to_owned(),
+            source,
+        };
+        check_socket_free(path).await?;
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(bind_err)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(bind_err)?;
+        }
+        let listener = UnixListener::bind(path).map_err(bind_err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+        let md = std::fs::metadata(path).map_err(bind_err)?;
+        Ok(ControlSocket {
+            listener,
+            path: path.to_owned(),
+            ino: (md.dev(), md.ino()),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves requests until the future is dropped. `status` is asked for a
+    /// fresh [`Status`] on every request (e.g. by reading a `watch` channel or
+    /// asking the main loop over a oneshot).
+    pub async fn serve<F, Fut>(&self, status: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Status> + Send + 'static,
+    {
+        let status = Arc::new(status);
+        loop {
+            let stream = match self.listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let status = status.clone();
+            tokio::spawn(async move {
+                if let Err(e) = handle_client(stream, &*status).await {
+                    tracing::debug!(error = %e, "control client failed");
+                }
+            });
+        }
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        // Only unlink the file if it is still the socket we created (a second
+        // daemon may have replaced a socket it believed stale).
+        if let Ok(md) = std::fs::symlink_metadata(&self.path)
+            && (md.dev(), md.ino()) == self.ino
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Fails when a live daemon answers on `path`, removes a stale socket file.
+pub async fn check_socket_free(path: &Path) -> Result<(), ControlError> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ControlError::Bind {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    if !md.file_type().is_socket() {
+        return Err(ControlError::NotASocket(path.to_owned()));
+    }
+    match tokio::time::timeout(CLIENT_TIMEOUT, UnixStream::connect(path)).await {
+        Ok(Ok(_)) => Err(ControlError::InUse(path.to_owned())),
+        // Timed out: something holds the socket but does not accept; treat as live.
+        Err(_) => Err(ControlError::InUse(path.to_owned())),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing stale control socket");
+            std::fs::remove_file(path).map_err(|source| ControlError::Bind {
+                path: path.to_owned(),
+                source,
+            })
+        }
+        Ok(Err(source)) => Err(ControlError::Bind {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+async fn handle_client<F, Fut>(stream: UnixStream, status: &F) -> io::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Status>,
+{
+    let (rd, mut wr) = stream.into_split();
+    let mut line = String::new();
+    let mut rd = BufReader::new(rd.take(MAX_REQUEST));
+    tokio::time::timeout(CLIENT_TIMEOUT, rd.read_line(&mut line))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client sent no request"))??;
+    let mut body = match line.trim() {
+        "status" => serde_json::to_vec(&status().await).map_err(io::Error::other)?,
+        other => serde_json::to_vec(
+            &serde_json::json!({ "error": format!("unknown command `{other}`") }),
+        )
+        .map_err(io::Error::other)?,
+    };
+    body.push(b'\n');
+    wr.write_all(&body).await?;
+    wr.shutdown().await
+}
+
+/// Asks the daemon on `path` for its status.
+pub async fn query_status(path: &Path) -> Result<Status, ControlError> {
+    let body = request(path, "status").await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ControlError::Protocol {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
+        return Err(ControlError::Protocol {
+            path: path.to_owned(),
+            message: err.to_owned(),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| ControlError::Protocol {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Sends one command line and returns the raw answer.
+pub async fn request(path: &Path, command: &str) -> Result<Vec<u8>, ControlError> {
+    let fut = async {
+        let mut s = UnixStream::connect(path)
+            .await
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    ControlError::NotRunning(path.to_owned())
+                }
+                _ => ControlError::Connect {
+                    path: path.to_owned(),
+                    source,
+                },
+            })?;
+        let io_err = |source| ControlError::Connect {
+            path: path.to_owned(),
+            source,
+        };
+        s.write_all(format!("{command}\n").as_bytes())
+            .await
+            .map_err(io_err)?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.map_err(io_err)?;
+        Ok(buf)
+    };
+    tokio::time::timeout(CLIENT_TIMEOUT, fut)
+        .await
+        .map_err(|_| ControlError::Timeout(path.to_owned()))?
+}
+
+/// `vrrp-agent status` without `--json`: a fixed-width table.
+pub fn render_table(s: &Status) -> String {
+    let mut out = String::new();
+    let ifs = if s.xdp.interfaces.is_empty() {
+        "-".to_owned()
+    } else {
+        s.xdp.interfaces.join(",")
+    };
+    let _ = writeln!(
+        out,
+        "router_id: {}    xdp: {} ({})",
+        s.router_id, s.xdp.mode, ifs
+    );
+    let header = [
+        "NAME", "IFACE", "VRID", "VER", "FAMILY", "STATE", "PRIO", "EFF", "MASTER", "ADV_INT",
+        "TRANS", "ADV_RX", "ADV_TX", "DROPPED", "VIPS",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for i in &s.instances {
+        rows.push(vec![
+            i.name.clone(),
+            i.interface.clone(),
+            i.vrid.to_string(),
+            i.version.to_string(),
+            i.family.clone(),
+            i.state.clone(),
+            i.priority.to_string(),
+            i.effective_priority.to_string(),
+            i.master.map_or_else(|| "-".into(), |m| m.to_string()),
+            format!("{}ms", i.advert_interval_ms),
+            i.transitions.to_string(),
+            i.counters.adverts_rx.to_string(),
+            i.counters.adverts_tx.to_string(),
+            i.counters.rx_dropped.total().to_string(),
+            i.virtual_ips.join(","),
+        ]);
+    }
+    let ncol = header.len();
+    let widths: Vec<usize> = (0..ncol)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == ncol {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if s.instances.is_empty() {
+        let _ = writeln!(out, "(no instances)");
+    }
+    // Non-zero drop reasons, so an operator sees why adverts were discarded.
+    for i in &s.instances {
+        let drops: BTreeMap<&str, u64> = DropReason::ALL
+            .iter()
+            .map(|r| (r.label(), i.counters.rx_dropped.get(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if !drops.is_empty() {
+            let list: Vec<String> = drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(out, "{}: dropped {}", i.name, list.join(" "));
+        }
+    }
+    out
+}

@@ -1,0 +1,352 @@
+//! Prometheus text exposition (format 0.0.4) of the daemon's [`Status`], served
+//! by a deliberately tiny HTTP/1.1 server on `global.metrics_listen`:
+//! `GET /metrics` answers the metrics, anything else 404/405, one request per
+//! connection.
+//!
+//! Every series carries `instance`, `interface` and `vrid` labels. Beyond the
+//! SPEC list there are `vrrp_effective_priority`, `vrrp_garp_sent_total`,
+//! `vrrp_priority_zero_{received,sent}_total`, `vrrp_advert_interval_seconds`,
+//! `vrrp_master_advert_interval_seconds` and `vrrp_xdp_info{mode}`.
+
+use std::{fmt::Write as _, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use vrrp_common::DropReason;
+
+use crate::control::{InstanceStatus, STATES, Status};
+
+/// Content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const MAX_REQUEST_HEAD: usize = 8192;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Renders the metrics page.
+pub fn render(status: &Status) -> String {
+    let mut out = String::new();
+    let insts = &status.instances;
+
+    family(
+        &mut out,
+        "vrrp_state",
+        "gauge",
+        "1 for the instance's current state, 0 for the others.",
+    );
+    for i in insts {
+        for s in STATES {
+            let v = u8::from(i.state == s);
+            let _ = writeln!(out, "vrrp_state{{{},state=\"{s}\"}} {v}", labels(i));
+        }
+    }
+    gauge(
+        &mut out,
+        insts,
+        "vrrp_priority",
+        "Configured priority.",
+        |i| i.priority.into(),
+    );
+    gauge(
+        &mut out,
+        insts,
+        "vrrp_effective_priority",
+        "Priority in use.",
+        |i| i.effective_priority.into(),
+    );
+    gauge(
+        &mut out,
+        insts,
+        "vrrp_advert_interval_seconds",
+        "Our advertisement interval.",
+        |i| i.advert_interval_ms as f64 / 1000.0,
+    );
+    gauge(
+        &mut out,
+        insts,
+        "vrrp_master_advert_interval_seconds",
+        "Advertisement interval learned from the master.",
+        |i| i.master_adver_interval_ms as f64 / 1000.0,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_transitions_total",
+        "State changes.",
+        |i| i.transitions,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_adverts_received_total",
+        "Valid adverts received.",
+        |i| i.counters.adverts_rx,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_adverts_sent_total",
+        "Adverts sent.",
+        |i| i.counters.adverts_tx,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_priority_zero_received_total",
+        "Priority-0 adverts received.",
+        |i| i.counters.prio0_rx,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_priority_zero_sent_total",
+        "Priority-0 adverts sent.",
+        |i| i.counters.prio0_tx,
+    );
+    counter(
+        &mut out,
+        insts,
+        "vrrp_garp_sent_total",
+        "Gratuitous ARPs and unsolicited NAs sent.",
+        |i| i.counters.garp_tx,
+    );
+
+    family(
+        &mut out,
+        "vrrp_rx_dropped_total",
+        "counter",
+        "Adverts dropped, by reason.",
+    );
+    for i in insts {
+        for r in DropReason::ALL {
+            let _ = writeln!(
+                out,
+                "vrrp_rx_dropped_total{{{},reason=\"{}\"}} {}",
+                labels(i),
+                r.label(),
+                i.counters.rx_dropped.get(r)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vrrp_vip_rx_packets_total",
+        "counter",
+        "Packets addressed to a virtual IP.",
+    );
+    for i in insts {
+        for v in &i.vip_counters {
+            let _ = writeln!(
+                out,
+                "vrrp_vip_rx_packets_total{{{},vip=\"{}\"}} {}",
+                labels(i),
+                v.vip,
+                v.rx_packets
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vrrp_vip_rx_bytes_total",
+        "counter",
+        "Bytes addressed to a virtual IP.",
+    );
+    for i in insts {
+        for v in &i.vip_counters {
+            let _ = writeln!(
+                out,
+                "vrrp_vip_rx_bytes_total{{{},vip=\"{}\"}} {}",
+                labels(i),
+                v.vip,
+                v.rx_bytes
+            );
+        }
+    }
+
+    let name = "vrrp_advert_interarrival_seconds";
+    family(
+        &mut out,
+        name,
+        "histogram",
+        "Time between consecutive adverts (kernel receive timestamps).",
+    );
+    for i in insts {
+        let h = &i.advert_interarrival;
+        let cum = h.cumulative();
+        for (b, c) in h.bounds.iter().zip(&cum) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{},le=\"{}\"}} {c}",
+                labels(i),
+                float(*b)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{},le=\"+Inf\"}} {}",
+            labels(i),
+            h.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{}}} {}", labels(i), float(h.sum));
+        let _ = writeln!(out, "{name}_count{{{}}} {}", labels(i), h.count);
+    }
+
+    family(
+        &mut out,
+        "vrrp_xdp_info",
+        "gauge",
+        "Data plane mode in use.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_xdp_info{{mode=\"{}\"}} 1",
+        escape(&status.xdp.mode)
+    );
+    out
+}
+
+fn labels(i: &InstanceStatus) -> String {
+    format!(
+        "instance=\"{}\",interface=\"{}\",vrid=\"{}\"",
+        escape(&i.name),
+        escape(&i.interface),
+        i.vrid
+    )
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(
+    out: &mut String,
+    insts: &[InstanceStatus],
+    name: &str,
+    help: &str,
+    f: impl Fn(&InstanceStatus) -> f64,
+) {
+    family(out, name, "gauge", help);
+    for i in insts {
+        let _ = writeln!(out, "{name}{{{}}} {}", labels(i), float(f(i)));
+    }
+}
+
+fn counter(
+    out: &mut String,
+    insts: &[InstanceStatus],
+    name: &str,
+    help: &str,
+    f: impl Fn(&InstanceStatus) -> u64,
+) {
+    family(out, name, "counter", help);
+    for i in insts {
+        let _ = writeln!(out, "{name}{{{}}} {}", labels(i), f(i));
+    }
+}
+
+fn float(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Label value escaping of the text format: backslash, double quote, newline.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Binds the metrics listener.
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `GET /metrics` forever; `status` is asked for a fresh [`Status`] per scrape.
+pub async fn serve<F, Fut>(listener: TcpListener, status: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Status> + Send + 'static,
+{
+    let status = Arc::new(status);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let status = status.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, &*status).await {
+                tracing::debug!(%peer, error = %e, "metrics client failed");
+            }
+        });
+    }
+}
+
+async fn handle<F, Fut>(mut stream: TcpStream, status: &F) -> io::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Status>,
+{
+    let head = tokio::time::timeout(REQUEST_TIMEOUT, read_head(&mut stream))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request head timeout"))??;
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (code, ctype, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => ("200 OK", CONTENT_TYPE, render(&status().await)),
+        ("GET" | "HEAD", "/") => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "vrrp-agent: metrics at /metrics\n".to_owned(),
+        ),
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".to_owned(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "only GET\n".to_owned(),
+        ),
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        resp.push_str(&body);
+    }
+    stream.write_all(resp.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+async fn read_head(stream: &mut TcpStream) -> io::Result<String> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
+            break;
+        }
+        if buf.len() > MAX_REQUEST_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            ));
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

@@ -1,0 +1,273 @@
+//! Transmit side: advertisements on a raw IP socket, gratuitous ARP /
+//! unsolicited NA frames on a packet socket.
+//!
+//! Source MAC: RFC 9568 §7.3 says adverts and announcements come from the
+//! virtual MAC 00-00-5E-00-01-{VRID}. keepalived without `use_vmac` sends from
+//! the interface's own MAC and announces the VIPs with it; we do the same, so
+//! a mixed keepalived / vrrp-agent pair behaves identically and no VMAC
+//! interface is needed. The kernel therefore fills in the Ethernet header of
+//! adverts (raw IP socket), and announcement frames carry the interface MAC.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
+    os::fd::AsRawFd,
+    time::Duration,
+};
+
+use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
+use tokio::io::{Interest, unix::AsyncFd};
+use vrrp_common::IPPROTO_VRRP;
+
+use crate::{config::VirtualIp, proto::announce};
+
+/// TX socket failures.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// Creating or configuring a socket failed.
+    #[error("cannot set up {what} socket on {ifname}: {source}")]
+    Setup {
+        /// Which socket.
+        what: &'static str,
+        /// Interface.
+        ifname: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Sending failed.
+    #[error("send to {dst} failed: {source}")]
+    Send {
+        /// Destination (address or interface).
+        dst: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The destination is of the other address family.
+    #[error("cannot send to {dst}: the socket is {family}")]
+    Family {
+        /// Destination.
+        dst: IpAddr,
+        /// The socket's family.
+        family: &'static str,
+    },
+}
+
+/// Sends VRRP messages (the bytes from `proto::packet::Advert::emit`) from
+/// one interface. TTL / hop limit 255 as RFC 9568 §5.1.1.3 / §5.1.2.3 require.
+pub struct AdvertSender {
+    sock: AsyncFd<Socket>,
+    src: IpAddr,
+    ifindex: u32,
+}
+
+impl AdvertSender {
+    /// A raw IP socket (protocol 112) bound to `ifname` and to `src` (the
+    /// interface's primary IPv4 address, or its IPv6 link-local address),
+    /// with multicast loopback off.
+    pub fn new(ifname: &str, ifindex: u32, src: IpAddr) -> Result<AdvertSender, TxError> {
+        let setup = |source| TxError::Setup {
+            what: "advert",
+            ifname: ifname.to_owned(),
+            source,
+        };
+        let domain = if src.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let sock = Socket::new(
+            domain,
+            Type::RAW,
+            Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+        )
+        .map_err(setup)?;
+        sock.bind_device(Some(ifname.as_bytes())).map_err(setup)?;
+        // Send-only: drop every packet the kernel would queue to it (a raw
+        // socket gets a copy of every received VRRP packet otherwise).
+        sock.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])
+            .map_err(setup)?; // BPF_RET|BPF_K 0
+        match src {
+            IpAddr::V4(a) => {
+                sock.set_ttl_v4(255).map_err(setup)?;
+                sock.set_multicast_ttl_v4(255).map_err(setup)?;
+                sock.set_multicast_loop_v4(false).map_err(setup)?;
+                sock.set_multicast_if_v4(&a).map_err(setup)?;
+                sock.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))
+                    .map_err(setup)?;
+            }
+            IpAddr::V6(a) => {
+                sock.set_unicast_hops_v6(255).map_err(setup)?;
+                sock.set_multicast_hops_v6(255).map_err(setup)?;
+                sock.set_multicast_loop_v6(false).map_err(setup)?;
+                sock.set_multicast_if_v6(ifindex).map_err(setup)?;
+                sock.bind(&SockAddr::from(SocketAddrV6::new(
+                    a,
+                    0,
+                    0,
+                    scope_for(&a, ifindex),
+                )))
+                .map_err(setup)?;
+            }
+        }
+        sock.set_nonblocking(true).map_err(setup)?;
+        // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
+        // ownership of; nothing else closes or replaces it.
+        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
+            .map_err(|e| setup(e.into()))?;
+        Ok(AdvertSender { sock, src, ifindex })
+    }
+
+    /// The source address adverts carry.
+    pub fn src(&self) -> IpAddr {
+        self.src
+    }
+
+    /// Sends one VRRP message to `dst` (224.0.0.18, ff02::12 or a unicast peer).
+    pub async fn send(&self, dst: IpAddr, msg: &[u8]) -> Result<(), TxError> {
+        let to: SockAddr = match (dst, self.src) {
+            (IpAddr::V4(d), IpAddr::V4(_)) => SocketAddrV4::new(d, 0).into(),
+            (IpAddr::V6(d), IpAddr::V6(_)) => {
+                SocketAddrV6::new(d, 0, 0, scope_for(&d, self.ifindex)).into()
+            }
+            _ => {
+                return Err(TxError::Family {
+                    dst,
+                    family: if self.src.is_ipv4() { "IPv4" } else { "IPv6" },
+                });
+            }
+        };
+        let send_err = |source| TxError::Send {
+            dst: dst.to_string(),
+            source,
+        };
+        loop {
+            let mut guard = self.sock.writable().await.map_err(send_err)?;
+            match guard.try_io(|s| s.get_ref().send_to(msg, &to)) {
+                Ok(r) => return r.map(|_| ()).map_err(send_err),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Link-local and multicast link-scope destinations need the interface as scope id.
+fn scope_for(a: &Ipv6Addr, ifindex: u32) -> u32 {
+    let s = a.segments()[0];
+    if (s & 0xffc0) == 0xfe80 || (s & 0xff0f) == 0xff02 {
+        ifindex
+    } else {
+        0
+    }
+}
+
+/// Sends whole Ethernet frames (gratuitous ARP, unsolicited NA) on one interface.
+pub struct FrameSender {
+    sock: AsyncFd<Socket>,
+    ifname: String,
+}
+
+impl FrameSender {
+    /// An AF_PACKET raw socket bound to `ifindex`; protocol 0 so it receives nothing.
+    pub fn new(ifname: &str, ifindex: u32) -> Result<FrameSender, TxError> {
+        let setup = |source| TxError::Setup {
+            what: "packet",
+            ifname: ifname.to_owned(),
+            source,
+        };
+        let sock =
+            Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0))).map_err(setup)?;
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = 0;
+        sll.sll_ifindex =
+            i32::try_from(ifindex).map_err(|_| setup(io::ErrorKind::InvalidInput.into()))?;
+        // SAFETY: the fd is a valid AF_PACKET socket and `sll` is a fully
+        // initialised sockaddr_ll whose size we pass.
+        let rc = unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&raw const sll).cast::<libc::sockaddr>(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(setup(io::Error::last_os_error()));
+        }
+        sock.set_nonblocking(true).map_err(setup)?;
+        // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
+        // ownership of; nothing else closes or replaces it.
+        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
+            .map_err(|e| setup(e.into()))?;
+        Ok(FrameSender {
+            sock,
+            ifname: ifname.to_owned(),
+        })
+    }
+
+    /// Sends one frame as is.
+    pub async fn send(&self, frame: &[u8]) -> Result<(), TxError> {
+        let send_err = |source| TxError::Send {
+            dst: self.ifname.clone(),
+            source,
+        };
+        loop {
+            let mut guard = self.sock.writable().await.map_err(send_err)?;
+            match guard.try_io(|s| s.get_ref().send(frame)) {
+                Ok(r) => return r.map(|_| ()).map_err(send_err),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Announces `vips` from `mac`: `repeat` rounds, `interval` apart, of one
+    /// gratuitous ARP (IPv4) or unsolicited NA (IPv6, from `ll_src`) per VIP
+    /// (RFC 9568 §6.4.1 / §6.4.2 on becoming Active). Returns frames sent;
+    /// stops at the first send error.
+    pub async fn announce(
+        &self,
+        mac: [u8; 6],
+        ll_src: Option<Ipv6Addr>,
+        vips: &[VirtualIp],
+        repeat: u32,
+        interval: Duration,
+    ) -> Result<u64, TxError> {
+        let frames = announce_frames(mac, ll_src, vips);
+        let mut sent = 0;
+        for round in 0..repeat {
+            if round > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            for f in &frames {
+                self.send(f).await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// The announcement frames for `vips`: a gratuitous ARP per IPv4 VIP and an
+/// unsolicited NA per IPv6 VIP (source: `ll_src`, else the unspecified address
+/// is not allowed for NAs, so IPv6 VIPs are skipped without it).
+pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp]) -> Vec<Vec<u8>> {
+    vips.iter()
+        .filter_map(|v| match v.addr {
+            IpAddr::V4(a) => Some(announce::gratuitous_arp(mac, a)),
+            IpAddr::V6(a) => ll_src.map(|src| announce::unsolicited_na(mac, src, a)),
+        })
+        .collect()
+}
+
+/// Where adverts of an instance go: each unicast peer, else the VRRP group.
+pub fn advert_destinations(peers: &[IpAddr], family_is_v6: bool) -> Vec<IpAddr> {
+    if !peers.is_empty() {
+        peers.to_vec()
+    } else if family_is_v6 {
+        vec![IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12))]
+    } else {
+        vec![IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18))]
+    }
+}
