@@ -1,1 +1,2 @@
 //! Shared helpers for the privileged end-to-end tests.
+pub mod netns;
