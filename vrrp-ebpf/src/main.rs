@@ -1,14 +1,757 @@
-//! The vrrp-agent XDP program (placeholder until the data plane lands).
+//! The vrrp-agent XDP program: parse, validate, stamp, count, emit.
+//!
+//! Per frame, in order of cost:
+//!
+//! - Anything that is not IPv4, IPv6 or ARP (after at most two VLAN tags,
+//!   802.1Q / 802.1ad) passes untouched, without a helper call.
+//! - IPv4/IPv6 traffic whose destination is a VIP bumps that VIP's per-CPU
+//!   counters; ARP requests and neighbour solicitations whose target is a VIP
+//!   bump `resolutions`. A bitmap pre-filter (`VIP_FILTER`, an array lookup
+//!   the verifier inlines) keeps the hash lookup off the path of other traffic.
+//! - VRRP (IP protocol 112) adverts go through every RFC 9568 §7.1 receive
+//!   check that needs no election state, including the checksum. Invalid ones
+//!   are dropped and counted by reason; valid ones for a configured VRID
+//!   refresh `LAST_SEEN` and wake the agent through `EVENTS` only when
+//!   something changed; valid ones for other VRIDs pass and are counted as
+//!   foreign.
+//!
+//! Check order (it decides which reason a doubly-broken advert is counted
+//! under): TTL, version ∈ {2, 3}, type, length, checksum, v2 auth type, count,
+//! v3 interval ≠ 0, IPv6 first address link-local — these need no state, so a
+//! foreign advert must pass them too before it is counted as foreign — then
+//! the VRID lookup (miss: `Family` if the VRID is configured only for the other
+//! family, else foreign), the configured version, the v2 interval, the peer
+//! allow-list.
+//!
+//! Passed uncounted (the agent's socket path sees them): IPv4 fragments of
+//! protocol 112, and IPv6 packets whose VRRP header sits behind extension
+//! headers (only next header 112 directly after the fixed header is parsed).
+//!
+//! No aya-log: logging would cost a ring-buffer reservation per call.
 #![no_std]
 #![no_main]
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use core::ptr::{addr_of_mut, read_unaligned};
+
+use aya_ebpf::{
+    bindings::{BPF_NOEXIST, xdp_action},
+    helpers::{bpf_csum_diff, bpf_ktime_get_ns, bpf_xdp_load_bytes},
+    macros::{map, xdp},
+    maps::{Array, HashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    programs::XdpContext,
+};
+use vrrp_common::{
+    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
+    IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
+    VIP_FILTER_WORDS, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipStats, VridConfig, VridKey,
+    VridStats, event_reason, fold_v6, vip_filter_bit,
+};
+
+// ---------------------------------------------------------------------------
+// Maps (names and types: vrrp_common::maps)
+
+#[map]
+static VRIDS: HashMap<VridKey, VridConfig> = HashMap::with_max_entries(MAX_VRIDS, 0);
+#[map]
+static LAST_SEEN: HashMap<VridKey, LastSeen> = HashMap::with_max_entries(MAX_VRIDS, 0);
+#[map]
+static VRID_STATS: LruPerCpuHashMap<VridKey, VridStats> =
+    LruPerCpuHashMap::with_max_entries(MAX_VRIDS, 0);
+#[map]
+static PEERS: HashMap<PeerKey, u8> = HashMap::with_max_entries(MAX_PEERS, 0);
+#[map]
+static VIPS_V4: HashMap<u32, u32> = HashMap::with_max_entries(MAX_VIPS, 0);
+#[map]
+static VIPS_V6: HashMap<[u8; 16], u32> = HashMap::with_max_entries(MAX_VIPS, 0);
+#[map]
+static VIP_FILTER: Array<u64> = Array::with_max_entries(VIP_FILTER_WORDS, 0);
+#[map]
+static VIP_STATS: PerCpuArray<VipStats> = PerCpuArray::with_max_entries(MAX_VIPS, 0);
+#[map]
+static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STATS_LEN, 0);
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_REASONS as u32, 0);
+/// 256 KiB: room for ~2300 events; the agent drains it continuously.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+/// Per-CPU copy of the VRRP message for the checksum helper (which needs a
+/// bounded buffer, not a variable-length slice of the packet).
+#[map]
+static VRRP_SCRATCH: PerCpuArray<[u8; SCRATCH_BYTES]> = PerCpuArray::with_max_entries(1, 0);
+/// One all-zero `VridStats`, never written: the initial value of new
+/// `VRID_STATS` entries.
+#[map]
+static VRRP_ZERO_STATS: Array<VridStats> = Array::with_max_entries(1, 0);
+
+// ---------------------------------------------------------------------------
+// Wire constants
+
+const ETH_HLEN: usize = 14;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88A8;
+const IPV6_HLEN: usize = 40;
+const IPPROTO_ICMPV6: u8 = 58;
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
+/// VRRP fixed header: version/type, VRID, priority, count, 2 bytes
+/// (v2 auth type + adver int, v3 rsvd + max adver int), checksum.
+const VRRP_HLEN: usize = 8;
+/// VRRPv2 trailing authentication data (RFC 3768 §5.3.10).
+const VRRP_V2_AUTH_LEN: usize = 8;
+/// RFC 9568 §5.1.1.3 / §5.1.2.3: TTL / hop limit of every advert.
+const VRRP_TTL: u8 = 255;
+
+// ---------------------------------------------------------------------------
+// Entry point
 
 /// Entry point.
 #[xdp]
-pub fn vrrp_xdp(_ctx: XdpContext) -> u32 {
+pub fn vrrp_xdp(ctx: XdpContext) -> u32 {
+    let Some(eth) = Hdr::<ETH_HLEN>::at(&ctx, 0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let mut ethertype = eth.be16::<12>();
+    let mut l3 = ETH_HLEN;
+    // Up to two VLAN tags (QinQ): TCI, then the inner ethertype.
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        let Some(tag) = Hdr::<4>::at(&ctx, l3) else {
+            return xdp_action::XDP_PASS;
+        };
+        ethertype = tag.be16::<2>();
+        l3 += 4;
+        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+            let Some(tag) = Hdr::<4>::at(&ctx, l3) else {
+                return xdp_action::XDP_PASS;
+            };
+            ethertype = tag.be16::<2>();
+            l3 += 4;
+        }
+    }
+    match ethertype {
+        ETH_P_IP => ipv4(&ctx, l3),
+        ETH_P_IPV6 => ipv6(&ctx, l3),
+        ETH_P_ARP => arp(&ctx, l3),
+        _ => xdp_action::XDP_PASS,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Packet access
+
+/// `N` bytes of the packet at some offset, bounds-checked once. One check
+/// per header keeps the verifier's packet-range tracking simple (a check per
+/// field, especially per byte, gets folded by LLVM into `ptr >= end`, which
+/// proves nothing to the verifier).
+#[derive(Clone, Copy)]
+struct Hdr<const N: usize>(*const u8);
+
+impl<const N: usize> Hdr<N> {
+    #[inline(always)]
+    fn at(ctx: &XdpContext, off: usize) -> Option<Self> {
+        let p = ctx.data() + off;
+        if p + N > ctx.data_end() {
+            return None;
+        }
+        Some(Self(p as *const u8))
+    }
+
+    #[inline(always)]
+    fn u8<const K: usize>(self) -> u8 {
+        const { assert!(K < N) };
+        // SAFETY: `at` checked N bytes; K < N.
+        unsafe { *self.0.add(K) }
+    }
+
+    #[inline(always)]
+    fn be16<const K: usize>(self) -> u16 {
+        const { assert!(K + 2 <= N) };
+        // SAFETY: `at` checked N bytes; packet data has no alignment guarantee.
+        u16::from_be(unsafe { read_unaligned(self.0.add(K).cast::<u16>()) })
+    }
+
+    /// Four bytes as a native u32 of network-order bytes (how map keys, the
+    /// VIP filter and the checksum words see addresses).
+    #[inline(always)]
+    fn ne32<const K: usize>(self) -> u32 {
+        const { assert!(K + 4 <= N) };
+        // SAFETY: `at` checked N bytes; packet data has no alignment guarantee.
+        unsafe { read_unaligned(self.0.add(K).cast::<u32>()) }
+    }
+
+    #[inline(always)]
+    fn words4<const K: usize>(self) -> [u32; 4] {
+        const { assert!(K + 16 <= N) };
+        // SAFETY: `at` checked N bytes; packet data has no alignment guarantee.
+        unsafe { read_unaligned(self.0.add(K).cast::<[u32; 4]>()) }
+    }
+}
+
+#[inline(always)]
+fn words_to_bytes(w: [u32; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..4].copy_from_slice(&w[0].to_ne_bytes());
+    b[4..8].copy_from_slice(&w[1].to_ne_bytes());
+    b[8..12].copy_from_slice(&w[2].to_ne_bytes());
+    b[12..16].copy_from_slice(&w[3].to_ne_bytes());
+    b
+}
+
+// ---------------------------------------------------------------------------
+// Counters
+
+#[inline(always)]
+fn bump(stat: Stat) {
+    if let Some(p) = STATS.get_ptr_mut(stat as u32) {
+        // SAFETY: per-CPU slot; no other writer while this program runs on this CPU.
+        unsafe { *p += 1 }
+    }
+}
+
+/// The per-VRID counters, created on first use (LRU: inserts never fail for
+/// lack of room). Null if even that failed. Not inlined: it is reached from
+/// every drop site and would otherwise be copied into each.
+#[inline(never)]
+fn vrid_stats(key: &VridKey) -> *mut VridStats {
+    if let Some(p) = VRID_STATS.get_ptr_mut(key) {
+        return p;
+    }
+    // The zero value comes from map memory: 112 bytes of stack would push
+    // the call chain over the verifier's 512-byte limit.
+    let Some(zero) = VRRP_ZERO_STATS.get_ptr(0) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: a map value of the right type, never written.
+    if VRID_STATS
+        .insert(key, unsafe { &*zero }, BPF_NOEXIST as u64)
+        .is_err()
+    {
+        bump(Stat::MapUpdateFailed);
+    }
+    VRID_STATS.get_ptr_mut(key).unwrap_or(core::ptr::null_mut())
+}
+
+/// Drops an advert, counting the reason globally and, once the VRID has been
+/// read (`key` non-null), per VRID. Not inlined: there are many drop sites.
+#[inline(never)]
+fn drop_advert(reason: DropReason, key: *const VridKey) -> u32 {
+    if let Some(p) = DROPS.get_ptr_mut(reason as u32) {
+        // SAFETY: per-CPU slot.
+        unsafe { *p += 1 }
+    }
+    bump(Stat::AdvertsDropped);
+    if !key.is_null() {
+        // SAFETY: non-null `key` points to the caller's live VridKey.
+        let s = vrid_stats(unsafe { &*key });
+        if !s.is_null() {
+            // SAFETY: per-CPU value; `reason` < DROP_REASONS by construction.
+            unsafe { (*s).drops[reason as usize] += 1 }
+        }
+    }
+    xdp_action::XDP_DROP
+}
+
+// ---------------------------------------------------------------------------
+// VIP traffic
+
+#[inline(always)]
+fn vip_filter_hit(folded: u32) -> bool {
+    let bit = vip_filter_bit(folded);
+    match VIP_FILTER.get(bit >> 6) {
+        Some(w) => (*w >> (bit & 63)) & 1 != 0,
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn vip_count_packet(ctx: &XdpContext, slot: u32) {
+    if let Some(s) = VIP_STATS.get_ptr_mut(slot) {
+        let len = (ctx.data_end() - ctx.data()) as u64;
+        // SAFETY: per-CPU slot.
+        unsafe {
+            (*s).rx_packets += 1;
+            (*s).rx_bytes += len;
+        }
+        bump(Stat::VipPackets);
+    }
+}
+
+#[inline(always)]
+fn vip_count_resolution(slot: u32) {
+    if let Some(s) = VIP_STATS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot.
+        unsafe { (*s).resolutions += 1 }
+        bump(Stat::VipResolutions);
+    }
+}
+
+#[inline(always)]
+fn vip_v4_slot(addr: u32) -> Option<u32> {
+    if !vip_filter_hit(addr) {
+        return None;
+    }
+    // SAFETY: the value is a plain u32 copied out at once.
+    unsafe { VIPS_V4.get(addr) }.copied()
+}
+
+#[inline(always)]
+fn vip_v6_slot(w: [u32; 4]) -> Option<u32> {
+    if !vip_filter_hit(fold_v6(w)) {
+        return None;
+    }
+    // SAFETY: the value is a plain u32 copied out at once.
+    unsafe { VIPS_V6.get(words_to_bytes(w)) }.copied()
+}
+
+/// ARP request (Ethernet/IPv4) whose target protocol address is a VIP.
+#[inline(always)]
+fn arp(ctx: &XdpContext, l3: usize) -> u32 {
+    // htype 1, ptype 0x0800 | hlen 6, plen 4, oper 1 (request); RFC 826.
+    const HW_PROTO: u32 = u32::from_ne_bytes([0, 1, 0x08, 0x00]);
+    const LEN_OP: u32 = u32::from_ne_bytes([6, 4, 0, 1]);
+    let Some(h) = Hdr::<28>::at(ctx, l3) else {
+        return xdp_action::XDP_PASS;
+    };
+    let (a, b, tpa) = (h.ne32::<0>(), h.ne32::<4>(), h.ne32::<24>());
+    if a == HW_PROTO
+        && b == LEN_OP
+        && let Some(slot) = vip_v4_slot(tpa)
+    {
+        vip_count_resolution(slot);
+    }
     xdp_action::XDP_PASS
 }
+
+// ---------------------------------------------------------------------------
+// IPv4 / IPv6
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, l3: usize) -> u32 {
+    let Some(ip) = Hdr::<20>::at(ctx, l3) else {
+        return xdp_action::XDP_PASS;
+    };
+    let (vihl, proto, dst) = (ip.u8::<0>(), ip.u8::<9>(), ip.ne32::<16>());
+    if vihl >> 4 != 4 {
+        return xdp_action::XDP_PASS;
+    }
+    if proto == IPPROTO_VRRP {
+        return vrrp_v4(ctx, l3, ip);
+    }
+    if let Some(slot) = vip_v4_slot(dst) {
+        vip_count_packet(ctx, slot);
+    }
+    xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, l3: usize) -> u32 {
+    let Some(ip) = Hdr::<IPV6_HLEN>::at(ctx, l3) else {
+        return xdp_action::XDP_PASS;
+    };
+    let (vtc, nh, dst) = (ip.u8::<0>(), ip.u8::<6>(), ip.words4::<24>());
+    if vtc >> 4 != 6 {
+        return xdp_action::XDP_PASS;
+    }
+    if nh == IPPROTO_VRRP {
+        return vrrp_v6(ctx, l3, ip);
+    }
+    if let Some(slot) = vip_v6_slot(dst) {
+        vip_count_packet(ctx, slot);
+    }
+    // Neighbour solicitation (RFC 4861 §4.3): type, code, checksum, reserved,
+    // then the 16-byte target address.
+    if nh == IPPROTO_ICMPV6
+        && let Some(ns) = Hdr::<24>::at(ctx, l3 + IPV6_HLEN)
+        && ns.u8::<0>() == ND_NEIGHBOR_SOLICIT
+        && let Some(slot) = vip_v6_slot(ns.words4::<8>())
+    {
+        vip_count_resolution(slot);
+    }
+    xdp_action::XDP_PASS
+}
+
+// ---------------------------------------------------------------------------
+// VRRP
+
+/// What the IP layer tells the VRRP checks.
+struct Rx {
+    family: u8,
+    ttl: u8,
+    /// Offset of the VRRP message in the frame.
+    off: usize,
+    /// Length of the VRRP message per the IP header.
+    len: usize,
+    /// Ones-complement partial sum of the IP pseudo-header (native words).
+    pseudo: u64,
+    /// Source address (IPv4 in the first word).
+    src: [u32; 4],
+}
+
+#[inline(always)]
+fn vrrp_v4(ctx: &XdpContext, l3: usize, ip: Hdr<20>) -> u32 {
+    bump(Stat::VrrpSeen);
+    let ihl = ((ip.u8::<0>() & 0x0f) as usize) * 4;
+    let (tot_len, frag, ttl, src, dst) = (
+        ip.be16::<2>(),
+        ip.be16::<6>(),
+        ip.u8::<8>(),
+        ip.ne32::<12>(),
+        ip.ne32::<16>(),
+    );
+    // MF set or a non-zero offset: leave reassembly to the kernel.
+    if frag & 0x3fff != 0 {
+        return xdp_action::XDP_PASS;
+    }
+    let tot_len = tot_len as usize;
+    if ihl < 20 || tot_len < ihl + VRRP_HLEN {
+        return drop_advert(DropReason::Length, core::ptr::null());
+    }
+    let len = tot_len - ihl;
+    // RFC 768-style pseudo-header: src, dst, zero, protocol, length.
+    let pseudo = src as u64
+        + dst as u64
+        + u32::from_ne_bytes([0, IPPROTO_VRRP, (len >> 8) as u8, len as u8]) as u64;
+    let rx = Rx {
+        family: FAMILY_V4,
+        ttl,
+        off: l3 + ihl,
+        len,
+        pseudo,
+        src: [src, 0, 0, 0],
+    };
+    vrrp(ctx, &rx, l3 + tot_len)
+}
+
+#[inline(always)]
+fn vrrp_v6(ctx: &XdpContext, l3: usize, ip: Hdr<IPV6_HLEN>) -> u32 {
+    bump(Stat::VrrpSeen);
+    let (plen, hop, src, dst) = (
+        ip.be16::<4>(),
+        ip.u8::<7>(),
+        ip.words4::<8>(),
+        ip.words4::<24>(),
+    );
+    let len = plen as usize;
+    if len < VRRP_HLEN {
+        return drop_advert(DropReason::Length, core::ptr::null());
+    }
+    // RFC 8200 §8.1 pseudo-header: src, dst, upper-layer length (u32),
+    // three zero bytes, next header.
+    let pseudo = src[0] as u64
+        + src[1] as u64
+        + src[2] as u64
+        + src[3] as u64
+        + dst[0] as u64
+        + dst[1] as u64
+        + dst[2] as u64
+        + dst[3] as u64
+        + u32::from_ne_bytes([0, 0, (len >> 8) as u8, len as u8]) as u64
+        + u32::from_ne_bytes([0, 0, 0, IPPROTO_VRRP]) as u64;
+    let rx = Rx {
+        family: FAMILY_V6,
+        ttl: hop,
+        off: l3 + IPV6_HLEN,
+        len,
+        pseudo,
+        src,
+    };
+    vrrp(ctx, &rx, l3 + IPV6_HLEN + len)
+}
+
+/// Folds a ones-complement partial sum to 16 bits.
+#[inline(always)]
+fn fold(mut s: u64) -> u16 {
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// The RFC 9568 §7.1 receive checks, then stamp/count/emit. `ip_end` is the
+/// frame offset where the IP datagram ends (Ethernet padding may follow).
+#[inline(always)]
+fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
+    let Some(h) = Hdr::<VRRP_HLEN>::at(ctx, rx.off) else {
+        // Not even the fixed header is in the frame: the VRID is unknown.
+        return drop_advert(DropReason::Length, core::ptr::null());
+    };
+    let (ver_type, vrid, priority, count, b4, b5) = (
+        h.u8::<0>(),
+        h.u8::<1>(),
+        h.u8::<2>(),
+        h.u8::<3>(),
+        h.u8::<4>(),
+        h.u8::<5>(),
+    );
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let key = VridKey::new(ifindex, vrid, rx.family);
+
+    // §7.1 item 1.
+    if rx.ttl != VRRP_TTL {
+        return drop_advert(DropReason::Ttl, &key);
+    }
+    // Item 2: version 2 or 3; VRRPv2 is IPv4-only (RFC 3768).
+    let version = ver_type >> 4;
+    if !(version == 3 || (version == 2 && rx.family == FAMILY_V4)) {
+        return drop_advert(DropReason::Version, &key);
+    }
+    // Item 3.
+    if ver_type & 0x0f != 1 {
+        return drop_advert(DropReason::Type, &key);
+    }
+    // Item 4: exactly the header, the addresses and (v2) the auth data.
+    let alen: usize = if rx.family == FAMILY_V4 { 4 } else { 16 };
+    let mut expected = VRRP_HLEN + count as usize * alen;
+    if version == 2 {
+        expected += VRRP_V2_AUTH_LEN;
+    }
+    if rx.len != expected || ip_end > ctx.data_end() - ctx.data() {
+        return drop_advert(DropReason::Length, &key);
+    }
+
+    // Item 5: copy the message (a multiple of 4 bytes, at most 4088) into the
+    // scratch buffer and sum it with the checksum helper.
+    let Some(buf) = VRRP_SCRATCH.get_ptr_mut(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let n = (expected as u32) & SCRATCH_MASK;
+    if n < VRRP_HLEN as u32 {
+        return drop_advert(DropReason::Length, &key);
+    }
+    // SAFETY: `buf` is a map value of SCRATCH_BYTES >= SCRATCH_MASK bytes.
+    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, rx.off as u32, buf.cast(), n) };
+    if copied != 0 {
+        return drop_advert(DropReason::Length, &key);
+    }
+    // SAFETY: as above; the helper only reads `n` bytes of the buffer.
+    let sum = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.cast(), n, 0) };
+    if sum < 0 {
+        return drop_advert(DropReason::Checksum, &key);
+    }
+    let sum = sum as u64;
+    let form = if version == 2 {
+        // RFC 3768 §5.3.8: message only.
+        if fold(sum) != 0xffff {
+            return drop_advert(DropReason::Checksum, &key);
+        }
+        ChecksumForm::MessageOnly
+    } else if rx.family == FAMILY_V6 {
+        // RFC 9568 §5.2.8: IPv6 always with the pseudo-header.
+        if fold(sum + rx.pseudo) != 0xffff {
+            return drop_advert(DropReason::Checksum, &key);
+        }
+        ChecksumForm::PseudoHeader
+    } else if fold(sum) == 0xffff {
+        // RFC 9568 §5.2.8 IPv4 form.
+        ChecksumForm::MessageOnly
+    } else if fold(sum + rx.pseudo) == 0xffff {
+        // RFC 5798 §5.2.8 form (keepalived, FRR defaults).
+        ChecksumForm::PseudoHeader
+    } else {
+        return drop_advert(DropReason::Checksum, &key);
+    };
+
+    // Item 7 (v2): RFC 3768 removed authentication; only type 0 is valid.
+    if version == 2 && b4 != 0 {
+        return drop_advert(DropReason::AuthType, &key);
+    }
+    // Item 8, erratum 8299.
+    if count == 0 {
+        return drop_advert(DropReason::Count, &key);
+    }
+    let interval: u16 = if version == 2 {
+        b5 as u16
+    } else {
+        (((b4 & 0x0f) as u16) << 8) | b5 as u16
+    };
+    // Item 8, erratum 8301.
+    if version == 3 && interval == 0 {
+        return drop_advert(DropReason::Interval, &key);
+    }
+    // Item 8, erratum 8300: the first IPv6 address is link-local (fe80::/10).
+    // SAFETY: the buffer holds the whole message (>= 8 + 16 bytes here).
+    let first = unsafe { read_unaligned(buf.cast::<u8>().add(VRRP_HLEN).cast::<[u8; 2]>()) };
+    if rx.family == FAMILY_V6 && (first[0] != 0xfe || first[1] & 0xc0 != 0x80) {
+        return drop_advert(DropReason::LinkLocal, &key);
+    }
+
+    // Item 6: the VRID must be configured on this interface.
+    let cfg = match VRIDS.get_ptr(key) {
+        // SAFETY: the agent writes whole values; a torn read only makes us
+        // check against a mix of the old and new settings for one packet.
+        Some(c) => unsafe { *c },
+        None => {
+            let other = VridKey::new(
+                ifindex,
+                vrid,
+                if rx.family == FAMILY_V4 {
+                    FAMILY_V6
+                } else {
+                    FAMILY_V4
+                },
+            );
+            if VRIDS.get_ptr(other).is_some() {
+                return drop_advert(DropReason::Family, &key);
+            }
+            bump(Stat::AdvertsForeign);
+            let s = vrid_stats(&key);
+            if !s.is_null() {
+                // SAFETY: per-CPU value.
+                unsafe { (*s).foreign += 1 }
+            }
+            return xdp_action::XDP_PASS;
+        }
+    };
+    // Item 2 against the configuration.
+    if version != cfg.version {
+        return drop_advert(DropReason::Version, &key);
+    }
+    // Item 7 (v2): the Adver Int must equal ours (RFC 3768 §7.1).
+    if version == 2 && interval != cfg.v2_adver_int {
+        return drop_advert(DropReason::Interval, &key);
+    }
+    if cfg.flags & VRID_F_PEER_FILTER != 0 {
+        let peer = PeerKey {
+            ifindex,
+            family: rx.family,
+            _pad: [0; 3],
+            addr: words_to_bytes(rx.src),
+        };
+        if PEERS.get_ptr(peer).is_none() {
+            return drop_advert(DropReason::Peer, &key);
+        }
+    }
+
+    // Valid.
+    bump(Stat::AdvertsValid);
+    let s = vrid_stats(&key);
+    if !s.is_null() {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).valid += 1 }
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(eth) = Hdr::<ETH_HLEN>::at(ctx, 0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let (mac_hi, mac_lo) = (eth.ne32::<6>(), eth.be16::<10>());
+    let mut mac = [0u8; 6];
+    mac[0..4].copy_from_slice(&mac_hi.to_ne_bytes());
+    mac[4..6].copy_from_slice(&mac_lo.to_be_bytes());
+
+    let mut reason = 0u8;
+    match LAST_SEEN.get_ptr_mut(key) {
+        Some(ls) => {
+            // SAFETY: only this program writes LAST_SEEN (the agent reads);
+            // concurrent adverts for one VRID on two CPUs race benignly.
+            unsafe {
+                let old_src = read_unaligned(addr_of_mut!((*ls).src_ip).cast::<[u32; 4]>());
+                if old_src != rx.src {
+                    reason |= event_reason::NEW_SOURCE;
+                }
+                if (*ls).priority != priority {
+                    reason |= event_reason::PRIORITY;
+                }
+                if (*ls).interval != interval {
+                    reason |= event_reason::INTERVAL;
+                }
+                (*ls).ts_ns = now;
+                (*ls).rx_total += 1;
+                (*ls).src_ip = words_to_bytes(rx.src);
+                (*ls).src_mac = mac;
+                (*ls).priority = priority;
+                (*ls).version = version;
+                (*ls).interval = interval;
+                (*ls).count = count;
+                (*ls).checksum_form = form as u8;
+            }
+        }
+        None => {
+            reason |= event_reason::FIRST;
+            let ls = LastSeen {
+                ts_ns: now,
+                rx_total: 1,
+                src_ip: words_to_bytes(rx.src),
+                src_mac: mac,
+                priority,
+                version,
+                interval,
+                count,
+                checksum_form: form as u8,
+                _pad: [0; 4],
+            };
+            if LAST_SEEN.insert(key, ls, 0).is_err() {
+                bump(Stat::MapUpdateFailed);
+            }
+        }
+    }
+    if priority == 0 {
+        reason |= event_reason::PRIORITY_ZERO;
+    }
+    if cfg.flags & VRID_F_DELIVER_ALL != 0 {
+        reason |= event_reason::DELIVER_ALL;
+    }
+    if reason == 0 {
+        bump(Stat::EventsSuppressed);
+        return xdp_action::XDP_PASS;
+    }
+
+    let Some(mut entry) = EVENTS.reserve::<AdvertEvent>(0) else {
+        bump(Stat::RingbufFull);
+        return xdp_action::XDP_PASS;
+    };
+    let addr_bytes = count as usize * alen;
+    let copy_bytes = if addr_bytes < EVENT_ADDR_BYTES {
+        addr_bytes
+    } else {
+        EVENT_ADDR_BYTES
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` points to a reserved, exclusively owned ring-buffer record
+    // of size_of::<AdvertEvent>(); every field is written before submit. The
+    // scratch buffer holds `expected` >= 8 + copy_bytes valid bytes; words
+    // beyond copy_bytes are zeroed so no earlier packet's bytes leak.
+    unsafe {
+        (*ev).ts_ns = now;
+        (*ev).ifindex = ifindex;
+        (*ev).family = rx.family;
+        (*ev).version = version;
+        (*ev).vrid = vrid;
+        (*ev).priority = priority;
+        (*ev).count = count;
+        (*ev).checksum_form = form as u8;
+        (*ev).addrs_copied = (copy_bytes / alen) as u8;
+        (*ev).reason = reason;
+        (*ev).interval = interval;
+        (*ev).src_mac = mac;
+        (*ev).src_ip = words_to_bytes(rx.src);
+        (*ev)._pad = [0; 4];
+        let src = buf.cast::<u8>().add(VRRP_HLEN).cast::<u32>();
+        let dst = addr_of_mut!((*ev).addrs).cast::<u32>();
+        for i in 0..EVENT_ADDR_BYTES / 4 {
+            let w = if i * 4 < copy_bytes {
+                read_unaligned(src.add(i))
+            } else {
+                0
+            };
+            dst.add(i).write_unaligned(w);
+        }
+    }
+    entry.submit(0);
+    bump(Stat::EventsSent);
+    xdp_action::XDP_PASS
+}
+
+/// Size of the per-CPU copy of a VRRP message.
+const SCRATCH_BYTES: usize = 4096;
+/// Bounds the length handed to the helpers: a multiple of 4 below
+/// SCRATCH_BYTES (VRRP messages are multiples of 4, at most 8 + 255 * 16).
+const SCRATCH_MASK: u32 = (SCRATCH_BYTES as u32 - 1) & !3;
+const _: () = assert!(SCRATCH_BYTES.is_power_of_two());
+const _: () = assert!(VRRP_HLEN + 255 * 16 <= SCRATCH_MASK as usize);
 
 #[cfg(not(test))]
 #[panic_handler]

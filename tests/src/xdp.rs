@@ -1,0 +1,67 @@
+//! The XDP objects built by this crate's build script, and a loader for
+//! BPF_PROG_TEST_RUN tests and benchmarks.
+
+use aya::{
+    Ebpf,
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp},
+};
+
+/// The `vrrp` XDP object (empty when built with `AYA_BUILD_SKIP=1`).
+pub static VRRP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
+/// The empty XDP_PASS baseline program's object.
+pub static BASELINE_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-baseline"));
+/// Name of the baseline program in [`BASELINE_OBJECT`].
+pub const BASELINE_PROGRAM: &str = "vrrp_baseline";
+
+/// Whether the objects were really built (not stubbed by `AYA_BUILD_SKIP`).
+pub fn objects_available() -> bool {
+    !VRRP_OBJECT.is_empty() && !BASELINE_OBJECT.is_empty()
+}
+
+/// Loads `object` and its XDP program `program` into the kernel (maps are
+/// created fresh for every load).
+pub fn load(object: &[u8], program: &str) -> anyhow::Result<Ebpf> {
+    let mut ebpf = Ebpf::load(object)?;
+    let prog: &mut Xdp = ebpf
+        .program_mut(program)
+        .ok_or_else(|| anyhow::anyhow!("program {program} not in the object"))?
+        .try_into()?;
+    prog.load()?;
+    Ok(ebpf)
+}
+
+/// Result of one BPF_PROG_TEST_RUN.
+#[derive(Debug)]
+pub struct Run {
+    /// XDP verdict.
+    pub action: u32,
+    /// The frame after the program.
+    pub data_out: Vec<u8>,
+    /// Mean time per repetition, as the kernel measured it.
+    pub ns_per_run: u64,
+}
+
+/// Runs `program` of `ebpf` over `frame` `repeat` times.
+pub fn run(ebpf: &mut Ebpf, program: &str, frame: &[u8], repeat: u32) -> Result<Run, ProgramError> {
+    let prog: &mut Xdp = ebpf
+        .program_mut(program)
+        .ok_or_else(|| ProgramError::InvalidName {
+            name: program.to_owned(),
+        })?
+        .try_into()?;
+    // Room for the frame; XDP test runs may not grow it beyond headroom.
+    let mut out = vec![0u8; frame.len() + 256];
+    let res = prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        repeat,
+        ..Default::default()
+    })?;
+    out.truncate(res.data_size_out as usize);
+    Ok(Run {
+        action: res.return_value,
+        data_out: out,
+        ns_per_run: res.duration.as_nanos() as u64,
+    })
+}

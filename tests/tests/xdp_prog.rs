@@ -1,0 +1,1020 @@
+//! The XDP program under BPF_PROG_TEST_RUN: every verdict, every drop
+//! reason, the counters, LAST_SEEN, event suppression and the ring buffer.
+//!
+//! Needs root (CAP_BPF + CAP_NET_ADMIN). Run with
+//! `cargo test -p tests --test xdp_prog -- --test-threads=1`.
+//! Every test loads its own copy of the object, so maps start empty.
+//!
+//! BPF_PROG_TEST_RUN presents frames as received on the loopback device of
+//! the caller's network namespace, so the VRID keys use lo's ifindex.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+};
+use tests::{
+    frames::{
+        self, Advert, Checksum, Envelope, TPID_8021AD, TPID_8021Q, arp_frame, ethernet, ns_frame,
+        udp_frame,
+    },
+    xdp,
+};
+use vrrp_common::{
+    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6, LastSeen, PeerKey,
+    STATS_LEN, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipStats, VridConfig, VridKey,
+    VridStats, event_reason, fold_v6, maps, vip_filter_bit,
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const LL6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x100);
+const HOST4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
+
+struct Harness {
+    ebpf: Ebpf,
+    ifindex: u32,
+}
+
+impl Harness {
+    /// None (the test then skips) when the objects were not built.
+    fn new() -> Option<Self> {
+        if !xdp::objects_available() {
+            eprintln!("skipping: XDP objects not built (AYA_BUILD_SKIP)");
+            return None;
+        }
+        let ebpf = match xdp::load(xdp::VRRP_OBJECT, vrrp_common::XDP_PROGRAM) {
+            Ok(e) => e,
+            Err(e) => panic!("loading the XDP program failed (verifier?): {e:#}"),
+        };
+        let ifindex = nix::net::if_::if_nametoindex("lo").expect("lo exists");
+        Some(Self { ebpf, ifindex })
+    }
+
+    fn run(&mut self, frame: &[u8]) -> xdp::Run {
+        xdp::run(&mut self.ebpf, vrrp_common::XDP_PROGRAM, frame, 1).expect("BPF_PROG_TEST_RUN")
+    }
+
+    fn key(&self, vrid: u8, family: u8) -> VridKey {
+        VridKey::new(self.ifindex, vrid, family)
+    }
+
+    fn configure(&mut self, vrid: u8, family: u8, cfg: VridConfig) {
+        let key = self.key(vrid, family);
+        let mut m: HashMap<_, VridKey, VridConfig> =
+            HashMap::try_from(self.ebpf.map_mut(maps::VRIDS).unwrap()).unwrap();
+        m.insert(key, cfg, 0).unwrap();
+    }
+
+    fn configure_v2(&mut self, vrid: u8) {
+        self.configure(
+            vrid,
+            FAMILY_V4,
+            VridConfig {
+                version: 2,
+                v2_adver_int: 1,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn configure_v3(&mut self, vrid: u8, family: u8) {
+        self.configure(
+            vrid,
+            family,
+            VridConfig {
+                version: 3,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn set_filter_bit(&mut self, folded: u32) {
+        let bit = vip_filter_bit(folded);
+        let mut f: Array<_, u64> =
+            Array::try_from(self.ebpf.map_mut(maps::VIP_FILTER).unwrap()).unwrap();
+        let w = f.get(&(bit / 64), 0).unwrap();
+        f.set(bit / 64, w | (1u64 << (bit % 64)), 0).unwrap();
+    }
+
+    fn add_vip4(&mut self, vip: Ipv4Addr, slot: u32) {
+        let k = u32::from_ne_bytes(vip.octets());
+        let mut m: HashMap<_, u32, u32> =
+            HashMap::try_from(self.ebpf.map_mut(maps::VIPS_V4).unwrap()).unwrap();
+        m.insert(k, slot, 0).unwrap();
+        self.set_filter_bit(k);
+    }
+
+    fn add_vip6(&mut self, vip: Ipv6Addr, slot: u32) {
+        let o = vip.octets();
+        let mut m: HashMap<_, [u8; 16], u32> =
+            HashMap::try_from(self.ebpf.map_mut(maps::VIPS_V6).unwrap()).unwrap();
+        m.insert(o, slot, 0).unwrap();
+        let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+        self.set_filter_bit(fold_v6([w(0), w(4), w(8), w(12)]));
+    }
+
+    fn add_peer(&mut self, family: u8, addr: IpAddr) {
+        let mut a = [0u8; 16];
+        match addr {
+            IpAddr::V4(v) => a[..4].copy_from_slice(&v.octets()),
+            IpAddr::V6(v) => a.copy_from_slice(&v.octets()),
+        }
+        let k = PeerKey {
+            ifindex: self.ifindex,
+            family,
+            _pad: [0; 3],
+            addr: a,
+        };
+        let mut m: HashMap<_, PeerKey, u8> =
+            HashMap::try_from(self.ebpf.map_mut(maps::PEERS).unwrap()).unwrap();
+        m.insert(k, 1, 0).unwrap();
+    }
+
+    fn percpu_sum(&self, map: &str, idx: u32) -> u64 {
+        let a: PerCpuArray<_, u64> = PerCpuArray::try_from(self.ebpf.map(map).unwrap()).unwrap();
+        a.get(&idx, 0).unwrap().iter().sum()
+    }
+
+    fn stat(&self, s: Stat) -> u64 {
+        self.percpu_sum(maps::STATS, s as u32)
+    }
+
+    fn stats(&self) -> Vec<u64> {
+        (0..STATS_LEN)
+            .map(|i| self.percpu_sum(maps::STATS, i))
+            .collect()
+    }
+
+    fn drops(&self) -> [u64; DROP_REASONS] {
+        let mut d = [0; DROP_REASONS];
+        for (i, v) in d.iter_mut().enumerate() {
+            *v = self.percpu_sum(maps::DROPS, i as u32);
+        }
+        d
+    }
+
+    fn vrid_stats(&self, key: VridKey) -> Option<VridStats> {
+        let m: PerCpuHashMap<_, VridKey, VridStats> =
+            PerCpuHashMap::try_from(self.ebpf.map(maps::VRID_STATS).unwrap()).unwrap();
+        let per_cpu = m.get(&key, 0).ok()?;
+        let mut sum = VridStats::default();
+        for s in per_cpu.iter() {
+            sum.valid += s.valid;
+            sum.foreign += s.foreign;
+            for i in 0..DROP_REASONS {
+                sum.drops[i] += s.drops[i];
+            }
+        }
+        Some(sum)
+    }
+
+    fn last_seen(&self, key: VridKey) -> Option<LastSeen> {
+        let m: HashMap<_, VridKey, LastSeen> =
+            HashMap::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
+        m.get(&key, 0).ok()
+    }
+
+    fn last_seen_count(&self) -> usize {
+        let m: HashMap<_, VridKey, LastSeen> =
+            HashMap::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
+        m.keys().count()
+    }
+
+    fn vip_stats(&self, slot: u32) -> VipStats {
+        let a: PerCpuArray<_, VipStats> =
+            PerCpuArray::try_from(self.ebpf.map(maps::VIP_STATS).unwrap()).unwrap();
+        let mut sum = VipStats::default();
+        for s in a.get(&slot, 0).unwrap().iter() {
+            sum.rx_packets += s.rx_packets;
+            sum.rx_bytes += s.rx_bytes;
+            sum.resolutions += s.resolutions;
+        }
+        sum
+    }
+
+    /// Drains the ring buffer.
+    fn events(&mut self) -> Vec<AdvertEvent> {
+        let mut rb = RingBuf::try_from(self.ebpf.map_mut(maps::EVENTS).unwrap()).unwrap();
+        let mut out = Vec::new();
+        while let Some(item) = rb.next() {
+            assert_eq!(item.len(), size_of::<AdvertEvent>(), "event record size");
+            // SAFETY: the record has exactly the size of AdvertEvent, a
+            // #[repr(C)] plain-data type valid for any bit pattern.
+            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<AdvertEvent>()) });
+        }
+        out
+    }
+
+    /// Runs an advert that must be dropped for `reason` and checks that
+    /// exactly that counter moved (globally and for the VRID).
+    fn expect_drop(&mut self, frame: &[u8], reason: DropReason, key: Option<VridKey>) {
+        let before = self.drops();
+        let r = self.run(frame);
+        assert_eq!(r.action, XDP_DROP, "expected a {} drop", reason.label());
+        let after = self.drops();
+        for i in 0..DROP_REASONS {
+            let want = before[i] + u64::from(i == reason as usize);
+            assert_eq!(
+                after[i],
+                want,
+                "DROPS[{}] after a {} drop",
+                DropReason::ALL[i].label(),
+                reason.label()
+            );
+        }
+        if let Some(key) = key {
+            let s = self.vrid_stats(key).expect("VRID_STATS entry");
+            assert_eq!(
+                s.drops[reason as usize],
+                1,
+                "VRID_STATS drops[{}]",
+                reason.label()
+            );
+        }
+        assert_eq!(self.stat(Stat::AdvertsValid), 0);
+        assert_eq!(
+            self.last_seen_count(),
+            0,
+            "a dropped advert must not refresh LAST_SEEN"
+        );
+        assert!(self.events().is_empty());
+    }
+}
+
+fn v4(a: Ipv4Addr) -> IpAddr {
+    IpAddr::V4(a)
+}
+
+fn v6(a: Ipv6Addr) -> IpAddr {
+    IpAddr::V6(a)
+}
+
+fn first_event(h: &mut Harness) -> AdvertEvent {
+    let ev = h.events();
+    assert_eq!(ev.len(), 1, "exactly one event: {ev:?}");
+    ev[0]
+}
+
+// ---------------------------------------------------------------------------
+// Valid adverts
+
+#[test]
+fn valid_v2_is_passed_stamped_and_announced() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let env = Envelope::v4(7);
+    let frame = env.frame(&Advert::v2(7, 120, &[VIP4, Ipv4Addr::new(192, 0, 2, 101)]));
+    let r = h.run(&frame);
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(r.data_out, frame, "adverts are passed unmodified");
+
+    let key = h.key(7, FAMILY_V4);
+    let ls = h.last_seen(key).expect("LAST_SEEN entry");
+    assert_eq!(ls.rx_total, 1);
+    assert!(ls.ts_ns > 0);
+    assert_eq!(&ls.src_ip[..4], &[192, 0, 2, 1]);
+    assert_eq!(&ls.src_ip[4..], &[0; 12]);
+    assert_eq!(ls.src_mac, frames::vmac(false, 7));
+    assert_eq!(
+        (ls.priority, ls.version, ls.interval, ls.count),
+        (120, 2, 1, 2)
+    );
+    assert_eq!(ls.checksum_form, ChecksumForm::MessageOnly as u8);
+
+    assert_eq!(h.stat(Stat::VrrpSeen), 1);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+    assert_eq!(h.stat(Stat::EventsSent), 1);
+    assert_eq!(h.stat(Stat::AdvertsDropped), 0);
+    assert_eq!(h.vrid_stats(key).map(|s| s.valid), Some(1));
+
+    let ev = first_event(&mut h);
+    assert_eq!(ev.ts_ns, ls.ts_ns);
+    assert_eq!(ev.ifindex, h.ifindex);
+    assert_eq!(
+        (ev.family, ev.version, ev.vrid, ev.priority, ev.count),
+        (FAMILY_V4, 2, 7, 120, 2)
+    );
+    assert_eq!(ev.checksum_form, ChecksumForm::MessageOnly as u8);
+    assert_eq!(ev.reason, event_reason::FIRST);
+    assert_eq!(ev.interval, 1);
+    assert_eq!(ev.src_mac, frames::vmac(false, 7));
+    assert_eq!(&ev.src_ip[..4], &[192, 0, 2, 1]);
+    assert_eq!(ev.addrs_copied, 2);
+    assert_eq!(&ev.addrs[..8], &[192, 0, 2, 100, 192, 0, 2, 101]);
+    assert!(ev.addrs[8..].iter().all(|b| *b == 0));
+}
+
+#[test]
+fn valid_v3_ipv4_both_checksum_forms() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let key = h.key(9, FAMILY_V4);
+    let env = Envelope::v4(9);
+    let mut adv = Advert::v3(9, 100, &[v4(VIP4)]);
+
+    adv.checksum = Checksum::PseudoHeader;
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    let ls = h.last_seen(key).expect("LAST_SEEN entry");
+    assert_eq!(ls.checksum_form, ChecksumForm::PseudoHeader as u8);
+    assert_eq!((ls.version, ls.interval, ls.count), (3, 100, 1));
+    assert_eq!(
+        first_event(&mut h).checksum_form,
+        ChecksumForm::PseudoHeader as u8
+    );
+
+    adv.checksum = Checksum::MessageOnly;
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    let ls = h.last_seen(key).expect("LAST_SEEN entry");
+    assert_eq!(ls.checksum_form, ChecksumForm::MessageOnly as u8);
+    assert_eq!(ls.rx_total, 2);
+    assert_eq!(h.stat(Stat::AdvertsValid), 2);
+    assert_eq!(h.drops(), [0; DROP_REASONS]);
+}
+
+#[test]
+fn valid_v3_ipv6() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(3, FAMILY_V6);
+    let env = Envelope::v6(3);
+    let frame = env.frame(&Advert::v3(3, 200, &[v6(LL6), v6(VIP6)]));
+    assert_eq!(h.run(&frame).action, XDP_PASS);
+    let key = h.key(3, FAMILY_V6);
+    let ls = h.last_seen(key).expect("LAST_SEEN entry");
+    assert_eq!(ls.checksum_form, ChecksumForm::PseudoHeader as u8);
+    assert_eq!(
+        ls.src_ip,
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1).octets()
+    );
+    assert_eq!(ls.src_mac, frames::vmac(true, 3));
+    let ev = first_event(&mut h);
+    assert_eq!(
+        (
+            ev.family,
+            ev.version,
+            ev.priority,
+            ev.count,
+            ev.addrs_copied
+        ),
+        (FAMILY_V6, 3, 200, 2, 2)
+    );
+    assert_eq!(&ev.addrs[..16], &LL6.octets());
+    assert_eq!(&ev.addrs[16..32], &VIP6.octets());
+}
+
+#[test]
+fn vlan_tagged_and_double_tagged() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    h.configure_v3(3, FAMILY_V6);
+    let adv = Advert::v2(7, 100, &[VIP4]);
+    for (i, vlans) in [
+        vec![(TPID_8021Q, 10)],
+        vec![(TPID_8021AD, 100), (TPID_8021Q, 10)],
+        vec![(TPID_8021Q, 100), (TPID_8021Q, 10)],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut env = Envelope::v4(7);
+        env.vlans = vlans.clone();
+        assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS, "{vlans:?}");
+        assert_eq!(
+            h.last_seen(h.key(7, FAMILY_V4)).map(|l| l.rx_total),
+            Some(i as u64 + 1)
+        );
+        let mut env6 = Envelope::v6(3);
+        env6.vlans = vlans.clone();
+        assert_eq!(
+            h.run(&env6.frame(&Advert::v3(3, 100, &[v6(LL6)]))).action,
+            XDP_PASS
+        );
+        assert_eq!(
+            h.last_seen(h.key(3, FAMILY_V6)).map(|l| l.rx_total),
+            Some(i as u64 + 1)
+        );
+    }
+    // A broken advert behind two tags is still seen and dropped.
+    let mut env = Envelope::v4(7);
+    env.vlans = vec![(TPID_8021AD, 100), (TPID_8021Q, 10)];
+    env.ttl = 64;
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_DROP);
+    assert_eq!(h.drops()[DropReason::Ttl as usize], 1);
+    // Three tags: not parsed, passed uncounted.
+    env.vlans = vec![(TPID_8021AD, 1), (TPID_8021Q, 2), (TPID_8021Q, 3)];
+    let before = h.stat(Stat::VrrpSeen);
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::VrrpSeen), before);
+}
+
+#[test]
+fn ipv4_with_options() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    h.configure_v3(9, FAMILY_V4);
+    let mut env = Envelope::v4(7);
+    // Router Alert (RFC 2113) + padding, then the longest header (40 bytes of options).
+    for (i, opts) in [vec![0x94, 0x04, 0, 0], vec![1; 40]]
+        .into_iter()
+        .enumerate()
+    {
+        env.ip_options = opts;
+        assert_eq!(
+            h.run(&env.frame(&Advert::v2(7, 100, &[VIP4]))).action,
+            XDP_PASS
+        );
+        assert_eq!(
+            h.last_seen(h.key(7, FAMILY_V4)).map(|l| l.rx_total),
+            Some(i as u64 + 1)
+        );
+        // The RFC 5798 pseudo-header form uses the IP payload length, which
+        // must exclude the options.
+        let mut env9 = Envelope::v4(9);
+        env9.ip_options = env.ip_options.clone();
+        assert_eq!(
+            h.run(&env9.frame(&Advert::v3(9, 100, &[v4(VIP4)]))).action,
+            XDP_PASS
+        );
+        assert_eq!(
+            h.last_seen(h.key(9, FAMILY_V4)).map(|l| l.checksum_form),
+            Some(ChecksumForm::PseudoHeader as u8)
+        );
+    }
+    assert_eq!(h.drops(), [0; DROP_REASONS]);
+}
+
+#[test]
+fn ethernet_padding_is_not_part_of_the_advert() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let mut env = Envelope::v4(7);
+    env.padding = 6; // 54-byte frame padded to the 60-byte minimum
+    let frame = env.frame(&Advert::v2(7, 100, &[VIP4]));
+    assert_eq!(frame.len(), 60);
+    assert_eq!(h.run(&frame).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+}
+
+#[test]
+fn many_addresses_are_validated_and_the_copy_truncated() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    h.configure_v3(3, FAMILY_V6);
+    // 255 IPv4 addresses: a 1036-byte v2 message.
+    let addrs: Vec<Ipv4Addr> = (0..255u8).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect();
+    assert_eq!(
+        h.run(&Envelope::v4(7).frame(&Advert::v2(7, 100, &addrs)))
+            .action,
+        XDP_PASS
+    );
+    let ev = first_event(&mut h);
+    assert_eq!((ev.count, ev.addrs_copied), (255, 16));
+    let want: Vec<u8> = addrs[..16].iter().flat_map(|a| a.octets()).collect();
+    assert_eq!(&ev.addrs[..], &want[..]);
+    // 90 IPv6 addresses: the longest IPv6 advert a 1500-byte MTU carries.
+    let mut a6: Vec<IpAddr> = vec![v6(LL6)];
+    a6.extend((1..90u16).map(|i| v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i))));
+    assert_eq!(
+        h.run(&Envelope::v6(3).frame(&Advert::v3(3, 100, &a6)))
+            .action,
+        XDP_PASS
+    );
+    let ev = first_event(&mut h);
+    assert_eq!((ev.count, ev.addrs_copied), (90, 4));
+    assert_eq!(
+        &ev.addrs[16..32],
+        &Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, 1).octets()
+    );
+    assert_eq!(h.drops(), [0; DROP_REASONS]);
+}
+
+// ---------------------------------------------------------------------------
+// Invalid adverts: one test per drop reason
+
+#[test]
+fn drop_ttl() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let mut env = Envelope::v4(7);
+    env.ttl = 254;
+    h.expect_drop(
+        &env.frame(&Advert::v2(7, 100, &[VIP4])),
+        DropReason::Ttl,
+        Some(h.key(7, FAMILY_V4)),
+    );
+    let mut env6 = Envelope::v6(3);
+    env6.ttl = 1;
+    h.configure_v3(3, FAMILY_V6);
+    h.expect_drop(
+        &env6.frame(&Advert::v3(3, 100, &[v6(LL6)])),
+        DropReason::Ttl,
+        Some(h.key(3, FAMILY_V6)),
+    );
+}
+
+#[test]
+fn drop_version() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let key = h.key(7, FAMILY_V4);
+    let env = Envelope::v4(7);
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.version = 4;
+    h.expect_drop(&env.frame(&adv), DropReason::Version, Some(key));
+    // A valid v3 advert for a VRID configured as v2.
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    h.expect_drop(
+        &env.frame(&Advert::v3(7, 100, &[v4(VIP4)])),
+        DropReason::Version,
+        Some(key),
+    );
+    // VRRPv2 over IPv6 does not exist.
+    let mut h = Harness::new().unwrap();
+    h.configure_v3(3, FAMILY_V6);
+    let mut adv6 = Advert::v3(3, 100, &[v6(LL6)]);
+    adv6.version = 2;
+    h.expect_drop(
+        &Envelope::v6(3).frame(&adv6),
+        DropReason::Version,
+        Some(h.key(3, FAMILY_V6)),
+    );
+}
+
+#[test]
+fn drop_type() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let mut adv = Advert::v3(9, 100, &[v4(VIP4)]);
+    adv.kind = 2;
+    h.expect_drop(
+        &Envelope::v4(9).frame(&adv),
+        DropReason::Type,
+        Some(h.key(9, FAMILY_V4)),
+    );
+}
+
+#[test]
+fn drop_length() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let key = h.key(7, FAMILY_V4);
+    // Count says 2, one address present.
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.count = Some(2);
+    h.expect_drop(&Envelope::v4(7).frame(&adv), DropReason::Length, Some(key));
+    // Trailing bytes beyond header + addresses + auth data.
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.trailer = vec![0; 4];
+    h.expect_drop(&Envelope::v4(7).frame(&adv), DropReason::Length, Some(key));
+    // IPv4 addresses in an IPv6 advert.
+    let mut h = Harness::new().unwrap();
+    h.configure_v3(3, FAMILY_V6);
+    let adv = Advert::v3(3, 100, &[v4(VIP4)]);
+    h.expect_drop(
+        &Envelope::v6(3).frame(&adv),
+        DropReason::Length,
+        Some(h.key(3, FAMILY_V6)),
+    );
+}
+
+#[test]
+fn drop_checksum() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.checksum = Checksum::Corrupt;
+    h.expect_drop(
+        &Envelope::v4(7).frame(&adv),
+        DropReason::Checksum,
+        Some(h.key(7, FAMILY_V4)),
+    );
+    // v2 does not accept the pseudo-header form.
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    adv.checksum = Checksum::PseudoHeader;
+    h.expect_drop(
+        &Envelope::v4(7).frame(&adv),
+        DropReason::Checksum,
+        Some(h.key(7, FAMILY_V4)),
+    );
+    // v3 IPv4 in neither form.
+    let mut h = Harness::new().unwrap();
+    h.configure_v3(9, FAMILY_V4);
+    let mut adv = Advert::v3(9, 100, &[v4(VIP4)]);
+    adv.checksum = Checksum::Corrupt;
+    h.expect_drop(
+        &Envelope::v4(9).frame(&adv),
+        DropReason::Checksum,
+        Some(h.key(9, FAMILY_V4)),
+    );
+    // v3 IPv6 must include the pseudo-header.
+    let mut h = Harness::new().unwrap();
+    h.configure_v3(3, FAMILY_V6);
+    let mut adv = Advert::v3(3, 100, &[v6(LL6)]);
+    adv.checksum = Checksum::MessageOnly;
+    h.expect_drop(
+        &Envelope::v6(3).frame(&adv),
+        DropReason::Checksum,
+        Some(h.key(3, FAMILY_V6)),
+    );
+    // A foreign advert with a bad checksum is dropped too, not counted foreign.
+    let mut h = Harness::new().unwrap();
+    let mut adv = Advert::v2(77, 100, &[VIP4]);
+    adv.checksum = Checksum::Corrupt;
+    h.expect_drop(
+        &Envelope::v4(77).frame(&adv),
+        DropReason::Checksum,
+        Some(h.key(77, FAMILY_V4)),
+    );
+    assert_eq!(h.stat(Stat::AdvertsForeign), 0);
+}
+
+#[test]
+fn drop_interval() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let mut adv = Advert::v3(9, 100, &[v4(VIP4)]);
+    adv.interval = 0;
+    h.expect_drop(
+        &Envelope::v4(9).frame(&adv),
+        DropReason::Interval,
+        Some(h.key(9, FAMILY_V4)),
+    );
+    // v2: Adver Int differs from the configured one (RFC 3768 §7.1).
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.interval = 3;
+    h.expect_drop(
+        &Envelope::v4(7).frame(&adv),
+        DropReason::Interval,
+        Some(h.key(7, FAMILY_V4)),
+    );
+}
+
+#[test]
+fn drop_count() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    h.expect_drop(
+        &Envelope::v4(9).frame(&Advert::v3(9, 100, &[])),
+        DropReason::Count,
+        Some(h.key(9, FAMILY_V4)),
+    );
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    h.expect_drop(
+        &Envelope::v4(7).frame(&Advert::v2(7, 100, &[])),
+        DropReason::Count,
+        Some(h.key(7, FAMILY_V4)),
+    );
+}
+
+#[test]
+fn drop_family() {
+    let Some(mut h) = Harness::new() else { return };
+    // VRID 9 is configured for IPv6 only; an IPv4 advert for it arrives.
+    h.configure_v3(9, FAMILY_V6);
+    h.expect_drop(
+        &Envelope::v4(9).frame(&Advert::v3(9, 100, &[v4(VIP4)])),
+        DropReason::Family,
+        Some(h.key(9, FAMILY_V4)),
+    );
+}
+
+#[test]
+fn drop_link_local() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(3, FAMILY_V6);
+    h.expect_drop(
+        &Envelope::v6(3).frame(&Advert::v3(3, 100, &[v6(VIP6), v6(LL6)])),
+        DropReason::LinkLocal,
+        Some(h.key(3, FAMILY_V6)),
+    );
+}
+
+#[test]
+fn drop_peer() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure(
+        7,
+        FAMILY_V4,
+        VridConfig {
+            version: 2,
+            v2_adver_int: 1,
+            flags: VRID_F_PEER_FILTER,
+            ..Default::default()
+        },
+    );
+    h.add_peer(FAMILY_V4, v4(Ipv4Addr::new(192, 0, 2, 2)));
+    let adv = Advert::v2(7, 100, &[VIP4]);
+    h.expect_drop(
+        &Envelope::v4(7).frame(&adv),
+        DropReason::Peer,
+        Some(h.key(7, FAMILY_V4)),
+    );
+    // The listed peer is accepted.
+    let mut env = Envelope::v4(7);
+    env.src = v4(Ipv4Addr::new(192, 0, 2, 2));
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+}
+
+#[test]
+fn drop_auth_type() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let mut adv = Advert::v2(7, 100, &[VIP4]);
+    adv.auth_type = 1;
+    h.expect_drop(
+        &Envelope::v4(7).frame(&adv),
+        DropReason::AuthType,
+        Some(h.key(7, FAMILY_V4)),
+    );
+}
+
+#[test]
+fn every_truncation_is_dropped_or_passed_never_accepted() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    h.configure_v3(3, FAMILY_V6);
+    let mut tagged = Envelope::v4(7);
+    tagged.vlans = vec![(TPID_8021AD, 5), (TPID_8021Q, 6)];
+    tagged.ip_options = vec![0x94, 0x04, 0, 0];
+    let frames = [
+        Envelope::v4(7).frame(&Advert::v2(7, 100, &[VIP4])),
+        tagged.frame(&Advert::v2(7, 100, &[VIP4])),
+        Envelope::v6(3).frame(&Advert::v3(3, 100, &[v6(LL6), v6(VIP6)])),
+    ];
+    for full in &frames {
+        // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
+        for len in 14..full.len() {
+            let r = h.run(&full[..len]);
+            assert!(
+                r.action == XDP_PASS || r.action == XDP_DROP,
+                "prefix {len}: verdict {}",
+                r.action
+            );
+            assert_eq!(h.stat(Stat::AdvertsValid), 0, "prefix {len} was accepted");
+            assert_eq!(
+                h.stat(Stat::AdvertsForeign),
+                0,
+                "prefix {len} counted foreign"
+            );
+        }
+    }
+    assert_eq!(h.last_seen_count(), 0);
+    assert!(h.events().is_empty());
+    // Every drop was for length (the headers that are present are fine).
+    let d = h.drops();
+    assert_eq!(d.iter().sum::<u64>(), d[DropReason::Length as usize]);
+    assert!(d[DropReason::Length as usize] > 0);
+    // The full frames are valid.
+    for full in &frames {
+        assert_eq!(h.run(full).action, XDP_PASS);
+    }
+    assert_eq!(h.stat(Stat::AdvertsValid), 3);
+}
+
+#[test]
+fn unknown_vrid_is_passed_and_counted_foreign() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    let frame = Envelope::v4(8).frame(&Advert::v2(8, 100, &[VIP4]));
+    let r = h.run(&frame);
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(r.data_out, frame);
+    assert_eq!(h.stat(Stat::AdvertsForeign), 1);
+    assert_eq!(h.stat(Stat::AdvertsValid), 0);
+    let s = h
+        .vrid_stats(h.key(8, FAMILY_V4))
+        .expect("VRID_STATS for the foreign VRID");
+    assert_eq!((s.foreign, s.valid), (1, 0));
+    assert_eq!(h.last_seen_count(), 0);
+    assert!(h.events().is_empty());
+    // A foreign IPv6 advert, any version the RFCs define.
+    assert_eq!(
+        h.run(&Envelope::v6(8).frame(&Advert::v3(8, 100, &[v6(LL6)])))
+            .action,
+        XDP_PASS
+    );
+    assert_eq!(h.stat(Stat::AdvertsForeign), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Event suppression and ring-buffer contents
+
+#[test]
+fn identical_adverts_are_suppressed_changes_are_announced() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let key = h.key(9, FAMILY_V4);
+    let env = Envelope::v4(9);
+    let mut adv = Advert::v3(9, 100, &[v4(VIP4)]);
+    let run = |h: &mut Harness, env: &Envelope, adv: &Advert| {
+        assert_eq!(h.run(&env.frame(adv)).action, XDP_PASS);
+        h.events()
+    };
+
+    assert_eq!(run(&mut h, &env, &adv)[0].reason, event_reason::FIRST);
+    let ts1 = h.last_seen(key).unwrap().ts_ns;
+    assert!(
+        run(&mut h, &env, &adv).is_empty(),
+        "identical advert: no event"
+    );
+    assert_eq!(h.stat(Stat::EventsSuppressed), 1);
+    let ls = h.last_seen(key).unwrap();
+    assert_eq!(ls.rx_total, 2);
+    assert!(ls.ts_ns >= ts1, "LAST_SEEN refreshed even when suppressed");
+
+    adv.priority = 110;
+    let ev = run(&mut h, &env, &adv);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].reason, event_reason::PRIORITY);
+    assert_eq!(ev[0].priority, 110);
+
+    adv.interval = 200;
+    assert_eq!(run(&mut h, &env, &adv)[0].reason, event_reason::INTERVAL);
+
+    let mut env2 = env.clone();
+    env2.src = v4(Ipv4Addr::new(192, 0, 2, 2));
+    let ev = run(&mut h, &env2, &adv);
+    assert_eq!(ev[0].reason, event_reason::NEW_SOURCE);
+    assert_eq!(&ev[0].src_ip[..4], &[192, 0, 2, 2]);
+
+    // Other changes (the address list) do not wake the agent.
+    adv.addrs.push(v4(Ipv4Addr::new(192, 0, 2, 101)));
+    assert!(run(&mut h, &env2, &adv).is_empty());
+    assert_eq!(h.last_seen(key).unwrap().count, 2);
+
+    // Resignation: always announced, even when repeated.
+    adv.priority = 0;
+    assert_eq!(
+        run(&mut h, &env2, &adv)[0].reason,
+        event_reason::PRIORITY | event_reason::PRIORITY_ZERO
+    );
+    assert_eq!(
+        run(&mut h, &env2, &adv)[0].reason,
+        event_reason::PRIORITY_ZERO
+    );
+
+    assert_eq!(h.stat(Stat::EventsSent), 6);
+    assert_eq!(h.stat(Stat::EventsSuppressed), 2);
+    assert_eq!(h.stat(Stat::AdvertsValid), 8);
+    assert_eq!(h.last_seen(key).unwrap().rx_total, 8);
+}
+
+#[test]
+fn deliver_all_announces_every_advert() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure(
+        9,
+        FAMILY_V4,
+        VridConfig {
+            version: 3,
+            flags: VRID_F_DELIVER_ALL,
+            ..Default::default()
+        },
+    );
+    let frame = Envelope::v4(9).frame(&Advert::v3(9, 100, &[v4(VIP4)]));
+    for _ in 0..3 {
+        assert_eq!(h.run(&frame).action, XDP_PASS);
+    }
+    let ev = h.events();
+    let reasons: Vec<u8> = ev.iter().map(|e| e.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            event_reason::FIRST | event_reason::DELIVER_ALL,
+            event_reason::DELIVER_ALL,
+            event_reason::DELIVER_ALL
+        ]
+    );
+    assert!(ev.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    assert_eq!(h.stat(Stat::EventsSuppressed), 0);
+}
+
+// ---------------------------------------------------------------------------
+// VIP traffic
+
+#[test]
+fn traffic_to_a_vip_is_counted_exactly() {
+    let Some(mut h) = Harness::new() else { return };
+    h.add_vip4(VIP4, 3);
+    h.add_vip6(VIP6, 5);
+    let f4 = udp_frame(v4(HOST4), v4(VIP4), 100);
+    let f6 = udp_frame(v6(HOST6), v6(VIP6), 333);
+    for _ in 0..2 {
+        let r = h.run(&f4);
+        assert_eq!(r.action, XDP_PASS);
+        assert_eq!(r.data_out, f4);
+    }
+    let r = h.run(&f6);
+    assert_eq!((r.action, &r.data_out), (XDP_PASS, &f6));
+    let s4 = h.vip_stats(3);
+    assert_eq!(
+        (s4.rx_packets, s4.rx_bytes, s4.resolutions),
+        (2, 2 * f4.len() as u64, 0)
+    );
+    let s6 = h.vip_stats(5);
+    assert_eq!(
+        (s6.rx_packets, s6.rx_bytes, s6.resolutions),
+        (1, f6.len() as u64, 0)
+    );
+    assert_eq!(h.stat(Stat::VipPackets), 3);
+    // Behind a VLAN tag too; bytes are the whole frame as received.
+    let mut tagged = f4.clone();
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+    assert_eq!(h.run(&tagged).action, XDP_PASS);
+    assert_eq!(
+        h.vip_stats(3).rx_bytes,
+        2 * f4.len() as u64 + tagged.len() as u64
+    );
+    // Other slots untouched.
+    assert_eq!(h.vip_stats(0), VipStats::default());
+}
+
+#[test]
+fn arp_request_for_a_vip_is_a_resolution() {
+    let Some(mut h) = Harness::new() else { return };
+    h.add_vip4(VIP4, 3);
+    let req = arp_frame(1, HOST4, VIP4);
+    let r = h.run(&req);
+    assert_eq!((r.action, &r.data_out), (XDP_PASS, &req));
+    assert_eq!(h.vip_stats(3).resolutions, 1);
+    assert_eq!(h.vip_stats(3).rx_packets, 0);
+    // Replies and requests for other addresses are not.
+    assert_eq!(h.run(&arp_frame(2, HOST4, VIP4)).action, XDP_PASS);
+    assert_eq!(
+        h.run(&arp_frame(1, HOST4, Ipv4Addr::new(192, 0, 2, 99)))
+            .action,
+        XDP_PASS
+    );
+    assert_eq!(h.vip_stats(3).resolutions, 1);
+    assert_eq!(h.stat(Stat::VipResolutions), 1);
+}
+
+#[test]
+fn neighbour_solicitation_for_a_vip_is_a_resolution() {
+    let Some(mut h) = Harness::new() else { return };
+    h.add_vip6(VIP6, 5);
+    let ns = ns_frame(HOST6, VIP6);
+    let r = h.run(&ns);
+    assert_eq!((r.action, &r.data_out), (XDP_PASS, &ns));
+    let s = h.vip_stats(5);
+    assert_eq!((s.resolutions, s.rx_packets), (1, 0));
+    assert_eq!(
+        h.run(&ns_frame(
+            HOST6,
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x999)
+        ))
+        .action,
+        XDP_PASS
+    );
+    assert_eq!(h.vip_stats(5).resolutions, 1);
+    assert_eq!(h.stat(Stat::VipResolutions), 1);
+}
+
+#[test]
+fn other_traffic_is_passed_byte_identical_and_uncounted() {
+    let Some(mut h) = Harness::new() else { return };
+    h.add_vip4(VIP4, 3);
+    h.add_vip6(VIP6, 5);
+    h.configure_v2(7);
+    let lldp = ethernet(
+        [0x01, 0x80, 0xc2, 0, 0, 0x0e],
+        frames::HOST_MAC,
+        &[],
+        0x88cc,
+        &[0x02, 0x07, 0x04, 1, 2, 3, 4, 5, 6],
+    );
+    let frames = [
+        udp_frame(v4(HOST4), v4(Ipv4Addr::new(192, 0, 2, 101)), 64),
+        udp_frame(
+            v6(HOST6),
+            v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101)),
+            64,
+        ),
+        udp_frame(v4(VIP4), v4(HOST4), 64), // from a VIP, not to it
+        arp_frame(1, HOST4, Ipv4Addr::new(198, 51, 100, 1)),
+        ns_frame(HOST6, HOST6),
+        lldp,
+        vec![0xff; 14],
+    ];
+    for f in &frames {
+        let r = h.run(f);
+        assert_eq!(r.action, XDP_PASS);
+        assert_eq!(&r.data_out, f, "data_out == data_in");
+    }
+    assert_eq!(h.stats(), vec![0; STATS_LEN as usize], "no counter moved");
+    assert_eq!(h.vip_stats(3), VipStats::default());
+    assert_eq!(h.vip_stats(5), VipStats::default());
+}
