@@ -604,6 +604,7 @@ impl<'t> Parser<'t> {
         };
         let whole = v.span();
         self.unknown_keys(t, INSTANCE_KEYS, "[[instance]]");
+        let before = self.problems.len();
         let mut ok = true;
 
         let name = self.required_string(t, "name", &whole);
@@ -787,7 +788,12 @@ impl<'t> Parser<'t> {
                 garp_interval: garp_interval?,
             })
         };
-        let inst = if ok { build() } else { None };
+        // Any problem reported for this instance (including in helpers) voids it.
+        let inst = if ok && self.problems.len() == before {
+            build()
+        } else {
+            None
+        };
         (inst, seen)
     }
 
@@ -804,33 +810,29 @@ impl<'t> Parser<'t> {
             return None;
         };
         let items = self.string_array(v, "virtual_ips")?;
-        if items.is_empty() {
+        if items.is_empty() && matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) {
             self.err(v.span(), "`virtual_ips` needs at least one address");
             return None;
         }
         let mut out = Vec::new();
-        let mut ok = true;
         let mut dup = HashSet::new();
         for (s, span) in items {
             match s.parse::<VirtualIp>() {
                 Ok(vip) => {
                     if let Err(e) = check_unicast(&vip.addr) {
                         self.err(span, format!("virtual IP `{vip}` {e}"));
-                        ok = false;
                     } else if !dup.insert(vip.addr) {
                         self.err(span, format!("virtual IP `{}` is listed twice", vip.addr));
-                        ok = false;
                     } else {
                         out.push((vip, span));
                     }
                 }
                 Err(e) => {
                     self.err(span, format!("`virtual_ips`: {e}"));
-                    ok = false;
                 }
             }
         }
-        ok.then_some(out)
+        Some(out)
     }
 
     fn peers(&mut self, t: &DeTable<'_>) -> Option<Vec<(IpAddr, Range<usize>)>> {
@@ -839,28 +841,24 @@ impl<'t> Parser<'t> {
         };
         let items = self.string_array(v, "unicast_peers")?;
         let mut out = Vec::new();
-        let mut ok = true;
         let mut dup = HashSet::new();
         for (s, span) in items {
             match s.trim().parse::<IpAddr>() {
                 Ok(a) => {
                     if let Err(e) = check_unicast(&a) {
                         self.err(span, format!("unicast peer `{a}` {e}"));
-                        ok = false;
                     } else if !dup.insert(a) {
                         self.err(span, format!("unicast peer `{a}` is listed twice"));
-                        ok = false;
                     } else {
                         out.push((a, span));
                     }
                 }
                 Err(_) => {
                     self.err(span, format!("unicast peer `{s}` is not an IP address"));
-                    ok = false;
                 }
             }
         }
-        ok.then_some(out)
+        Some(out)
     }
 
     fn string_array(&mut self, v: &Val<'_>, key: &str) -> Option<Vec<(String, Range<usize>)>> {
@@ -875,7 +873,6 @@ impl<'t> Parser<'t> {
             return None;
         };
         let mut out = Vec::new();
-        let mut ok = true;
         for item in arr.iter() {
             match item.get_ref() {
                 DeValue::String(s) => out.push((s.to_string(), item.span())),
@@ -887,11 +884,10 @@ impl<'t> Parser<'t> {
                             other.type_str()
                         ),
                     );
-                    ok = false;
                 }
             }
         }
-        ok.then_some(out)
+        Some(out)
     }
 
     fn ranged(

@@ -159,11 +159,25 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn init_logging(level: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        Some(l) => EnvFilter::try_new(l),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
-    }
-    .unwrap_or_else(|e| {
+    // netlink-packet-route warns about every attribute newer than itself;
+    // that is noise for operators unless they ask for it.
+    let quiet = |d: String| {
+        if d.contains("netlink") {
+            d
+        } else {
+            format!("{d},netlink_packet_route=error")
+        }
+    };
+    let directives = match level {
+        Some(l) => quiet(l.to_owned()),
+        None => quiet(
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "info".into()),
+        ),
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
         eprintln!("vrrp-agent: bad log level: {e}; using info");
         EnvFilter::new("info")
     });

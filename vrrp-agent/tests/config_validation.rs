@@ -1,0 +1,465 @@
+//! Config file validation: every rule, reported as `FILE:LINE:COL: message`,
+//! all problems at once.
+
+use std::{net::IpAddr, time::Duration};
+
+use vrrp_agent::{
+    config::{Config, ConfigError, VirtualIp, XdpMode},
+    proto::{Family, V3Checksum, Version},
+};
+
+/// The problems of an invalid config, as `LINE:COL: message` (file name cut).
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse(text, "t.toml") {
+        Ok(_) => panic!("config unexpectedly valid:\n{text}"),
+        Err(e) => e
+            .lines()
+            .into_iter()
+            .map(|l| l.strip_prefix("t.toml:").expect("file prefix").to_owned())
+            .collect(),
+    }
+}
+
+fn valid(text: &str) -> Config {
+    match Config::parse(text, "t.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("config unexpectedly invalid:\n{e}\n---\n{text}"),
+    }
+}
+
+/// A valid instance with `extra` lines appended (later keys must not repeat these).
+fn inst(extra: &str) -> String {
+    format!(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = 100\n{extra}\n"
+    )
+}
+
+fn assert_problem(text: &str, pos: &str, needle: &str) {
+    let p = problems(text);
+    assert!(
+        p.iter()
+            .any(|l| l.starts_with(&format!("{pos}: ")) && l.contains(needle)),
+        "expected `{pos}: ...{needle}...` in {p:#?}"
+    );
+}
+
+#[test]
+fn spec_example_parses_with_its_values() {
+    let c = valid(
+        r#"
+[global]
+router_id = "lb1"
+control_socket = "/run/vrrp-agent/control.sock"
+xdp = "auto"
+metrics_listen = "127.0.0.1:9477"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+version = 3
+advert_interval = "1s"
+virtual_ips = ["192.0.2.10/24"]
+preempt = true
+preempt_delay = "0s"
+accept_mode = false
+unicast_peers = []
+v3_checksum = "rfc5798"
+notify = "/etc/vrrp-agent/notify.sh"
+"#,
+    );
+    assert_eq!(c.global.router_id, "lb1");
+    assert_eq!(c.global.xdp, XdpMode::Auto);
+    assert_eq!(
+        c.global.metrics_listen,
+        Some("127.0.0.1:9477".parse().unwrap())
+    );
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.name.as_str(), i.interface.as_str(), i.vrid, i.priority),
+        ("VI_1", "eth0", 51, 100)
+    );
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.family, Family::V4);
+    assert_eq!(i.advert_interval, Duration::from_secs(1));
+    assert_eq!(
+        i.virtual_ips,
+        vec!["192.0.2.10/24".parse::<VirtualIp>().unwrap()]
+    );
+    assert_eq!(
+        i.notify.as_deref(),
+        Some(std::path::Path::new("/etc/vrrp-agent/notify.sh"))
+    );
+}
+
+#[test]
+fn defaults() {
+    let c = valid(&inst("virtual_ips = [\"192.0.2.10\"]"));
+    let g = &c.global;
+    assert_eq!(
+        g.control_socket,
+        std::path::Path::new("/run/vrrp-agent/control.sock")
+    );
+    assert_eq!(g.xdp, XdpMode::Auto);
+    assert_eq!(g.metrics_listen, None);
+    assert_eq!(g.notify_timeout, Duration::from_secs(30));
+    assert!(
+        !g.router_id.is_empty(),
+        "router_id defaults to the hostname"
+    );
+    let i = &c.instances[0];
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.advert_interval, Duration::from_secs(1));
+    assert!(i.preempt);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert!(!i.accept_mode);
+    assert!(i.unicast_peers.is_empty());
+    assert_eq!(i.v3_checksum, V3Checksum::Rfc5798);
+    assert_eq!(i.notify, None);
+    assert_eq!(i.garp_repeat, 5);
+    assert_eq!(i.garp_interval, Duration::from_millis(10));
+    // A bare address is a host address.
+    assert_eq!(i.virtual_ips[0].prefix_len, 32);
+}
+
+#[test]
+fn ipv6_instance_and_extensions() {
+    let c = valid(&inst(
+        "virtual_ips = [\"2001:db8::10/64\", \"2001:db8::11\"]\nunicast_peers = [\"fe80::2\"]\n\
+         v3_checksum = \"rfc9568\"\nadvert_interval = \"40.95s\"\ngarp_repeat = 3\ngarp_interval = \"0s\"",
+    ));
+    let i = &c.instances[0];
+    assert_eq!(i.family, Family::V6);
+    assert_eq!(i.virtual_ips[1].prefix_len, 128);
+    assert_eq!(i.unicast_peers, vec!["fe80::2".parse::<IpAddr>().unwrap()]);
+    assert_eq!(i.v3_checksum, V3Checksum::Rfc9568);
+    assert_eq!(i.advert_interval, Duration::from_millis(40_950));
+    assert_eq!((i.garp_repeat, i.garp_interval), (3, Duration::ZERO));
+    assert_eq!(i.multicast_group(), "ff02::12".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn router_config_helper() {
+    let c = valid(&inst(
+        "virtual_ips = [\"192.0.2.10/24\"]\nversion = 2\nadvert_interval = \"3s\"\npreempt = false\n\
+         preempt_delay = \"1.5s\"\naccept_mode = true",
+    ));
+    let src: IpAddr = "192.0.2.1".parse().unwrap();
+    let rc = c.instances[0].router_config(src);
+    assert_eq!(rc.vrid, 51);
+    assert_eq!(rc.version, Version::V2);
+    assert_eq!(rc.family, Family::V4);
+    assert_eq!(rc.priority, 100);
+    assert_eq!(rc.advert_interval, Duration::from_secs(3));
+    assert!(!rc.preempt);
+    assert_eq!(rc.preempt_delay, Duration::from_millis(1500));
+    assert!(rc.accept_mode);
+    assert_eq!(rc.primary_addr, src);
+}
+
+#[test]
+fn unknown_keys_with_suggestions() {
+    let text = format!(
+        "[global]\nrouterid = \"x\"\n\n{}\n[extra]\n",
+        inst("virtual_ips = [\"192.0.2.10\"]\nprio = 1")
+    );
+    assert_problem(
+        &text,
+        "2:1",
+        "unknown key `routerid` in [global], did you mean `router_id`?",
+    );
+    assert_problem(&text, "12:2", "unknown section `extra`");
+    assert_problem(&text, "10:1", "unknown key `prio` in [[instance]]");
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let p = problems("[global]\nrouter_id = \"lb1\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("2:"), "{p:?}");
+    assert!(p[0].contains("TOML syntax error"), "{p:?}");
+}
+
+#[test]
+fn ranges_of_vrid_priority_version() {
+    let vip = "virtual_ips = [\"192.0.2.10\"]";
+    let t = format!(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 0\npriority = 256\nversion = 4\n{vip}\n"
+    );
+    assert_problem(&t, "4:8", "`vrid` must be 1..=255, found 0");
+    assert_problem(&t, "5:12", "`priority` must be 1..=255, found 256");
+    assert_problem(&t, "6:11", "`version` must be 2 or 3");
+    let t = format!(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 256\npriority = 0\n{vip}\n"
+    );
+    assert_problem(&t, "4:8", "found 256");
+    assert_problem(&t, "5:12", "found 0");
+    // 255 is the address owner and allowed.
+    valid(&format!(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 255\npriority = 255\n{vip}\n"
+    ));
+}
+
+#[test]
+fn missing_required_keys_point_at_the_instance() {
+    let t = "[global]\n\n[[instance]]\nname = \"a\"\n";
+    let p = problems(t);
+    for key in ["interface", "vrid", "priority", "virtual_ips"] {
+        assert!(
+            p.iter()
+                .any(|l| l == &format!("3:1: missing required key `{key}`")),
+            "{key}: {p:#?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_types() {
+    let t = inst("virtual_ips = \"192.0.2.10\"\npreempt = \"yes\"\nadvert_interval = 1");
+    assert_problem(
+        &t,
+        "6:15",
+        "`virtual_ips` must be an array of strings, found string",
+    );
+    assert_problem(&t, "7:11", "`preempt` must be true or false, found string");
+    assert_problem(
+        &t,
+        "8:19",
+        "`advert_interval` must be a duration string with a unit",
+    );
+    let t = "instance = 5\n";
+    assert_problem(t, "1:12", "`instance` must be an array of tables");
+    let t = "[instance]\nname = \"a\"\n";
+    assert_problem(t, "1:1", "`instance` must be an array of tables");
+}
+
+#[test]
+fn no_instances() {
+    assert_problem(
+        "[global]\nrouter_id = \"lb1\"\n",
+        "1:1",
+        "no [[instance]] configured",
+    );
+}
+
+#[test]
+fn v2_interval_whole_seconds_1_to_255() {
+    for (iv, ok) in [
+        ("1s", true),
+        ("255s", true),
+        ("1.5s", false),
+        ("0s", false),
+        ("256s", false),
+        ("500ms", false),
+    ] {
+        let t = inst(&format!(
+            "virtual_ips = [\"192.0.2.10\"]\nversion = 2\nadvert_interval = \"{iv}\""
+        ));
+        if ok {
+            valid(&t);
+        } else {
+            assert_problem(&t, "8:19", "VRRPv2 needs whole seconds 1s..=255s");
+        }
+    }
+}
+
+#[test]
+fn v3_interval_10ms_steps_up_to_40_95s() {
+    for (iv, ok) in [
+        ("10ms", true),
+        ("40.95s", true),
+        ("1.5s", true),
+        ("20ms", true),
+        ("5ms", false),
+        ("15ms", false),
+        ("41s", false),
+        ("0s", false),
+    ] {
+        let t = inst(&format!(
+            "virtual_ips = [\"192.0.2.10\"]\nadvert_interval = \"{iv}\""
+        ));
+        if ok {
+            valid(&t);
+        } else {
+            assert_problem(&t, "7:19", "VRRPv3 needs 10ms..=40.95s in steps of 10ms");
+        }
+    }
+}
+
+#[test]
+fn default_interval_is_checked_against_version_too() {
+    // Default 1s is fine for both versions.
+    valid(&inst("virtual_ips = [\"192.0.2.10\"]\nversion = 2"));
+}
+
+#[test]
+fn durations_need_units() {
+    let t = inst("virtual_ips = [\"192.0.2.10\"]\npreempt_delay = \"10\"");
+    assert_problem(&t, "7:17", "needs a unit");
+    let t = inst("virtual_ips = [\"192.0.2.10\"]\npreempt_delay = \"10 parsecs\"");
+    assert_problem(&t, "7:17", "unknown unit");
+}
+
+#[test]
+fn preempt_delay_limit() {
+    valid(&inst(
+        "virtual_ips = [\"192.0.2.10\"]\npreempt_delay = \"1000s\"",
+    ));
+    let t = inst("virtual_ips = [\"192.0.2.10\"]\npreempt_delay = \"1001s\"");
+    assert_problem(&t, "7:17", "longer than the maximum 1000s");
+}
+
+#[test]
+fn ipv6_needs_version_3() {
+    let t = inst("version = 2\nvirtual_ips = [\"2001:db8::1/64\"]");
+    assert_problem(
+        &t,
+        "7:16",
+        "IPv6 virtual IP `2001:db8::1/64` needs `version = 3`",
+    );
+}
+
+#[test]
+fn one_family_per_instance() {
+    let t = inst("virtual_ips = [\"192.0.2.10/24\", \"2001:db8::1\"]");
+    assert_problem(
+        &t,
+        "6:33",
+        "is IPv6 but this instance's first virtual IP is IPv4",
+    );
+}
+
+#[test]
+fn at_least_one_vip_and_valid_vips() {
+    assert_problem(
+        &inst("virtual_ips = []"),
+        "6:15",
+        "needs at least one address",
+    );
+    let t = inst(
+        "virtual_ips = [\"192.0.2.10/33\", \"224.0.0.5\", \"0.0.0.0\", \"192.0.2.1\", \"192.0.2.1/24\", 7]",
+    );
+    assert_problem(
+        &t,
+        "6:16",
+        "prefix length in `192.0.2.10/33` must be 0..=32",
+    );
+    assert_problem(&t, "6:33", "is a multicast address");
+    assert_problem(&t, "6:46", "is the unspecified address");
+    assert_problem(&t, "6:70", "is listed twice");
+    assert_problem(&t, "6:86", "entries must be strings, found integer");
+}
+
+#[test]
+fn peers_same_family_and_valid() {
+    let t = inst(
+        "virtual_ips = [\"192.0.2.10\"]\nunicast_peers = [\"2001:db8::2\", \"198.51.100.300\", \"192.0.2.2\", \"192.0.2.2\"]",
+    );
+    assert_problem(
+        &t,
+        "7:18",
+        "unicast peer `2001:db8::2` is IPv6 but the virtual IPs are IPv4",
+    );
+    assert_problem(&t, "7:33", "not an IP address");
+    assert_problem(&t, "7:64", "listed twice");
+}
+
+#[test]
+fn names_unique() {
+    let t = format!(
+        "{}{}",
+        inst("virtual_ips = [\"192.0.2.10\"]"),
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth1\"\nvrid = 52\npriority = 100\nvirtual_ips = [\"192.0.2.11\"]\n"
+    );
+    assert_problem(
+        &t,
+        "8:8",
+        "duplicate instance name `VI_1` (first used on line 2)",
+    );
+}
+
+#[test]
+fn interface_vrid_family_unique() {
+    let second = |name: &str, iface: &str, vip: &str| {
+        format!(
+            "[[instance]]\nname = \"{name}\"\ninterface = \"{iface}\"\nvrid = 51\npriority = 100\nvirtual_ips = [\"{vip}\"]\n"
+        )
+    };
+    let first = inst("virtual_ips = [\"192.0.2.10\"]");
+    let t = format!("{first}{}", second("B", "eth0", "192.0.2.11"));
+    assert_problem(
+        &t,
+        "10:8",
+        "vrid 51 is already used for IPv4 on interface `eth0` (line 4)",
+    );
+    // Same vrid on another interface, or for the other family, is fine.
+    valid(&format!("{first}{}", second("B", "eth1", "192.0.2.11")));
+    valid(&format!("{first}{}", second("B", "eth0", "2001:db8::1")));
+}
+
+#[test]
+fn global_values() {
+    let t = format!(
+        "[global]\nxdp = \"fast\"\nmetrics_listen = \"localhost\"\nrouter_id = \"\"\nnotify_timeout = \"0s\"\n{}",
+        inst(
+            "virtual_ips = [\"192.0.2.10\"]\nv3_checksum = \"crc\"\ngarp_repeat = 0\ngarp_interval = \"2s\""
+        )
+    );
+    assert_problem(&t, "2:7", "`xdp`");
+    assert_problem(
+        &t,
+        "3:18",
+        "`metrics_listen`: `localhost` is not an address:port",
+    );
+    assert_problem(&t, "4:13", "`router_id` must not be empty");
+    assert_problem(&t, "5:18", "`notify_timeout` must be greater than 0");
+    assert_problem(
+        &t,
+        "12:15",
+        "`v3_checksum` must be \"rfc5798\" or \"rfc9568\"",
+    );
+    assert_problem(&t, "13:15", "`garp_repeat` must be 1..=100, found 0");
+    assert_problem(&t, "14:17", "`garp_interval` must be at most 1s");
+}
+
+#[test]
+fn interface_names() {
+    let t = "[[instance]]\nname = \"a\"\ninterface = \"a-very-long-interface-name\"\nvrid = 1\npriority = 1\nvirtual_ips = [\"192.0.2.1\"]\n";
+    assert_problem(t, "3:13", "longer than 15 bytes");
+    let t = "[[instance]]\nname = \"a\"\ninterface = \"eth 0\"\nvrid = 1\npriority = 1\nvirtual_ips = [\"192.0.2.1\"]\n";
+    assert_problem(t, "3:13", "not a valid interface name");
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let t = "[global]\nxdp = \"x\"\nfoo = 1\n\n[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 0\npriority = 0\nversion = 2\nadvert_interval = \"1.5s\"\nvirtual_ips = [\"2001:db8::1\"]\nbar = true\n";
+    let p = problems(t);
+    assert_eq!(p.len(), 7, "{p:#?}");
+    let lines: Vec<usize> = p
+        .iter()
+        .map(|l| l.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+}
+
+#[test]
+fn error_display_and_load() {
+    let dir = std::env::temp_dir().join(format!("vrrp-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[global]\nxdp = 1\n").unwrap();
+    let err = Config::load(&path).unwrap_err();
+    let shown = err.to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    let want = format!(
+        "{}:2:7: `xdp` must be a string, found integer",
+        path.display()
+    );
+    assert!(shown.lines().any(|l| l == want), "{shown}");
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+    let missing = Config::load(&dir.join("nope.toml")).unwrap_err();
+    assert!(matches!(missing, ConfigError::Read { .. }));
+}
