@@ -336,7 +336,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut scale = unit_ns;
     for d in frac_s.chars() {
         let d = u128::from(d.to_digit(10).ok_or_else(bad)?);
-        if scale % 10 != 0 {
+        if !scale.is_multiple_of(10) {
             if d != 0 {
                 return Err(format!("duration `{s}` is finer than a nanosecond"));
             }
@@ -354,11 +354,11 @@ pub fn format_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns == 0 {
         "0s".into()
-    } else if ns % 1_000_000_000 == 0 {
+    } else if ns.is_multiple_of(1_000_000_000) {
         format!("{}s", ns / 1_000_000_000)
-    } else if ns % 1_000_000 == 0 {
+    } else if ns.is_multiple_of(1_000_000) {
         format!("{}ms", ns / 1_000_000)
-    } else if ns % 1_000 == 0 {
+    } else if ns.is_multiple_of(1_000) {
         format!("{}us", ns / 1_000)
     } else {
         format!("{ns}ns")
@@ -755,14 +755,14 @@ impl<'t> Parser<'t> {
                 }
             }
         }
-        if let (Some(ver), Some((d, span))) = (version, &advert_interval) {
-            if let Err(e) = check_interval(ver, *d) {
-                let span = span
-                    .clone()
-                    .unwrap_or_else(|| key_span(t, "version").unwrap_or(whole.clone()));
-                self.err(span, format!("`advert_interval`: {e}"));
-                ok = false;
-            }
+        if let (Some(ver), Some((d, span))) = (version, &advert_interval)
+            && let Err(e) = check_interval(ver, *d)
+        {
+            let span = span
+                .clone()
+                .unwrap_or_else(|| key_span(t, "version").unwrap_or(whole.clone()));
+            self.err(span, format!("`advert_interval`: {e}"));
+            ok = false;
         }
         if let (Some((i, _)), Some((v, span)), Some(f)) = (&interface, &vrid, family) {
             seen.key = Some(((i.clone(), *v, f), span.clone()));
@@ -1045,7 +1045,7 @@ fn check_interval(version: Version, d: Duration) -> Result<(), String> {
         }
         Version::V3 => {
             let ns = d.as_nanos();
-            if !(10_000_000..=40_950_000_000).contains(&ns) || ns % 10_000_000 != 0 {
+            if !(10_000_000..=40_950_000_000).contains(&ns) || !ns.is_multiple_of(10_000_000) {
                 return Err(format!(
                     "VRRPv3 needs 10ms..=40.95s in steps of 10ms, found {}",
                     format_duration(d)

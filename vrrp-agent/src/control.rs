@@ -118,10 +118,15 @@ pub struct Counters {
     pub rx_dropped: RxDropped,
 }
 
-/// Drops by [`DropReason`], one field per label.
+/// Drops by [`DropReason`], one field per label, plus `vrid`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)] // The fields are the DropReason labels, documented there.
 pub struct RxDropped {
+    /// Not a [`DropReason`]: valid adverts on this instance's interface and
+    /// family for a VRID no instance is configured with (RFC 9568 §7.1: "MUST
+    /// discard"; the data plane passes them on and counts them as foreign).
+    #[serde(default)]
+    pub vrid: u64,
     pub ttl: u64,
     pub version: u64,
     #[serde(rename = "type")]
@@ -148,9 +153,9 @@ impl RxDropped {
         *s = s.saturating_add(n);
     }
 
-    /// Sum over all reasons.
+    /// Sum over all reasons, `vrid` included.
     pub fn total(&self) -> u64 {
-        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
+        DropReason::ALL.iter().map(|r| self.get(*r)).sum::<u64>() + self.vrid
     }
 
     fn slot(&mut self, r: DropReason) -> &mut u64 {
@@ -553,6 +558,7 @@ pub fn render_table(s: &Status) -> String {
         let drops: BTreeMap<&str, u64> = DropReason::ALL
             .iter()
             .map(|r| (r.label(), i.counters.rx_dropped.get(*r)))
+            .chain([("vrid", i.counters.rx_dropped.vrid)])
             .filter(|(_, n)| *n > 0)
             .collect();
         if !drops.is_empty() {
@@ -561,4 +567,52 @@ pub fn render_table(s: &Status) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let mut h = Histogram::new(&[0.01, 1.0]);
+        h.observe(Duration::from_millis(10)); // on the bound: `le` is inclusive
+        h.observe(Duration::from_millis(500));
+        h.observe(Duration::from_secs(2));
+        assert_eq!(h.counts, vec![1, 1, 1]);
+        assert_eq!(h.cumulative(), vec![1, 2, 3]);
+        assert_eq!(h.count, 3);
+        assert!((h.sum - 2.51).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rx_dropped_by_reason() {
+        let mut d = RxDropped::default();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            d.add(*r, i as u64 + 1);
+        }
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(d.get(*r), i as u64 + 1);
+        }
+        d.vrid = 100;
+        let n = DropReason::ALL.len() as u64;
+        assert_eq!(d.total(), n * (n + 1) / 2 + 100);
+        // JSON keys are the DropReason labels plus `vrid`.
+        let v = serde_json::to_value(&d).unwrap();
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), DropReason::ALL.len() + 1);
+        for r in DropReason::ALL {
+            assert_eq!(obj[r.label()], d.get(r), "{}", r.label());
+        }
+    }
+
+    #[test]
+    fn table_without_instances() {
+        let t = render_table(&Status {
+            router_id: "x".into(),
+            ..Default::default()
+        });
+        assert!(t.contains("(no instances)"), "{t}");
+        assert!(t.starts_with("router_id: x    xdp:  (-)"), "{t}");
+    }
 }

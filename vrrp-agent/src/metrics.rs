@@ -127,6 +127,12 @@ pub fn render(status: &Status) -> String {
                 i.counters.rx_dropped.get(r)
             );
         }
+        let _ = writeln!(
+            out,
+            "vrrp_rx_dropped_total{{{},reason=\"vrid\"}} {}",
+            labels(i),
+            i.counters.rx_dropped.vrid
+        );
     }
     family(
         &mut out,
@@ -349,4 +355,111 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<String> {
         }
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Histogram, VipCounters};
+
+    fn status() -> Status {
+        let mut i = InstanceStatus {
+            name: "VI \"1\"".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: "BACKUP".into(),
+            priority: 100,
+            effective_priority: 90,
+            transitions: 2,
+            vip_counters: vec![VipCounters {
+                vip: "192.0.2.10".parse().unwrap(),
+                rx_packets: 7,
+                rx_bytes: 700,
+            }],
+            ..Default::default()
+        };
+        i.counters.adverts_rx = 40;
+        i.counters.rx_dropped.add(DropReason::Checksum, 3);
+        i.counters.rx_dropped.vrid = 4;
+        i.advert_interarrival = Histogram::new(&[0.5, 1.0]);
+        i.advert_interarrival.observe(Duration::from_millis(1000));
+        i.advert_interarrival.observe(Duration::from_millis(1000));
+        i.advert_interarrival.observe(Duration::from_millis(300));
+        i.advert_interarrival.observe(Duration::from_secs(3));
+        Status {
+            router_id: "lb1".into(),
+            instances: vec![i],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_spec_series() {
+        let text = render(&status());
+        let l = r#"instance="VI \"1\"",interface="eth0",vrid="51""#;
+        for want in [
+            format!("vrrp_state{{{l},state=\"BACKUP\"}} 1"),
+            format!("vrrp_state{{{l},state=\"MASTER\"}} 0"),
+            format!("vrrp_state{{{l},state=\"INIT\"}} 0"),
+            format!("vrrp_priority{{{l}}} 100"),
+            format!("vrrp_effective_priority{{{l}}} 90"),
+            format!("vrrp_transitions_total{{{l}}} 2"),
+            format!("vrrp_adverts_received_total{{{l}}} 40"),
+            format!("vrrp_adverts_sent_total{{{l}}} 0"),
+            format!("vrrp_rx_dropped_total{{{l},reason=\"checksum\"}} 3"),
+            format!("vrrp_rx_dropped_total{{{l},reason=\"ttl\"}} 0"),
+            format!("vrrp_rx_dropped_total{{{l},reason=\"vrid\"}} 4"),
+            format!("vrrp_vip_rx_packets_total{{{l},vip=\"192.0.2.10\"}} 7"),
+            format!("vrrp_vip_rx_bytes_total{{{l},vip=\"192.0.2.10\"}} 700"),
+            format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"0.5\"}} 1"),
+            format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"1\"}} 3"),
+            format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"+Inf\"}} 4"),
+            format!("vrrp_advert_interarrival_seconds_count{{{l}}} 4"),
+            format!("vrrp_advert_interarrival_seconds_sum{{{l}}} 5.3"),
+            "# TYPE vrrp_advert_interarrival_seconds histogram".to_owned(),
+            "# TYPE vrrp_transitions_total counter".to_owned(),
+        ] {
+            assert!(
+                text.lines().any(|x| x == want),
+                "missing `{want}` in\n{text}"
+            );
+        }
+        // One series per state for the instance.
+        assert_eq!(
+            text.lines()
+                .filter(|x| x.starts_with("vrrp_state{"))
+                .count(),
+            STATES.len()
+        );
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            assert!(line.starts_with("vrrp_"), "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn http_endpoint() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, || async { status() }));
+        let get = |path: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        let ok = get("/metrics").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(ok.contains(CONTENT_TYPE));
+        let body = ok.split("\r\n\r\n").nth(1).unwrap();
+        assert_eq!(body, render(&status()));
+        let nf = get("/nope").await;
+        assert!(nf.starts_with("HTTP/1.1 404"), "{nf}");
+        server.abort();
+    }
 }

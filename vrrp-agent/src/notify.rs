@@ -158,3 +158,128 @@ pub async fn run_script(job: &Job, timeout: Duration) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("vrrp-notify-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("notify.sh");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn log(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn runs_in_order_per_instance_without_blocking() {
+        let d = TempDir::new("order");
+        let dir = d.0.display();
+        // The first call blocks until the test creates `go`: notify() must
+        // return anyway, and the later calls must wait for it.
+        let s = script(
+            &d.0,
+            &format!(
+                "if [ \"$3\" = MASTER ]; then while [ ! -e {dir}/go ]; do sleep 0.01; done; fi\n\
+                 echo \"$1 $2 $3 $4\" >> {dir}/log"
+            ),
+        );
+        let n = Notifier::new(Duration::from_secs(60));
+        n.notify(&s, "VI_1", "MASTER", 100);
+        n.notify(&s, "VI_1", "BACKUP", 100);
+        n.notify(&s, "VI_1", "FAULT", 100);
+        // Still blocked: nothing logged although all three calls returned.
+        assert!(log(&d.0).is_empty());
+        std::fs::write(d.0.join("go"), "").unwrap();
+        n.shutdown().await;
+        assert_eq!(
+            log(&d.0),
+            [
+                "INSTANCE VI_1 MASTER 100",
+                "INSTANCE VI_1 BACKUP 100",
+                "INSTANCE VI_1 FAULT 100"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn hanging_script_is_killed_with_its_children() {
+        let d = TempDir::new("hang");
+        let dir = d.0.display();
+        let s = script(
+            &d.0,
+            &format!(
+                "echo \"start $3\" >> {dir}/log\n\
+                 if [ \"$3\" = MASTER ]; then sleep 1000 & echo $! > {dir}/child; wait; fi\n\
+                 echo \"end $3\" >> {dir}/log"
+            ),
+        );
+        let n = Notifier::new(Duration::from_secs(2));
+        n.notify(&s, "VI_1", "MASTER", 100);
+        n.notify(&s, "VI_1", "BACKUP", 90);
+        n.shutdown().await;
+        // The hanging run never finished; the next one ran after it.
+        assert_eq!(log(&d.0), ["start MASTER", "start BACKUP", "end BACKUP"]);
+        // The script's own child was killed too (process group kill).
+        let pid = std::fs::read_to_string(d.0.join("child"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let mut gone = false;
+        for _ in 0..500 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for its new parent to reap it.
+            if stat.is_empty() || stat.split(' ').nth(2) == Some("Z") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "child {pid} of the killed script still alive");
+    }
+
+    #[tokio::test]
+    async fn missing_script_is_reported() {
+        let job = Job {
+            script: "/nonexistent/notify.sh".into(),
+            instance: "VI_1".into(),
+            state: "MASTER".into(),
+            priority: 1,
+        };
+        assert!(matches!(
+            run_script(&job, Duration::from_secs(1)).await,
+            Outcome::SpawnFailed(_)
+        ));
+        let d = TempDir::new("fail");
+        let s = script(&d.0, "exit 3");
+        let job = Job { script: s, ..job };
+        match run_script(&job, Duration::from_secs(10)).await {
+            Outcome::Exited(st) => assert_eq!(st.code(), Some(3)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `vrrp-agent check` and the one-line failures of `run` / `status`, through the binary.
+
+use std::{path::PathBuf, process::Command};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("vrrp-cli-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn agent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vrrp-agent"))
+}
+
+const GOOD: &str = r#"[global]
+router_id = "lb1"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+virtual_ips = ["192.0.2.10/24"]
+"#;
+
+#[test]
+fn check_valid_exits_0_silently() {
+    let d = TempDir::new("ok");
+    let f = d.0.join("good.toml");
+    std::fs::write(&f, GOOD).unwrap();
+    let out = agent()
+        .args(["check", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
+fn check_invalid_exits_1_with_file_line_col() {
+    let d = TempDir::new("bad");
+    let f = d.0.join("bad.toml");
+    std::fs::write(
+        &f,
+        GOOD.replace("vrid = 51", "vrid = 300").replace(
+            "priority = 100",
+            "priority = 100\nversion = 2\nadvert_interval = \"10ms\"",
+        ),
+    )
+    .unwrap();
+    let out = agent()
+        .args(["check", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let prefix = format!("{}:", f.display());
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        lines[0],
+        format!("{prefix}7:8: `vrid` must be 1..=255, found 300")
+    );
+    assert!(
+        lines[1].starts_with(&format!("{prefix}10:19: `advert_interval`: VRRPv2")),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_unreadable_file_exits_1() {
+    let out = agent()
+        .args(["check", "--config", "/nonexistent/vrrp.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("/nonexistent/vrrp.toml: cannot read config"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_with_bad_config_fails_before_touching_anything() {
+    let d = TempDir::new("run");
+    let f = d.0.join("bad.toml");
+    std::fs::write(&f, "[global]\n").unwrap();
+    let out = agent().args(["run", "--config"]).arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains(":1:1: no [[instance]] configured"), "{text}");
+}
+
+#[test]
+fn run_rejects_unknown_xdp_mode() {
+    let out = agent()
+        .args(["run", "--config", "x.toml", "--xdp", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn status_without_daemon_exits_1_with_one_line() {
+    let d = TempDir::new("status");
+    let sock = d.0.join("none.sock");
+    let out = agent()
+        .args(["status", "--socket"])
+        .arg(&sock)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("no vrrp-agent is running"), "{text}");
+}
