@@ -695,3 +695,28 @@ proptest! {
         prop_assert_eq!(full, suppressed);
     }
 }
+
+/// The kernel's records convert with the codec's units (v3 centiseconds,
+/// v2 seconds) and the IPv4 address in the first four bytes.
+#[test]
+fn rx_advert_from_kernel_records() {
+    let mut ls = vrrp_common::LastSeen {
+        priority: 150,
+        version: 3,
+        interval: 50,
+        ..Default::default()
+    };
+    ls.src_ip[..4].copy_from_slice(&[192, 0, 2, 50]);
+    assert_eq!(
+        RxAdvert::from_last_seen(&ls, Family::V4),
+        Some(adv(PEER, 150, Duration::from_millis(500), Version::V3))
+    );
+    ls.version = 2;
+    ls.interval = 2;
+    assert_eq!(
+        RxAdvert::from_last_seen(&ls, Family::V4).map(|a| a.interval),
+        Some(Duration::from_secs(2))
+    );
+    ls.version = 4;
+    assert_eq!(RxAdvert::from_last_seen(&ls, Family::V4), None);
+}

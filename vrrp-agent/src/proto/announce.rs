@@ -15,6 +15,9 @@ use pnet_packet::icmpv6::{self, Icmpv6Code, Icmpv6Packet, Icmpv6Types};
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv6::MutableIpv6Packet;
 
+// The builders below size their buffers first; pnet's `new` only returns
+// None for a buffer shorter than the header, so those `None`s cannot happen.
+
 const ETH_LEN: usize = 14;
 const ARP_LEN: usize = 28;
 const IPV6_LEN: usize = 40;

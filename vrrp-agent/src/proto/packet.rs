@@ -529,10 +529,10 @@ impl Advert {
                 })
                 .collect(),
         };
-        if let Some(IpAddr::V6(first)) = addrs.first() {
-            if !is_link_local_v6(first) {
-                return Err(RxError::LinkLocal);
-            }
+        if let Some(IpAddr::V6(first)) = addrs.first()
+            && !is_link_local_v6(first)
+        {
+            return Err(RxError::LinkLocal);
         }
         let advert = Advert {
             version,
@@ -568,10 +568,10 @@ impl Advert {
         if self.vrid == 0 {
             return Err(EmitError::Vrid);
         }
-        if let Some(IpAddr::V6(first)) = self.addrs.first() {
-            if !is_link_local_v6(first) {
-                return Err(EmitError::LinkLocal);
-            }
+        if let Some(IpAddr::V6(first)) = self.addrs.first()
+            && !is_link_local_v6(first)
+        {
+            return Err(EmitError::LinkLocal);
         }
         let trailer = match self.version {
             Version::V2 => V2_AUTH_DATA_LEN,
@@ -627,7 +627,7 @@ pub fn v2_interval_secs(interval: Duration) -> Option<u8> {
 pub fn v3_interval_centis(interval: Duration) -> Option<u16> {
     let ns = interval.as_nanos();
     let cs_ns = CENTISECOND.as_nanos();
-    if ns % cs_ns != 0 {
+    if !ns.is_multiple_of(cs_ns) {
         return None;
     }
     u16::try_from(ns / cs_ns)

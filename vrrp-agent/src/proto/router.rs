@@ -63,10 +63,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::packet::{Family, Version};
+use vrrp_common::{AdvertEvent, FAMILY_V4, FAMILY_V6, LastSeen};
+
+use super::packet::{Advert, Family, RxMeta, Version, interval_from_wire};
 use super::time::Instant;
 
 /// Priority of the virtual router's address owner (RFC 9568 §5.2.4).
@@ -137,6 +139,58 @@ pub struct RxAdvert {
     pub interval: Duration,
     /// Advert version.
     pub version: Version,
+}
+
+impl RxAdvert {
+    /// From an advert parsed by the socket path.
+    pub fn from_parsed(meta: &RxMeta, advert: &Advert) -> Self {
+        Self {
+            src: meta.src,
+            priority: advert.priority,
+            interval: advert.interval,
+            version: advert.version,
+        }
+    }
+
+    /// From a data-plane event; `None` for a version or family the data
+    /// plane should never have passed.
+    pub fn from_event(ev: &AdvertEvent) -> Option<Self> {
+        let family = match ev.family {
+            FAMILY_V4 => Family::V4,
+            FAMILY_V6 => Family::V6,
+            _ => return None,
+        };
+        Self::from_raw(family, ev.src_ip, ev.priority, ev.version, ev.interval)
+    }
+
+    /// From the kernel's newest-advert record of a VRID of `family`.
+    pub fn from_last_seen(ls: &LastSeen, family: Family) -> Option<Self> {
+        Self::from_raw(family, ls.src_ip, ls.priority, ls.version, ls.interval)
+    }
+
+    fn from_raw(
+        family: Family,
+        src: [u8; 16],
+        priority: u8,
+        version: u8,
+        raw_interval: u16,
+    ) -> Option<Self> {
+        let version = match version {
+            2 => Version::V2,
+            3 => Version::V3,
+            _ => return None,
+        };
+        let src = match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3])),
+            Family::V6 => IpAddr::V6(Ipv6Addr::from(src)),
+        };
+        Some(Self {
+            src,
+            priority,
+            interval: interval_from_wire(version, raw_interval),
+            version,
+        })
+    }
 }
 
 /// Something the daemon must do, in the order polled.
