@@ -34,7 +34,15 @@ struct Expect {
 fn check(name: &str, e: Expect) {
     let frame = frame(name);
     let (meta, msg) = split_frame(&frame).unwrap();
-    assert_eq!(meta, RxMeta { src: e.src, dst: e.dst, ttl: 255 }, "{name}");
+    assert_eq!(
+        meta,
+        RxMeta {
+            src: e.src,
+            dst: e.dst,
+            ttl: 255
+        },
+        "{name}"
+    );
     let (advert, form) = Advert::parse(&meta, msg).unwrap();
     let expected = Advert {
         version: e.version,
@@ -119,7 +127,9 @@ fn keepalived_v3_ipv4_in_rfc9568_form_is_accepted() {
     let frame = frame("v3_ipv4");
     let (meta, msg) = split_frame(&frame).unwrap();
     let (advert, _) = Advert::parse(&meta, msg).unwrap();
-    let rfc9568 = advert.emit(meta.src, meta.dst, V3Checksum::Rfc9568).unwrap();
+    let rfc9568 = advert
+        .emit(meta.src, meta.dst, V3Checksum::Rfc9568)
+        .unwrap();
     assert_ne!(rfc9568, msg);
     let (again, form) = Advert::parse(&meta, &rfc9568).unwrap();
     assert_eq!(again, advert);
