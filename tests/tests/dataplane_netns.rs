@@ -422,3 +422,116 @@ fn auto_falls_back_without_xdp() {
         assert_eq!(dp.mode(), ActiveMode::Socket);
     });
 }
+
+fn udp_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let payload = [0u8; 18];
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&((20 + 8 + payload.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    let c = ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    // UDP 40000 -> 9, checksum 0 (none, allowed over IPv4).
+    f.extend_from_slice(&[0x9c, 0x40, 0x00, 0x09]);
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&payload);
+    f
+}
+
+fn arp_request(src_mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x0806u16.to_be_bytes());
+    f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&sender.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f
+}
+
+/// VIP traffic is counted per VIP; a reload moves VIPs and VRIDs in the
+/// kernel maps (a removed VRID's adverts become foreign).
+#[test]
+fn xdp_vip_counters_and_reload() {
+    if needs_xdp() {
+        return;
+    }
+    let t = Topo::new();
+    let ifindex = t.a.ifindex("vr0").expect("ifindex");
+    let a_mac = t.a.mac("vr0").expect("mac a");
+    let p_mac = t.p.mac("vp0").expect("mac p");
+    let p_ip = Ipv4Addr::new(192, 0, 2, 2);
+    let vip = Ipv4Addr::new(192, 0, 2, 100);
+    let vip2 = Ipv4Addr::new(192, 0, 2, 101);
+    let cfg = config(ifindex, AddrFamily::V4);
+    let key = VridKey::new(ifindex, VRID, AddrFamily::V4.tag());
+    t.a.run(|| {
+        let mut dp = DataPlane::open(&cfg, XdpMode::Driver).expect("open");
+        let udp = udp_frame(a_mac, p_mac, p_ip, vip);
+        t.p.send_frame("vp0", &udp).expect("send udp");
+        t.p.send_frame("vp0", &arp_request(p_mac, p_ip, vip))
+            .expect("send arp");
+        // Frames to other addresses are not VIP traffic.
+        t.p.send_frame(
+            "vp0",
+            &udp_frame(a_mac, p_mac, p_ip, Ipv4Addr::new(192, 0, 2, 1)),
+        )
+        .expect("send udp");
+        let vips = dp.vip_counters().expect("vip counters");
+        let c = vips
+            .iter()
+            .find(|c| c.vip == IpAddr::from(vip))
+            .expect("vip listed");
+        assert_eq!(
+            (c.rx_packets, c.rx_bytes, c.resolutions),
+            (1, udp.len() as u64, 1),
+            "{vips:?}"
+        );
+        let v6 = vips
+            .iter()
+            .find(|c| c.vip.is_ipv6())
+            .expect("v6 vip listed");
+        assert_eq!((v6.rx_packets, v6.resolutions), (0, 0));
+        let g = dp.counters().expect("counters");
+        assert_eq!(
+            (g.stat(Stat::VipPackets), g.stat(Stat::VipResolutions)),
+            (1, 1),
+            "{g:?}"
+        );
+
+        // Reload: the VRID replaced by another one (an interface without
+        // VRIDs would be detached), the VIP replaced by another one.
+        let mut reload_cfg = config(ifindex, AddrFamily::V4);
+        reload_cfg.vrids[0].vrid = VRID + 1;
+        reload_cfg.vips = vec![vip2.into()];
+        dp.apply(&reload_cfg).expect("reload");
+        assert!(
+            dp.set_deliver_all(key, true).is_err(),
+            "removed VRID must be unknown"
+        );
+        let vips = dp.vip_counters().expect("vip counters");
+        assert_eq!(vips.len(), 1);
+        assert_eq!((vips[0].vip, vips[0].rx_packets), (IpAddr::from(vip2), 0));
+        t.p.send_frame("vp0", &udp).expect("send udp");
+        assert_eq!(
+            dp.counters().expect("counters").stat(Stat::VipPackets),
+            1,
+            "old VIP still counted"
+        );
+        t.p.send_frame("vp0", &advert_frame(p_mac, p_ip.into(), 255, 100))
+            .expect("send advert");
+        let g = dp.counters().expect("counters");
+        assert_eq!(
+            (g.stat(Stat::AdvertsForeign), g.stat(Stat::AdvertsValid)),
+            (1, 0),
+            "{g:?}"
+        );
+        assert!(dp.last_seen(key).expect("last seen").is_none());
+    });
+}

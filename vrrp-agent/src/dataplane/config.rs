@@ -66,7 +66,9 @@ pub struct VridEntry {
     /// Current effective priority (informational for the kernel).
     pub local_priority: u8,
     /// Deliver every valid advert as an event (MASTER, or right after a
-    /// state change), not only the ones that change something.
+    /// state change), not only the ones that change something. Runtime
+    /// changes go through `set_deliver_all`; a later `apply` (reload) writes
+    /// this value again, so pass the current one.
     pub deliver_all: bool,
     /// Unicast peers; when non-empty only these sources are accepted.
     pub unicast_peers: Vec<IpAddr>,
