@@ -248,18 +248,68 @@ pub fn link_local_ipv6(addrs: &[IfAddr], vips: &[VirtualIp]) -> Option<Ipv6Addr>
     })
 }
 
-/// Subscribes to link and IPv4/IPv6 address changes. The stream ends when the
-/// socket fails (the caller should then resynchronise with a full dump).
-pub fn subscribe() -> Result<impl Stream<Item = NetEvent> + Send + Unpin + 'static, NetlinkError> {
-    let (mut conn, _handle, messages) =
-        rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+/// Link and address change notifications (RTMGRP_LINK, RTMGRP_IPV4_IFADDR,
+/// RTMGRP_IPV6_IFADDR). Also a [`Stream`].
+pub struct NetEvents {
+    rx: futures::channel::mpsc::UnboundedReceiver<(
+        NetlinkMessage<RouteNetlinkMessage>,
+        SocketAddr,
+    )>,
+    conn: tokio::task::JoinHandle<()>,
+}
+
+impl NetEvents {
+    /// The next event; `None` when the socket failed (the caller should then
+    /// resubscribe and resynchronise with a full dump, since events were lost).
+    pub async fn next(&mut self) -> Option<NetEvent> {
+        loop {
+            let (msg, _) = self.rx.next().await?;
+            if let Some(ev) = event(msg) {
+                return Some(ev);
+            }
+        }
+    }
+}
+
+impl Stream for NetEvents {
+    type Item = NetEvent;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<NetEvent>> {
+        loop {
+            match self.rx.poll_next_unpin(cx) {
+                std::task::Poll::Ready(Some((msg, _))) => {
+                    if let Some(ev) = event(msg) {
+                        return std::task::Poll::Ready(Some(ev));
+                    }
+                }
+                std::task::Poll::Ready(None) => return std::task::Poll::Ready(None),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for NetEvents {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
+}
+
+/// Subscribes to link and IPv4/IPv6 address changes (spawns the socket's
+/// I/O task on the current tokio runtime; dropping the [`NetEvents`] ends it).
+pub fn subscribe() -> Result<NetEvents, NetlinkError> {
+    let (mut conn, _handle, rx) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
     let groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
     conn.socket_mut()
         .socket_mut()
         .bind(&SocketAddr::new(0, groups))
         .map_err(NetlinkError::Socket)?;
-    tokio::spawn(conn);
-    Ok(messages.filter_map(|(msg, _)| std::future::ready(event(msg))))
+    Ok(NetEvents {
+        rx,
+        conn: tokio::spawn(conn),
+    })
 }
 
 fn event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<NetEvent> {
