@@ -175,6 +175,21 @@ impl Instance {
         }
     }
 
+    /// What must be unique across instances: (interface, vrid, family). Also
+    /// the natural key to match instances across a SIGHUP reload.
+    pub fn key(&self) -> (&str, u8, Family) {
+        (&self.interface, self.vrid, self.family)
+    }
+
+    /// Where adverts go: each unicast peer, else the VRRP multicast group.
+    pub fn advert_destinations(&self) -> Vec<IpAddr> {
+        if self.unicast_peers.is_empty() {
+            vec![self.multicast_group()]
+        } else {
+            self.unicast_peers.clone()
+        }
+    }
+
     /// Multicast group adverts go to when there are no unicast peers
     /// (RFC 5798 §5.1.1.2 / §5.1.2.2).
     pub fn multicast_group(&self) -> IpAddr {

@@ -268,6 +268,38 @@ impl Histogram {
     }
 }
 
+/// Feeds a [`Histogram`] with the time between consecutive adverts of the
+/// same master, from their kernel receive timestamps (CLOCK_MONOTONIC ns).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InterArrival {
+    last: Option<(IpAddr, u64)>,
+    /// The observations so far.
+    pub hist: Histogram,
+}
+
+impl InterArrival {
+    /// Records an advert from `src` received at `ts_ns`. A new source starts
+    /// a new series (the gap to the previous master's last advert is a
+    /// failover, not an inter-arrival time); the same advert seen twice
+    /// (equal timestamp) or out of order is not counted.
+    pub fn record(&mut self, src: IpAddr, ts_ns: u64) {
+        if let Some((prev_src, prev_ts)) = self.last {
+            if prev_src == src && ts_ns <= prev_ts {
+                return;
+            }
+            if prev_src == src {
+                self.hist.observe(Duration::from_nanos(ts_ns - prev_ts));
+            }
+        }
+        self.last = Some((src, ts_ns));
+    }
+
+    /// Forgets the previous advert (e.g. after an interface flap).
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
 /// Control socket failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -337,7 +369,12 @@ impl ControlSocket {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(bind_err)?;
         }
-        let listener = UnixListener::bind(path).map_err(bind_err)?;
+        // Create the socket 0600 from the start (umask), so there is no
+        // window in which others could connect; chmod again for certainty.
+        let old_mask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let listener = UnixListener::bind(path);
+        nix::sys::stat::umask(old_mask);
+        let listener = listener.map_err(bind_err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
         let md = std::fs::metadata(path).map_err(bind_err)?;
         Ok(ControlSocket {
@@ -583,6 +620,23 @@ mod tests {
         assert_eq!(h.cumulative(), vec![1, 2, 3]);
         assert_eq!(h.count, 3);
         assert!((h.sum - 2.51).abs() < 1e-9);
+    }
+
+    #[test]
+    fn interarrival_per_master() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut ia = InterArrival::default();
+        ia.record(a, 1_000_000_000);
+        ia.record(a, 2_000_000_000); // 1 s
+        ia.record(a, 2_000_000_000); // same advert again: ignored
+        ia.record(b, 5_000_000_000); // new master: no sample
+        ia.record(b, 5_010_000_000); // 10 ms
+        assert_eq!(ia.hist.count, 2);
+        assert!((ia.hist.sum - 1.01).abs() < 1e-9);
+        ia.reset();
+        ia.record(b, 9_000_000_000);
+        assert_eq!(ia.hist.count, 2);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum PreflightError {
 }
 
 /// The one-line start-up checks: effective capabilities (CAP_NET_ADMIN,
-/// CAP_NET_RAW, and CAP_BPF unless `xdp = off`), every interface exists,
+/// CAP_NET_RAW, and CAP_BPF for `xdp = driver|skb`), every interface exists,
 /// no other daemon answers on the control socket (a stale one is removed).
 pub async fn preflight(cfg: &Config, xdp: XdpMode) -> Result<(), PreflightError> {
     check_capabilities(xdp)?;
@@ -90,8 +90,12 @@ fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
         ("CAP_NET_ADMIN", CAP_NET_ADMIN),
         ("CAP_NET_RAW", CAP_NET_RAW),
     ];
-    if xdp != XdpMode::Off {
+    // `auto` falls back to the socket path, so only an explicit XDP mode
+    // makes CAP_BPF mandatory.
+    if matches!(xdp, XdpMode::Driver | XdpMode::Skb) {
         need.push(("CAP_BPF", CAP_BPF));
+    } else if xdp == XdpMode::Auto && !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        tracing::warn!("no CAP_BPF: XDP unavailable, adverts will be received on a socket");
     }
     let missing: Vec<&str> = need
         .iter()

@@ -83,7 +83,20 @@ fn main() -> ExitCode {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
-                    print_config_error(&e);
+                    // One line, as for every start-up failure; `check` lists all.
+                    let lines = e.lines();
+                    let more = match lines.len() {
+                        0 | 1 => String::new(),
+                        n => format!(
+                            " (and {} more; see `vrrp-agent check --config {}`)",
+                            n - 1,
+                            config.display()
+                        ),
+                    };
+                    eprintln!(
+                        "vrrp-agent: invalid config: {}{more}",
+                        lines.first().map_or("", String::as_str)
+                    );
                     return ExitCode::from(1);
                 }
             };

@@ -10,7 +10,7 @@
 
 use std::{
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
+    net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
     os::fd::AsRawFd,
     time::Duration,
 };
@@ -259,15 +259,4 @@ pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp
             IpAddr::V6(a) => ll_src.map(|src| announce::unsolicited_na(mac, src, a)),
         })
         .collect()
-}
-
-/// Where adverts of an instance go: each unicast peer, else the VRRP group.
-pub fn advert_destinations(peers: &[IpAddr], family_is_v6: bool) -> Vec<IpAddr> {
-    if !peers.is_empty() {
-        peers.to_vec()
-    } else if family_is_v6 {
-        vec![IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12))]
-    } else {
-        vec![IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18))]
-    }
 }

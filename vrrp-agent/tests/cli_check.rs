@@ -102,7 +102,20 @@ fn run_with_bad_config_fails_before_touching_anything() {
     let out = agent().args(["run", "--config"]).arg(&f).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(text.lines().count(), 1, "one-line reason: {text}");
+    assert!(text.starts_with("vrrp-agent: invalid config: "), "{text}");
     assert!(text.contains(":1:1: no [[instance]] configured"), "{text}");
+
+    // Several problems: still one line, pointing at `check` for the rest.
+    std::fs::write(&f, "[global]\nxdp = 1\nfoo = 2\n").unwrap();
+    let out = agent().args(["run", "--config"]).arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(text.lines().count(), 1, "one-line reason: {text}");
+    assert!(
+        text.contains("(and 2 more; see `vrrp-agent check --config"),
+        "{text}"
+    );
 }
 
 #[test]

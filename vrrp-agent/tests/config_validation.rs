@@ -121,6 +121,10 @@ fn defaults() {
     assert_eq!(i.garp_interval, Duration::from_millis(10));
     // A bare address is a host address.
     assert_eq!(i.virtual_ips[0].prefix_len, 32);
+    assert_eq!(
+        i.advert_destinations(),
+        vec!["224.0.0.18".parse::<IpAddr>().unwrap()]
+    );
 }
 
 #[test]
@@ -137,6 +141,8 @@ fn ipv6_instance_and_extensions() {
     assert_eq!(i.advert_interval, Duration::from_millis(40_950));
     assert_eq!((i.garp_repeat, i.garp_interval), (3, Duration::ZERO));
     assert_eq!(i.multicast_group(), "ff02::12".parse::<IpAddr>().unwrap());
+    assert_eq!(i.advert_destinations(), i.unicast_peers);
+    assert_eq!(i.key(), ("eth0", 51, Family::V6));
 }
 
 #[test]
