@@ -201,7 +201,7 @@ impl DataPlane {
     /// The overall mode: the XDP mode of the first interface, or socket.
     pub fn mode(&self) -> ActiveMode {
         match self {
-            DataPlane::Xdp(x) => x.attachments().first().map_or(ActiveMode::Skb, |(_, m)| *m),
+            DataPlane::Xdp(x) => x.mode(),
             DataPlane::Socket(_) => ActiveMode::Socket,
         }
     }

@@ -379,6 +379,16 @@ impl XdpDataPlane {
         }
     }
 
+    /// The mode of the first attached interface (the requested one while
+    /// nothing is attached).
+    pub fn mode(&self) -> ActiveMode {
+        match (self.links.values().next(), self.mode) {
+            (Some((_, m)), _) => *m,
+            (None, XdpMode::Skb) => ActiveMode::Skb,
+            (None, _) => ActiveMode::Driver,
+        }
+    }
+
     /// Attached interfaces and the mode each one got.
     pub fn attachments(&self) -> Vec<(u32, ActiveMode)> {
         self.links.iter().map(|(i, (_, m))| (*i, *m)).collect()
