@@ -257,41 +257,63 @@ fn render_problems(file: &str, problems: &[Problem]) -> String {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_warnings(path).map(|(c, _)| c)
+    }
+
+    /// Like [`Config::load`], also returning warnings (valid but dubious
+    /// settings) as `FILE:LINE:COL: warning: message` lines.
+    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             file: file.clone(),
             source,
         })?;
-        Config::parse(&text, &file)
+        Config::parse_with_warnings(&text, &file)
     }
 
     /// Validates config text; `file` is only used in messages.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::parse_with_warnings(text, file).map(|(c, _)| c)
+    }
+
+    /// Like [`Config::parse`], also returning warnings.
+    pub fn parse_with_warnings(
+        text: &str,
+        file: &str,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let mut p = Parser {
             text,
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
         let cfg = p.document();
         if p.problems.is_empty()
             && let Some(cfg) = cfg
         {
-            return Ok(cfg);
+            let warnings = positioned(text, p.warnings)
+                .into_iter()
+                .map(|w| format!("{file}:{}:{}: warning: {}", w.line, w.col, w.message))
+                .collect();
+            return Ok((cfg, warnings));
         }
-        let mut spans = p.problems;
-        spans.sort_by_key(|(s, _)| s.start);
-        spans.dedup();
-        let problems = spans
-            .into_iter()
-            .map(|(span, message)| {
-                let (line, col) = line_col(text, span.start);
-                Problem { line, col, message }
-            })
-            .collect();
         Err(ConfigError::Invalid {
             file: file.to_owned(),
-            problems,
+            problems: positioned(text, p.problems),
         })
     }
+}
+
+/// Sorted, de-duplicated problems with line and column.
+fn positioned(text: &str, mut spans: Vec<(Range<usize>, String)>) -> Vec<Problem> {
+    spans.sort_by_key(|(s, _)| s.start);
+    spans.dedup();
+    spans
+        .into_iter()
+        .map(|(span, message)| {
+            let (line, col) = line_col(text, span.start);
+            Problem { line, col, message }
+        })
+        .collect()
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -425,6 +447,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 struct Parser<'t> {
     text: &'t str,
     problems: Vec<(Range<usize>, String)>,
+    warnings: Vec<(Range<usize>, String)>,
 }
 
 /// Key spans of one instance kept for cross-instance checks.
@@ -722,6 +745,23 @@ impl<'t> Parser<'t> {
             None => Some(DEFAULT_GARP_INTERVAL),
         };
 
+        // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
+        // router's link-local VIP. keepalived only warns ("the first IPv6 VIP
+        // address should be link local") and advertises the list as is; so do we.
+        if let Some(vips) = &virtual_ips
+            && let Some((IpAddr::V6(first), span)) = vips.first().map(|(v, s)| (v.addr, s))
+            && (first.segments()[0] & 0xffc0) != 0xfe80
+        {
+            self.warnings.push((
+                span.clone(),
+                format!(
+                    "the first IPv6 virtual IP `{first}` should be link-local (RFC 9568 §5.2.9), \
+                     e.g. virtual_ips = [\"fe80::{:x}/64\", ...]; receivers applying RFC 9568 \
+                     erratum 8300 drop adverts without one",
+                    vrid.as_ref().map_or(1, |(v, _)| *v)
+                ),
+            ));
+        }
         // Cross-field rules.
         let family = virtual_ips
             .as_ref()

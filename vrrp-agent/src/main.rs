@@ -67,8 +67,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_level.as_deref(), cli.log_format);
     match cli.command {
-        Command::Check { config } => match Config::load(&config) {
-            Ok(_) => ExitCode::SUCCESS,
+        Command::Check { config } => match Config::load_with_warnings(&config) {
+            Ok((_, warnings)) => {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 print_config_error(&e);
                 ExitCode::from(1)
@@ -80,8 +85,13 @@ fn main() -> ExitCode {
             config,
         } => status(json, socket, config),
         Command::Run { config, xdp } => {
-            let cfg = match Config::load(&config) {
-                Ok(c) => c,
+            let cfg = match Config::load_with_warnings(&config) {
+                Ok((c, warnings)) => {
+                    for w in warnings {
+                        tracing::warn!("{w}");
+                    }
+                    c
+                }
                 Err(e) => {
                     // One line, as for every start-up failure; `check` lists all.
                     let lines = e.lines();

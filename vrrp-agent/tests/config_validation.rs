@@ -469,3 +469,23 @@ fn error_display_and_load() {
     let missing = Config::load(&dir.join("nope.toml")).unwrap_err();
     assert!(matches!(missing, ConfigError::Read { .. }));
 }
+
+#[test]
+fn ipv6_without_link_local_first_is_a_warning_like_keepalived() {
+    let t = inst("virtual_ips = [\"2001:db8::10/64\"]");
+    let (c, w) = Config::parse_with_warnings(&t, "t.toml").expect("valid");
+    assert_eq!(c.instances[0].family, Family::V6);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "t.toml:6:16: warning: the first IPv6 virtual IP `2001:db8::10` should be link-local"
+        ),
+        "{w:?}"
+    );
+    let t = inst("virtual_ips = [\"fe80::51/64\", \"2001:db8::10/64\"]");
+    let (_, w) = Config::parse_with_warnings(&t, "t.toml").expect("valid");
+    assert!(w.is_empty(), "{w:?}");
+    let (_, w) = Config::parse_with_warnings(&inst("virtual_ips = [\"192.0.2.1\"]"), "t.toml")
+        .expect("valid");
+    assert!(w.is_empty(), "{w:?}");
+}
