@@ -83,11 +83,11 @@ fn frames_until(fd: &OwnedFd, mut done: impl FnMut(&[Vec<u8>]) -> bool) -> Vec<V
 }
 
 fn is_vrrp(f: &[u8]) -> bool {
-    match (f.get(12..14), f.get(23), f.get(20)) {
-        (Some([0x08, 0x00]), Some(112), _) => true,
-        (Some([0x86, 0xdd]), _, Some(112)) => true,
-        _ => false,
-    }
+    // IPv4 protocol / IPv6 next header (no extension headers) = 112.
+    matches!(
+        (f.get(12..14), f.get(23), f.get(20)),
+        (Some([0x08, 0x00]), Some(112), _) | (Some([0x86, 0xdd]), _, Some(112))
+    )
 }
 
 #[test]
