@@ -535,3 +535,30 @@ fn xdp_vip_counters_and_reload() {
         assert!(dp.last_seen(key).expect("last seen").is_none());
     });
 }
+
+/// The bridged LAN helper floods the VRRP group to every host; the socket
+/// path receives an advert sent by another host through the bridge.
+#[test]
+fn socket_path_over_bridged_lan() {
+    if needs_root() {
+        return;
+    }
+    let lan = tests::netns::Lan::new("dpl", 3).expect("lan");
+    for (i, h) in lan.hosts.iter().enumerate() {
+        h.addr_add("eth0", &format!("192.0.2.{}/24", i + 1))
+            .expect("addr");
+    }
+    let (rx, tx) = (&lan.hosts[0], &lan.hosts[2]);
+    let ifindex = rx.ifindex("eth0").expect("ifindex");
+    let tx_mac = tx.mac("eth0").expect("mac");
+    let src = IpAddr::from(Ipv4Addr::new(192, 0, 2, 3));
+    let cfg = config(ifindex, AddrFamily::V4);
+    rx.run_async(|| async {
+        let mut dp = DataPlane::open(&cfg, XdpMode::Off).expect("open");
+        let mut events = dp.events().expect("events");
+        tx.send_frame("eth0", &advert_frame(tx_mac, src, 255, 100))
+            .expect("send");
+        let ev = recv(&mut events).await;
+        assert_eq!((ev.src, ev.src_mac, ev.priority), (src, tx_mac, 100));
+    });
+}
