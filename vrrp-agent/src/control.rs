@@ -97,6 +97,48 @@ pub struct InstanceStatus {
     pub advert_interarrival: Histogram,
 }
 
+impl InstanceStatus {
+    /// The static part of an instance's status, from its configuration;
+    /// state `INIT`, nothing counted yet.
+    pub fn from_config(inst: &crate::config::Instance) -> Self {
+        use crate::proto::{Family, Version};
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        InstanceStatus {
+            name: inst.name.clone(),
+            interface: inst.interface.clone(),
+            vrid: inst.vrid,
+            version: match inst.version {
+                Version::V2 => 2,
+                Version::V3 => 3,
+            },
+            family: match inst.family {
+                Family::V4 => "ipv4".into(),
+                Family::V6 => "ipv6".into(),
+            },
+            state: STATES[0].into(),
+            priority: inst.priority,
+            effective_priority: inst.priority,
+            master: None,
+            advert_interval_ms: ms(inst.advert_interval),
+            master_adver_interval_ms: ms(inst.advert_interval),
+            virtual_ips: inst.virtual_ips.iter().map(|v| v.to_string()).collect(),
+            transitions: 0,
+            last_transition_unix_ms: 0,
+            counters: Counters::default(),
+            vip_counters: inst
+                .virtual_ips
+                .iter()
+                .map(|v| VipCounters {
+                    vip: v.addr,
+                    rx_packets: 0,
+                    rx_bytes: 0,
+                })
+                .collect(),
+            advert_interarrival: Histogram::default(),
+        }
+    }
+}
+
 /// Counters of one instance.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
@@ -658,6 +700,32 @@ mod tests {
         for r in DropReason::ALL {
             assert_eq!(obj[r.label()], d.get(r), "{}", r.label());
         }
+    }
+
+    #[test]
+    fn from_config() {
+        let cfg = crate::config::Config::parse(
+            "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 7\npriority = 90\n\
+             advert_interval = \"50ms\"\nvirtual_ips = [\"fe80::7/64\", \"2001:db8::7/64\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let st = InstanceStatus::from_config(&cfg.instances[0]);
+        assert_eq!(
+            (st.name.as_str(), st.vrid, st.version, st.family.as_str()),
+            ("VI_6", 7, 3, "ipv6")
+        );
+        assert_eq!(
+            (st.state.as_str(), st.priority, st.effective_priority),
+            ("INIT", 90, 90)
+        );
+        assert_eq!(
+            (st.advert_interval_ms, st.master_adver_interval_ms),
+            (50, 50)
+        );
+        assert_eq!(st.virtual_ips, ["fe80::7/64", "2001:db8::7/64"]);
+        assert_eq!(st.vip_counters.len(), 2);
+        assert_eq!(st.master, None);
     }
 
     #[test]
