@@ -512,26 +512,20 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         return drop_advert(DropReason::Length, &key);
     }
 
-    // Item 5: copy the message (a multiple of 4 bytes, at most 4088) into the
-    // scratch buffer and sum it with the checksum helper.
-    let Some(buf) = VRRP_SCRATCH.get_ptr_mut(0) else {
-        return xdp_action::XDP_PASS;
+    // Item 5. Short messages (the usual case) are summed straight from the
+    // packet; longer ones are copied to a per-CPU buffer and summed by the
+    // checksum helper.
+    let sum = if expected <= INLINE_SUM_BYTES {
+        match sum_packet(ctx, rx.off, expected) {
+            Some(s) => s,
+            None => return drop_advert(DropReason::Length, &key),
+        }
+    } else {
+        match sum_helper(ctx, rx.off, expected) {
+            Some(s) => s,
+            None => return drop_advert(DropReason::Length, &key),
+        }
     };
-    let n = (expected as u32) & SCRATCH_MASK;
-    if n < VRRP_HLEN as u32 {
-        return drop_advert(DropReason::Length, &key);
-    }
-    // SAFETY: `buf` is a map value of SCRATCH_BYTES >= SCRATCH_MASK bytes.
-    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, rx.off as u32, buf.cast(), n) };
-    if copied != 0 {
-        return drop_advert(DropReason::Length, &key);
-    }
-    // SAFETY: as above; the helper only reads `n` bytes of the buffer.
-    let sum = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.cast(), n, 0) };
-    if sum < 0 {
-        return drop_advert(DropReason::Checksum, &key);
-    }
-    let sum = sum as u64;
     let form = if version == 2 {
         // RFC 3768 §5.3.8: message only.
         if fold(sum) != 0xffff {
@@ -572,10 +566,13 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         return drop_advert(DropReason::Interval, &key);
     }
     // Item 8, erratum 8300: the first IPv6 address is link-local (fe80::/10).
-    // SAFETY: the buffer holds the whole message (>= 8 + 16 bytes here).
-    let first = unsafe { read_unaligned(buf.cast::<u8>().add(VRRP_HLEN).cast::<[u8; 2]>()) };
-    if rx.family == FAMILY_V6 && (first[0] != 0xfe || first[1] & 0xc0 != 0x80) {
-        return drop_advert(DropReason::LinkLocal, &key);
+    if rx.family == FAMILY_V6 {
+        let Some(a) = Hdr::<{ VRRP_HLEN + 2 }>::at(ctx, rx.off) else {
+            return drop_advert(DropReason::Length, &key);
+        };
+        if a.u8::<8>() != 0xfe || a.u8::<9>() & 0xc0 != 0x80 {
+            return drop_advert(DropReason::LinkLocal, &key);
+        }
     }
 
     // Item 6: the VRID must be configured on this interface.
@@ -711,9 +708,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points to a reserved, exclusively owned ring-buffer record
-    // of size_of::<AdvertEvent>(); every field is written before submit. The
-    // scratch buffer holds `expected` >= 8 + copy_bytes valid bytes; words
-    // beyond copy_bytes are zeroed so no earlier packet's bytes leak.
+    // of size_of::<AdvertEvent>(); every field is written before submit.
     unsafe {
         (*ev).ts_ns = now;
         (*ev).ifindex = ifindex;
@@ -729,29 +724,100 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         (*ev).src_mac = mac;
         (*ev).src_ip = words_to_bytes(rx.src);
         (*ev)._pad = [0; 4];
-        let src = buf.cast::<u8>().add(VRRP_HLEN).cast::<u32>();
-        let dst = addr_of_mut!((*ev).addrs).cast::<u32>();
-        for i in 0..EVENT_ADDR_BYTES / 4 {
-            let w = if i * 4 < copy_bytes {
-                read_unaligned(src.add(i))
-            } else {
-                0
-            };
-            dst.add(i).write_unaligned(w);
-        }
     }
+    copy_addrs(ctx, rx.off + VRRP_HLEN, copy_bytes, ev);
     entry.submit(0);
     bump(Stat::EventsSent);
     xdp_action::XDP_PASS
 }
 
+/// Messages up to this size are summed straight from the packet, without a
+/// helper call: v3 with up to 14 IPv4 or 3 IPv6 addresses, v2 with up to 12.
+const INLINE_SUM_BYTES: usize = 64;
+
+/// Ones-complement partial sum (native 32-bit words) of the `len` bytes at
+/// `off`; `len` is a multiple of 4 and at most [`INLINE_SUM_BYTES`]. `None`
+/// if the frame is shorter (the caller has checked it is not).
+#[inline(always)]
+fn sum_packet(ctx: &XdpContext, off: usize, len: usize) -> Option<u64> {
+    let p = ctx.data() + off;
+    let end = ctx.data_end();
+    let mut sum = 0u64;
+    // Unrolled: one bounds check per word keeps the verifier's packet range
+    // simple and costs less than the helper calls.
+    macro_rules! word {
+        ($($i:literal)*) => {$(
+            if $i * 4 < len {
+                if p + $i * 4 + 4 > end {
+                    return None;
+                }
+                // SAFETY: bounds checked just above; no alignment guarantee.
+                sum += unsafe { read_unaligned((p + $i * 4) as *const u32) } as u64;
+            }
+        )*};
+    }
+    word!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    const _: () = assert!(INLINE_SUM_BYTES == 16 * 4);
+    Some(sum)
+}
+
+/// [`sum_packet`] for any VRRP message: copies it (a multiple of 4 bytes, at
+/// most 8 + 255 * 16) into a per-CPU buffer and sums it with
+/// `bpf_csum_diff`. Not inlined: rare (long address lists) and bulky.
+#[inline(never)]
+fn sum_helper(ctx: &XdpContext, off: usize, len: usize) -> Option<u64> {
+    let buf = VRRP_SCRATCH.get_ptr_mut(0)?;
+    // In [4, SCRATCH_BYTES] whatever `len` is, in a form the verifier can
+    // follow (a separate `n == 0` check gets optimised away); equal to `len`
+    // for every VRRP message length.
+    let n = 4 + ((len as u32).wrapping_sub(4) & SCRATCH_MASK);
+    // SAFETY: `buf` is a map value of SCRATCH_BYTES >= SCRATCH_MASK bytes;
+    // the helper checks `off + n` against the packet.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, buf.cast(), n) } != 0 {
+        return None;
+    }
+    // SAFETY: as above; the helper reads `n` bytes of the buffer. Depending
+    // on the kernel it returns a 32-bit or a folded 16-bit partial sum; both
+    // fold to the same checksum.
+    let sum = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.cast(), n, 0) };
+    if sum < 0 {
+        return None;
+    }
+    Some(sum as u64)
+}
+
+/// Copies the first `len` bytes (a multiple of 4, at most EVENT_ADDR_BYTES)
+/// of the address list at `off` into the event, zeroing the rest.
+#[inline(always)]
+fn copy_addrs(ctx: &XdpContext, off: usize, len: usize, ev: *mut AdvertEvent) {
+    let p = ctx.data() + off;
+    let end = ctx.data_end();
+    // SAFETY: `ev` is the caller's reserved record; AdvertEvent::addrs is
+    // EVENT_ADDR_BYTES long.
+    let dst = unsafe { addr_of_mut!((*ev).addrs).cast::<u32>() };
+    macro_rules! word {
+        ($($i:literal)*) => {$(
+            let w = if $i * 4 < len && p + $i * 4 + 4 <= end {
+                // SAFETY: bounds checked in the condition.
+                unsafe { read_unaligned((p + $i * 4) as *const u32) }
+            } else {
+                0
+            };
+            // SAFETY: $i < EVENT_ADDR_BYTES / 4.
+            unsafe { dst.add($i).write_unaligned(w) };
+        )*};
+    }
+    word!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    const _: () = assert!(EVENT_ADDR_BYTES == 16 * 4);
+}
+
 /// Size of the per-CPU copy of a VRRP message.
 const SCRATCH_BYTES: usize = 4096;
-/// Bounds the length handed to the helpers: a multiple of 4 below
-/// SCRATCH_BYTES (VRRP messages are multiples of 4, at most 8 + 255 * 16).
+/// Bounds the length handed to the helpers (see `sum_helper`); VRRP messages
+/// are multiples of 4, at most 8 + 255 * 16.
 const SCRATCH_MASK: u32 = (SCRATCH_BYTES as u32 - 1) & !3;
 const _: () = assert!(SCRATCH_BYTES.is_power_of_two());
-const _: () = assert!(VRRP_HLEN + 255 * 16 <= SCRATCH_MASK as usize);
+const _: () = assert!(VRRP_HLEN + 255 * 16 <= SCRATCH_MASK as usize + 4);
 
 #[cfg(not(test))]
 #[panic_handler]
