@@ -522,12 +522,12 @@ fn reconfigure_keeps_or_restarts() {
     assert_eq!(
         drain(&mut r),
         vec![
-            Action::SendAdvert { priority: 0 },
-            Action::RemoveVips,
             Action::StateChange {
                 from: State::Master,
                 to: State::Init
             },
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveVips,
             Action::StateChange {
                 from: State::Init,
                 to: State::Backup

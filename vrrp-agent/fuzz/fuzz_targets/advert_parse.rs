@@ -1,13 +1,14 @@
 //! Fuzzes the receive path: `split_frame` on whole frames and
 //! `Advert::parse` on bare messages under fixed IPv4 and IPv6 metadata.
 //! Neither may panic, and whatever parses must emit and parse back to the
-//! same advert.
+//! same advert. Bare messages are also tried with their checksum fixed up,
+//! so that mutations reach the checks behind the checksum.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use vrrp_agent::proto::{Advert, ChecksumForm, RxMeta, V3Checksum, split_frame};
+use vrrp_agent::proto::{Advert, ChecksumForm, Packet, RxMeta, V3Checksum, split_frame};
 
 fn round_trip(meta: &RxMeta, msg: &[u8]) {
     let Ok((advert, form)) = Advert::parse(meta, msg) else {
@@ -51,4 +52,15 @@ fuzz_target!(|data: &[u8]| {
     };
     round_trip(&v4, data);
     round_trip(&v6, data);
+    if data.len() >= 8 {
+        for (meta, pseudo) in [
+            (v4, None),
+            (v4, Some((v4.src, v4.dst))),
+            (v6, Some((v6.src, v6.dst))),
+        ] {
+            let mut msg = data.to_vec();
+            Packet::new_unchecked(&mut msg[..]).fill_checksum(pseudo);
+            round_trip(&meta, &msg);
+        }
+    }
 });

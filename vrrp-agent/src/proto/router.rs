@@ -455,6 +455,9 @@ impl VirtualRouter {
             || old.family != self.cfg.family
         {
             let was = self.state;
+            if matches!(was, State::Master | State::Backup) {
+                self.set_state(State::Init);
+            }
             if was == State::Master {
                 self.push(Action::SendAdvert {
                     priority: RESIGN_PRIORITY,
@@ -462,10 +465,10 @@ impl VirtualRouter {
                 self.push(Action::RemoveVips);
             }
             self.clear_timers();
+            self.master = None;
             self.priority = self.cfg.priority.max(1);
             self.master_adver_interval = self.cfg.advert_interval;
             if matches!(was, State::Master | State::Backup) {
-                self.set_state(State::Init);
                 self.handle_startup(now);
             }
             return;
