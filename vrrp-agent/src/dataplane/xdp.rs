@@ -81,6 +81,10 @@ fn optional<T>(r: Result<T, MapError>) -> Result<Option<T>, MapError> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(MapError::KeyNotFound) => Ok(None),
+        // aya reports a delete of an absent key as the raw ENOENT.
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
