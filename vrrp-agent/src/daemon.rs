@@ -1,14 +1,50 @@
-//! The daemon: wires config, data plane, protocol core, sockets, netlink,
-//! notify, control socket and metrics together. (Main loop: integrator.)
+//! The daemon: a thin tokio shell around the protocol core.
 //!
-//! What is here now are the start-up checks that must fail with one clear
-//! line before anything is touched: privileges, interfaces, control socket.
+//! One task owns everything that decides (the [`VirtualRouter`]s and the
+//! data plane) and runs one loop:
+//!
+//! ```text
+//!   data-plane events ──► handle_advert ─┐
+//!   Master_Down / Adver timers ─► handle_timeout ─┼─► poll_action ─► adverts, GARP/NA,
+//!   netlink link/address changes ─► handle_interface ┘                 VIPs, notify
+//!   signals (TERM/INT stop, HUP reload), status requests
+//! ```
+//!
+//! Steady state costs little: the XDP program only wakes us when an advert
+//! changes something; at a Master_Down deadline we first ask the kernel for
+//! the newest advert of the VRID (`LAST_SEEN`) and hand it to the core, so
+//! the election is exactly what it would be had every advert been delivered.
 
-use std::path::PathBuf;
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv6Addr},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, anyhow, bail};
+use futures::FutureExt as _;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tracing::{debug, error, info, warn};
+use vrrp_common::{DropReason, Stat, VridKey};
 
 use crate::{
-    config::{Config, XdpMode},
-    control, vips,
+    config::{Config, Instance, VirtualIp, XdpMode},
+    control::{self, ControlSocket, InstanceStatus, InterArrival, Status, XdpStatus},
+    dataplane::{self, AddrFamily, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
+    metrics,
+    notify::Notifier,
+    proto::{Action, Advert, Family, Instant, RxAdvert, State, Version, VirtualRouter},
+    tx::{AdvertSender, FrameSender},
+    vips::{self, LinkInfo, NetEvent, NetEvents, Netlink},
 };
 
 /// Options of `vrrp-agent run` beyond the config file.
@@ -29,8 +65,780 @@ impl RunOptions {
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
-    preflight(&cfg, opts.xdp_mode(&cfg)).await?;
-    anyhow::bail!("the daemon main loop is not implemented yet")
+    let xdp = opts.xdp_mode(&cfg);
+    preflight(&cfg, xdp).await?;
+    let mut daemon = Daemon::start(cfg, opts).await?;
+    let result = daemon.run().await;
+    daemon.stop().await;
+    result
+}
+
+/// A request from the control socket or the metrics endpoint.
+type StatusRequest = oneshot::Sender<Status>;
+
+/// One `[[instance]]` at run time.
+struct Running {
+    cfg: Instance,
+    ifindex: u32,
+    mac: [u8; 6],
+    /// IPv6 link-local source for unsolicited NAs.
+    ll_src: Option<Ipv6Addr>,
+    key: VridKey,
+    router: VirtualRouter,
+    sender: AdvertSender,
+    /// Timestamp of the newest advert handed to the core.
+    delivered: Instant,
+    /// What the data plane was last told about `wants_every_advert`.
+    deliver_all: bool,
+    announce: Option<JoinHandle<()>>,
+    counters: TxCounters,
+    prio0_rx: u64,
+    transitions: u64,
+    last_transition_unix_ms: u64,
+    interarrival: InterArrival,
+}
+
+/// Counters written by announcement tasks too.
+#[derive(Clone, Default)]
+struct TxCounters {
+    adverts: Arc<AtomicU64>,
+    prio0: Arc<AtomicU64>,
+    garp: Arc<AtomicU64>,
+}
+
+struct Daemon {
+    cfg: Config,
+    opts: RunOptions,
+    netlink: Netlink,
+    net_events: NetEvents,
+    dataplane: DataPlane,
+    events: EventStream,
+    instances: Vec<Running>,
+    frames: HashMap<u32, Arc<FrameSender>>,
+    links: HashMap<u32, bool>,
+    notifier: Option<Notifier>,
+    status_rx: mpsc::Receiver<StatusRequest>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Daemon {
+    async fn start(cfg: Config, opts: RunOptions) -> anyhow::Result<Daemon> {
+        let netlink = Netlink::new()?;
+        // Subscribe before looking anything up so no change slips between.
+        let net_events = vips::subscribe()?;
+
+        let mut resolved = Vec::new();
+        for inst in &cfg.instances {
+            resolved.push(resolve(&netlink, inst).await?);
+        }
+        // A crash may have left our VIPs behind: remove them before we
+        // announce anything, so no two routers answer for them.
+        for (inst, r) in cfg.instances.iter().zip(&resolved) {
+            remove_stale_vips(&netlink, inst, r.link.index).await;
+        }
+
+        let xdp = opts.xdp_mode(&cfg);
+        let dp_cfg = dataplane_config(
+            cfg.instances.iter().zip(resolved.iter().map(|r| r.link.index)),
+            &HashMap::new(),
+        );
+        let mut dataplane = DataPlane::open(&dp_cfg, xdp).context("data plane")?;
+        let events = dataplane.events()?;
+        info!(mode = %dataplane.mode(), "data plane ready");
+
+        let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
+        let mut servers = Vec::new();
+        let sock = ControlSocket::bind(&cfg.global.control_socket).await?;
+        let tx = status_tx.clone();
+        servers.push(tokio::spawn(async move { sock.serve(move || ask(tx.clone())).await }));
+        if let Some(addr) = cfg.global.metrics_listen {
+            let listener = metrics::bind(addr)
+                .await
+                .with_context(|| format!("metrics_listen {addr}"))?;
+            let tx = status_tx.clone();
+            servers.push(tokio::spawn(metrics::serve(listener, move || ask(tx.clone()))));
+            info!(%addr, "metrics endpoint listening");
+        }
+
+        let mut daemon = Daemon {
+            notifier: Some(Notifier::new(cfg.global.notify_timeout)),
+            cfg,
+            opts,
+            netlink,
+            net_events,
+            dataplane,
+            events,
+            instances: Vec::new(),
+            frames: HashMap::new(),
+            links: HashMap::new(),
+            status_rx,
+            servers,
+        };
+        let now = dataplane::now();
+        let instances = daemon.cfg.instances.clone();
+        for (inst, r) in instances.into_iter().zip(resolved) {
+            daemon.add_instance(inst, r, now)?;
+        }
+        for i in 0..daemon.instances.len() {
+            daemon.instances[i].router.handle_startup(now);
+            daemon.drive(i).await;
+        }
+        Ok(daemon)
+    }
+
+    fn add_instance(&mut self, cfg: Instance, r: Resolved, now: Instant) -> anyhow::Result<()> {
+        let sender = AdvertSender::new(&cfg.interface, r.link.index, r.source)?;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(r.link.index) {
+            e.insert(Arc::new(FrameSender::new(&cfg.interface, r.link.index)?));
+        }
+        self.links.insert(r.link.index, r.link.is_up());
+        let mut router = VirtualRouter::new(cfg.router_config(r.source));
+        if !r.link.is_up() {
+            router.handle_interface(now, false);
+        }
+        let key = VridKey::new(r.link.index, cfg.vrid, family_tag(cfg.family));
+        info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
+              source = %r.source, "instance configured");
+        self.instances.push(Running {
+            ifindex: r.link.index,
+            mac: r.link.mac.unwrap_or_default(),
+            ll_src: r.ll_src,
+            key,
+            router,
+            sender,
+            delivered: Instant::default(),
+            deliver_all: false,
+            announce: None,
+            counters: TxCounters::default(),
+            prio0_rx: 0,
+            transitions: 0,
+            last_transition_unix_ms: 0,
+            interarrival: InterArrival::default(),
+            cfg,
+        });
+        Ok(())
+    }
+
+    /// The main loop; returns on SIGTERM/SIGINT.
+    async fn run(&mut self) -> anyhow::Result<()> {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        loop {
+            let sleep = self.next_deadline().map(sleep_until_monotonic);
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
+                _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
+                _ = sighup.recv() => self.reload().await,
+                ev = self.events.recv() => match ev {
+                    Ok(ev) => self.on_advert(ev).await,
+                    Err(e) => { error!(error = %e, "data plane event stream failed"); bail!(e); }
+                },
+                () = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {
+                    self.on_timers().await;
+                }
+                nev = self.net_events.next() => match nev {
+                    Some(nev) => self.on_net_event(nev).await,
+                    None => {
+                        warn!("netlink event socket closed; resubscribing");
+                        self.net_events = vips::subscribe()?;
+                        self.resync_links().await;
+                    }
+                },
+                Some(req) = self.status_rx.recv() => { let _ = req.send(self.status()); }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.instances.iter().filter_map(|i| i.router.poll_timeout()).min()
+    }
+
+    /// An advert from the data plane.
+    async fn on_advert(&mut self, ev: Event) {
+        let Some(i) = self.instances.iter().position(|r| r.key == ev.key()) else {
+            debug!(vrid = ev.vrid, ifindex = ev.ifindex, "advert for an unconfigured VRID");
+            return;
+        };
+        let Some(adv) = rx_advert(&ev) else { return };
+        let inst = &mut self.instances[i];
+        if ev.priority == 0 {
+            inst.prio0_rx += 1;
+        }
+        inst.interarrival.record(ev.src, ev.ts.as_nanos());
+        if ev.ts > inst.delivered {
+            inst.delivered = ev.ts;
+        }
+        inst.router.handle_advert(ev.ts, &adv);
+        self.drive(i).await;
+    }
+
+    /// Fires every due timer. Before a Backup acts on Master_Down, the
+    /// newest advert the kernel saw is delivered (the data plane suppresses
+    /// adverts that change nothing).
+    async fn on_timers(&mut self) {
+        self.drain_events().await;
+        let now = dataplane::now();
+        for i in 0..self.instances.len() {
+            if !self.instances[i].router.poll_timeout().is_some_and(|t| t <= now) {
+                continue;
+            }
+            if self.instances[i].router.state() == State::Backup {
+                self.catch_up(i);
+            }
+            self.instances[i].router.handle_timeout(now);
+            self.drive(i).await;
+        }
+    }
+
+    /// Handles events already waiting in the ring buffer, without blocking.
+    async fn drain_events(&mut self) {
+        while let Some(ev) = self.events.recv().now_or_never() {
+            match ev {
+                Ok(ev) => self.on_advert(ev).await,
+                Err(e) => {
+                    error!(error = %e, "data plane event stream failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Delivers the kernel's newest advert for instance `i` if the core has
+    /// not seen it.
+    fn catch_up(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        let ls = match self.dataplane.last_seen(inst.key) {
+            Ok(Some(ls)) => ls,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(instance = %inst.cfg.name, error = %e, "reading LAST_SEEN failed");
+                return;
+            }
+        };
+        if ls.ts <= inst.delivered {
+            return;
+        }
+        let Some(version) = version_of(ls.version) else { return };
+        let adv = RxAdvert { src: ls.src, priority: ls.priority, interval: ls.interval(), version };
+        inst.interarrival.record(ls.src, ls.ts.as_nanos());
+        inst.delivered = ls.ts;
+        inst.router.handle_advert(ls.ts, &adv);
+    }
+
+    /// Carries out everything the core of instance `i` asks for.
+    ///
+    /// Adverts go first: the peers and the takeover clock care about the
+    /// first advert on the wire; VIPs (netlink, a round trip each) last.
+    async fn drive(&mut self, i: usize) {
+        let mut actions = Vec::new();
+        while let Some(action) = self.instances[i].router.poll_action() {
+            actions.push(action);
+        }
+        actions.sort_by_key(|a| match a {
+            Action::SendAdvert { .. } => 0,
+            Action::StateChange { .. } => 1,
+            Action::Announce => 2,
+            Action::RemoveVips | Action::AddVips => 3,
+        });
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => self.send_advert(i, priority).await,
+                Action::Announce => self.announce(i),
+                Action::AddVips => self.add_vips(i).await,
+                Action::RemoveVips => self.remove_vips(i).await,
+                Action::StateChange { from, to } => self.state_changed(i, from, to),
+            }
+        }
+        let wants = self.instances[i].router.wants_every_advert();
+        if wants != self.instances[i].deliver_all {
+            let key = self.instances[i].key;
+            match self.dataplane.set_deliver_all(key, wants) {
+                Ok(()) => self.instances[i].deliver_all = wants,
+                Err(e) => warn!(error = %e, "updating the data plane failed"),
+            }
+            // An advert identical to the previous one may have been
+            // suppressed between our last look and the flag change.
+            if wants && self.instances[i].router.state() == State::Master {
+                self.catch_up(i);
+                Box::pin(self.drive(i)).await;
+            }
+        }
+    }
+
+    async fn send_advert(&mut self, i: usize, priority: u8) {
+        let inst = &self.instances[i];
+        let advert = Advert {
+            version: inst.cfg.version,
+            vrid: inst.cfg.vrid,
+            priority,
+            interval: inst.cfg.advert_interval,
+            addrs: inst.cfg.virtual_ips.iter().map(|v| v.addr).collect(),
+        };
+        let src = inst.sender.src();
+        for dst in inst.cfg.advert_destinations() {
+            let msg = match advert.emit(src, dst, inst.cfg.v3_checksum) {
+                Ok(m) => m,
+                Err(e) => {
+                    error!(instance = %inst.cfg.name, error = %e, "cannot build advert");
+                    return;
+                }
+            };
+            match inst.sender.send(dst, &msg).await {
+                Ok(()) => {
+                    inst.counters.adverts.fetch_add(1, Ordering::Relaxed);
+                    if priority == 0 {
+                        inst.counters.prio0.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => warn!(instance = %inst.cfg.name, error = %e, "advert not sent"),
+            }
+        }
+    }
+
+    /// Starts the gratuitous ARP / unsolicited NA burst in the background
+    /// (it spans `garp_repeat * garp_interval`; the election goes on).
+    fn announce(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        let Some(frames) = self.frames.get(&inst.ifindex).cloned() else { return };
+        if let Some(old) = inst.announce.take() {
+            old.abort();
+        }
+        let (mac, ll, vips) = (inst.mac, inst.ll_src, inst.cfg.virtual_ips.clone());
+        let (repeat, interval) = (inst.cfg.garp_repeat, inst.cfg.garp_interval);
+        let garp = inst.counters.garp.clone();
+        let name = inst.cfg.name.clone();
+        inst.announce = Some(tokio::spawn(async move {
+            for round in 0..repeat {
+                if round > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                match frames.announce(mac, ll, &vips, 1, Duration::ZERO).await {
+                    Ok(n) => {
+                        garp.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        warn!(instance = %name, error = %e, "announcement not sent");
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+
+    async fn add_vips(&mut self, i: usize) {
+        let inst = &self.instances[i];
+        let adds = inst.cfg.virtual_ips.iter().map(|v| self.netlink.add_vip(inst.ifindex, v));
+        for (vip, res) in inst.cfg.virtual_ips.iter().zip(futures::future::join_all(adds).await) {
+            if let Err(e) = res {
+                error!(instance = %inst.cfg.name, %vip, error = %e, "cannot add virtual IP");
+            }
+        }
+    }
+
+    async fn remove_vips(&mut self, i: usize) {
+        let inst = &mut self.instances[i];
+        if let Some(t) = inst.announce.take() {
+            t.abort();
+        }
+        let inst = &self.instances[i];
+        let dels = inst.cfg.virtual_ips.iter().map(|v| self.netlink.del_vip(inst.ifindex, v));
+        for (vip, res) in inst.cfg.virtual_ips.iter().zip(futures::future::join_all(dels).await) {
+            if let Err(e) = res {
+                error!(instance = %inst.cfg.name, %vip, error = %e, "cannot remove virtual IP");
+            }
+        }
+    }
+
+    fn state_changed(&mut self, i: usize, from: State, to: State) {
+        let inst = &mut self.instances[i];
+        inst.transitions += 1;
+        inst.last_transition_unix_ms = unix_ms();
+        let master = inst.router.current_master();
+        info!(instance = %inst.cfg.name, %from, %to, priority = inst.router.priority(),
+              master = ?master, "state change");
+        if let Err(e) = self.dataplane.set_local_priority(inst.key, inst.router.priority()) {
+            debug!(error = %e, "updating local priority in the data plane failed");
+        }
+        if let (Some(script), Some(notifier)) = (&inst.cfg.notify, &self.notifier) {
+            notifier.notify(script, &inst.cfg.name, &to.to_string(), inst.router.priority());
+        }
+    }
+
+    async fn on_net_event(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Link(link) => self.link_changed(link.index, link.is_up()).await,
+            NetEvent::LinkRemoved { index, .. } => self.link_changed(index, false).await,
+            NetEvent::AddrRemoved(addr) => {
+                // Ours are only removed after the core left MASTER, so a VIP
+                // disappearing from a MASTER was someone else's doing.
+                for i in 0..self.instances.len() {
+                    let inst = &self.instances[i];
+                    if inst.ifindex != addr.ifindex || inst.router.state() != State::Master {
+                        continue;
+                    }
+                    if let Some(vip) = inst.cfg.virtual_ips.iter().find(|v| v.addr == addr.addr) {
+                        warn!(instance = %inst.cfg.name, %vip,
+                              "virtual IP removed by someone else while MASTER; restoring it");
+                        if let Err(e) = self.netlink.add_vip(inst.ifindex, vip).await {
+                            error!(instance = %inst.cfg.name, %vip, error = %e, "cannot restore virtual IP");
+                        }
+                    }
+                }
+            }
+            NetEvent::AddrAdded(_) => {}
+        }
+    }
+
+    async fn link_changed(&mut self, ifindex: u32, up: bool) {
+        let Some(was) = self.links.get_mut(&ifindex) else { return };
+        if *was == up {
+            return;
+        }
+        *was = up;
+        info!(ifindex, up, "interface state changed");
+        let now = dataplane::now();
+        for i in 0..self.instances.len() {
+            if self.instances[i].ifindex == ifindex {
+                self.instances[i].router.handle_interface(now, up);
+                self.instances[i].interarrival.reset();
+                self.drive(i).await;
+            }
+        }
+    }
+
+    /// After a lost netlink subscription: re-read the state of every link.
+    async fn resync_links(&mut self) {
+        let indexes: Vec<u32> = self.links.keys().copied().collect();
+        for index in indexes {
+            match self.netlink.link_by_index(index).await {
+                Ok(link) => self.link_changed(index, link.is_up()).await,
+                Err(_) => self.link_changed(index, false).await,
+            }
+        }
+    }
+
+    /// SIGHUP: re-read the config. Instances whose settings did not change
+    /// keep their state and timers; changed ones are reconfigured in place
+    /// when (interface, VRID, family) stayed, else stopped and started anew.
+    /// A bad config is logged and ignored.
+    async fn reload(&mut self) {
+        let new = match Config::load(&self.opts.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                for line in e.lines() {
+                    error!("reload rejected: {line}");
+                }
+                return;
+            }
+        };
+        if new.global.control_socket != self.cfg.global.control_socket
+            || new.global.metrics_listen != self.cfg.global.metrics_listen
+            || new.global.xdp != self.cfg.global.xdp
+        {
+            warn!("reload: changes to [global] control_socket, metrics_listen and xdp need a restart");
+        }
+        let now = dataplane::now();
+        // Stop instances that went away or moved to another (interface, VRID, family).
+        let mut kept = Vec::new();
+        for mut inst in std::mem::take(&mut self.instances) {
+            let next = new.instances.iter().find(|n| n.name == inst.cfg.name && n.key() == inst.cfg.key());
+            match next {
+                Some(n) if *n == inst.cfg => kept.push(inst),
+                Some(n) => {
+                    info!(instance = %n.name, "reload: settings changed; reconfiguring");
+                    let old_vips = inst.cfg.virtual_ips.clone();
+                    inst.router.reconfigure(now, n.router_config(inst.sender.src()));
+                    inst.cfg = n.clone();
+                    kept.push(inst);
+                    let i = kept.len() - 1;
+                    self.instances = kept;
+                    self.drive(i).await;
+                    if self.instances[i].router.state() == State::Master {
+                        self.swap_vips(i, &old_vips).await;
+                    }
+                    kept = std::mem::take(&mut self.instances);
+                }
+                None => {
+                    info!(instance = %inst.cfg.name, "reload: instance removed; stopping it");
+                    inst.router.handle_shutdown(now);
+                    self.instances = vec![inst];
+                    self.drive(0).await;
+                    self.instances.clear();
+                }
+            }
+        }
+        self.instances = kept;
+        // Start new instances.
+        for n in &new.instances {
+            if self.instances.iter().any(|r| r.cfg.name == n.name) {
+                continue;
+            }
+            let r = match resolve(&self.netlink, n).await {
+                Ok(r) => r,
+                Err(e) => {
+                    error!(instance = %n.name, error = %e, "reload: cannot start instance");
+                    continue;
+                }
+            };
+            remove_stale_vips(&self.netlink, n, r.link.index).await;
+            if let Err(e) = self.add_instance(n.clone(), r, now) {
+                error!(instance = %n.name, error = %e, "reload: cannot start instance");
+            }
+        }
+        self.cfg = new;
+        // Order instances as in the file, then tell the data plane.
+        let order: Vec<String> = self.cfg.instances.iter().map(|i| i.name.clone()).collect();
+        self.instances
+            .sort_by_key(|r| order.iter().position(|n| *n == r.cfg.name).unwrap_or(usize::MAX));
+        let deliver: HashMap<VridKey, bool> =
+            self.instances.iter().map(|r| (r.key, r.deliver_all)).collect();
+        let entries = dataplane_config(
+            self.instances.iter().map(|r| (&r.cfg, r.ifindex)),
+            &deliver,
+        );
+        if let Err(e) = self.dataplane.apply(&entries) {
+            error!(error = %e, "reload: updating the data plane failed");
+        }
+        for i in 0..self.instances.len() {
+            if self.instances[i].router.state() == State::Init {
+                self.instances[i].router.handle_startup(now);
+                self.drive(i).await;
+            }
+        }
+        info!(instances = self.instances.len(), "configuration reloaded");
+    }
+
+    /// After a reload changed the VIP list of a MASTER: remove the old
+    /// ones that went, add the new ones, and announce.
+    async fn swap_vips(&mut self, i: usize, old: &[VirtualIp]) {
+        let inst = &self.instances[i];
+        if inst.cfg.virtual_ips == old {
+            return;
+        }
+        for v in old.iter().filter(|v| !inst.cfg.virtual_ips.contains(v)) {
+            if let Err(e) = self.netlink.del_vip(inst.ifindex, v).await {
+                warn!(vip = %v, error = %e, "cannot remove virtual IP");
+            }
+        }
+        self.add_vips(i).await;
+        self.announce(i);
+    }
+
+    /// Graceful stop: every MASTER sends priority 0 and removes its VIPs.
+    async fn stop(&mut self) {
+        let now = dataplane::now();
+        for i in 0..self.instances.len() {
+            self.instances[i].router.handle_shutdown(now);
+            self.drive(i).await;
+        }
+        for s in self.servers.drain(..) {
+            s.abort();
+        }
+        if let Some(n) = self.notifier.take() {
+            // STOP notifications run before we exit, within their timeout.
+            n.shutdown().await;
+        }
+        self.dataplane.shutdown();
+        info!("stopped");
+    }
+
+    /// The status document, with fresh counters.
+    fn status(&self) -> Status {
+        let counters = self.dataplane.counters().ok();
+        let vip_counters = self.dataplane.vip_counters().unwrap_or_default();
+        let instances = self
+            .instances
+            .iter()
+            .map(|r| {
+                let mut s = InstanceStatus::from_config(&r.cfg);
+                s.state = r.router.state().to_string();
+                s.effective_priority = r.router.priority();
+                s.master = r.router.current_master();
+                s.master_adver_interval_ms = ms(r.router.master_adver_interval());
+                s.transitions = r.transitions;
+                s.last_transition_unix_ms = r.last_transition_unix_ms;
+                let c = &mut s.counters;
+                c.adverts_tx = r.counters.adverts.load(Ordering::Relaxed);
+                c.prio0_tx = r.counters.prio0.load(Ordering::Relaxed);
+                c.garp_tx = r.counters.garp.load(Ordering::Relaxed);
+                c.prio0_rx = r.prio0_rx;
+                if let Ok(Some(v)) = self.dataplane.vrid_counters(r.key) {
+                    c.adverts_rx = v.valid;
+                    for reason in DropReason::ALL {
+                        c.rx_dropped.add(reason, v.dropped(reason));
+                    }
+                }
+                if let Some(g) = &counters {
+                    c.rx_dropped.vrid = g.stat(Stat::AdvertsForeign);
+                }
+                for vc in &mut s.vip_counters {
+                    if let Some(k) = vip_counters.iter().find(|k| k.vip == vc.vip) {
+                        vc.rx_packets = k.rx_packets;
+                        vc.rx_bytes = k.rx_bytes;
+                    }
+                }
+                c.vip_rx_packets = s.vip_counters.iter().map(|v| v.rx_packets).sum();
+                c.vip_rx_bytes = s.vip_counters.iter().map(|v| v.rx_bytes).sum();
+                s.advert_interarrival = r.interarrival.hist.clone();
+                s
+            })
+            .collect();
+        let mut interfaces: Vec<String> = Vec::new();
+        for r in &self.instances {
+            if !interfaces.contains(&r.cfg.interface) {
+                interfaces.push(r.cfg.interface.clone());
+            }
+        }
+        let mode = match self.dataplane.mode() {
+            dataplane::ActiveMode::Socket => "off".to_owned(),
+            m => m.as_str().to_owned(),
+        };
+        Status {
+            router_id: self.cfg.global.router_id.clone(),
+            xdp: XdpStatus {
+                interfaces: if mode == "off" { Vec::new() } else { interfaces },
+                mode,
+            },
+            instances,
+        }
+    }
+}
+
+/// Asks the main loop for a status document.
+async fn ask(tx: mpsc::Sender<StatusRequest>) -> Status {
+    let (reply, rx) = oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return Status::default();
+    }
+    rx.await.unwrap_or_default()
+}
+
+/// What an instance needs to know about its interface.
+struct Resolved {
+    link: LinkInfo,
+    /// Advert source: primary IPv4 address or IPv6 link-local address.
+    source: IpAddr,
+    ll_src: Option<Ipv6Addr>,
+}
+
+async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Result<Resolved> {
+    let link = netlink
+        .link_by_name(&inst.interface)
+        .await
+        .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
+    let addrs = netlink.addresses(link.index).await?;
+    let ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+    let source = match inst.family {
+        Family::V4 => vips::primary_ipv4(&addrs, &inst.virtual_ips).map(IpAddr::V4).ok_or_else(|| {
+            anyhow!(
+                "instance {}: interface {} has no IPv4 address to send adverts from (RFC 9568 §5.1.1.1: the primary address)",
+                inst.name,
+                inst.interface
+            )
+        })?,
+        Family::V6 => ll_src.map(IpAddr::V6).ok_or_else(|| {
+            anyhow!(
+                "instance {}: interface {} has no IPv6 link-local address to send adverts from (RFC 9568 §5.1.2.1)",
+                inst.name,
+                inst.interface
+            )
+        })?,
+    };
+    Ok(Resolved { link, source, ll_src })
+}
+
+async fn remove_stale_vips(netlink: &Netlink, inst: &Instance, ifindex: u32) {
+    let Ok(addrs) = netlink.addresses(ifindex).await else { return };
+    for vip in &inst.virtual_ips {
+        if addrs.iter().any(|a| a.addr == vip.addr) {
+            warn!(instance = %inst.name, %vip, "removing a virtual IP left on the interface (crash or manual add)");
+            if let Err(e) = netlink.del_vip(ifindex, vip).await {
+                error!(instance = %inst.name, %vip, error = %e, "cannot remove stale virtual IP");
+            }
+        }
+    }
+}
+
+/// What the data plane must know: every instance's VRID and VIPs, with
+/// the "deliver every advert" flag each one currently wants.
+fn dataplane_config<'a>(
+    instances: impl Iterator<Item = (&'a Instance, u32)> + Clone,
+    deliver: &HashMap<VridKey, bool>,
+) -> DataPlaneConfig {
+    DataPlaneConfig {
+        vrids: instances
+            .clone()
+            .map(|(inst, ifindex)| {
+                let key = VridKey::new(ifindex, inst.vrid, family_tag(inst.family));
+                vrid_entry(inst, ifindex, deliver.get(&key).copied().unwrap_or(false))
+            })
+            .collect(),
+        vips: instances
+            .flat_map(|(inst, _)| inst.virtual_ips.iter().map(|v| v.addr))
+            .collect(),
+    }
+}
+
+fn vrid_entry(inst: &Instance, ifindex: u32, deliver_all: bool) -> VridEntry {
+    VridEntry {
+        ifindex,
+        vrid: inst.vrid,
+        family: match inst.family {
+            Family::V4 => AddrFamily::V4,
+            Family::V6 => AddrFamily::V6,
+        },
+        version: match inst.version {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        },
+        v2_adver_int: u16::try_from(inst.advert_interval.as_secs()).unwrap_or(u16::MAX),
+        local_priority: inst.priority,
+        deliver_all,
+        unicast_peers: inst.unicast_peers.clone(),
+    }
+}
+
+fn family_tag(f: Family) -> u8 {
+    match f {
+        Family::V4 => vrrp_common::FAMILY_V4,
+        Family::V6 => vrrp_common::FAMILY_V6,
+    }
+}
+
+fn version_of(v: u8) -> Option<Version> {
+    match v {
+        2 => Some(Version::V2),
+        3 => Some(Version::V3),
+        _ => None,
+    }
+}
+
+fn rx_advert(ev: &Event) -> Option<RxAdvert> {
+    Some(RxAdvert {
+        src: ev.src,
+        priority: ev.priority,
+        interval: ev.interval(),
+        version: version_of(ev.version)?,
+    })
+}
+
+/// Sleeps until `deadline` on CLOCK_MONOTONIC (the clock of the core and of
+/// `bpf_ktime_get_ns`); tokio's clock is monotonic too, but has no raw value.
+fn sleep_until_monotonic(deadline: Instant) -> tokio::time::Sleep {
+    let wait = deadline.saturating_duration_since(dataplane::now());
+    tokio::time::sleep_until(tokio::time::Instant::now() + wait)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Capabilities the daemon needs (bit numbers of linux/capability.h).
@@ -86,16 +894,13 @@ pub async fn preflight(cfg: &Config, xdp: XdpMode) -> Result<(), PreflightError>
 fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
     let eff = effective_caps().unwrap_or(0);
     let has = |c: u32| eff & (1u64 << c) != 0;
-    let mut need = vec![
-        ("CAP_NET_ADMIN", CAP_NET_ADMIN),
-        ("CAP_NET_RAW", CAP_NET_RAW),
-    ];
+    let mut need = vec![("CAP_NET_ADMIN", CAP_NET_ADMIN), ("CAP_NET_RAW", CAP_NET_RAW)];
     // `auto` falls back to the socket path, so only an explicit XDP mode
     // makes CAP_BPF mandatory.
     if matches!(xdp, XdpMode::Driver | XdpMode::Skb) {
         need.push(("CAP_BPF", CAP_BPF));
     } else if xdp == XdpMode::Auto && !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
-        tracing::warn!("no CAP_BPF: XDP unavailable, adverts will be received on a socket");
+        warn!("no CAP_BPF: XDP unavailable, adverts will be received on a socket");
     }
     let missing: Vec<&str> = need
         .iter()
@@ -107,10 +912,7 @@ fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
         return Ok(());
     }
     let all: Vec<&str> = need.iter().map(|(n, _)| *n).collect();
-    Err(PreflightError::Privileges(
-        all.join(", "),
-        missing.join(", "),
-    ))
+    Err(PreflightError::Privileges(all.join(", "), missing.join(", ")))
 }
 
 /// `CapEff` of /proc/self/status.
