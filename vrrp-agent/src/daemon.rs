@@ -139,7 +139,9 @@ impl Daemon {
 
         let xdp = opts.xdp_mode(&cfg);
         let dp_cfg = dataplane_config(
-            cfg.instances.iter().zip(resolved.iter().map(|r| r.link.index)),
+            cfg.instances
+                .iter()
+                .zip(resolved.iter().map(|r| r.link.index)),
             &HashMap::new(),
         );
         let mut dataplane = DataPlane::open(&dp_cfg, xdp).context("data plane")?;
@@ -150,13 +152,17 @@ impl Daemon {
         let mut servers = Vec::new();
         let sock = ControlSocket::bind(&cfg.global.control_socket).await?;
         let tx = status_tx.clone();
-        servers.push(tokio::spawn(async move { sock.serve(move || ask(tx.clone())).await }));
+        servers.push(tokio::spawn(async move {
+            sock.serve(move || ask(tx.clone())).await
+        }));
         if let Some(addr) = cfg.global.metrics_listen {
             let listener = metrics::bind(addr)
                 .await
                 .with_context(|| format!("metrics_listen {addr}"))?;
             let tx = status_tx.clone();
-            servers.push(tokio::spawn(metrics::serve(listener, move || ask(tx.clone()))));
+            servers.push(tokio::spawn(metrics::serve(listener, move || {
+                ask(tx.clone())
+            })));
             info!(%addr, "metrics endpoint listening");
         }
 
@@ -252,13 +258,20 @@ impl Daemon {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.instances.iter().filter_map(|i| i.router.poll_timeout()).min()
+        self.instances
+            .iter()
+            .filter_map(|i| i.router.poll_timeout())
+            .min()
     }
 
     /// An advert from the data plane.
     async fn on_advert(&mut self, ev: Event) {
         let Some(i) = self.instances.iter().position(|r| r.key == ev.key()) else {
-            debug!(vrid = ev.vrid, ifindex = ev.ifindex, "advert for an unconfigured VRID");
+            debug!(
+                vrid = ev.vrid,
+                ifindex = ev.ifindex,
+                "advert for an unconfigured VRID"
+            );
             return;
         };
         let Some(adv) = rx_advert(&ev) else { return };
@@ -281,7 +294,11 @@ impl Daemon {
         self.drain_events().await;
         let now = dataplane::now();
         for i in 0..self.instances.len() {
-            if !self.instances[i].router.poll_timeout().is_some_and(|t| t <= now) {
+            if self.instances[i]
+                .router
+                .poll_timeout()
+                .is_none_or(|t| t > now)
+            {
                 continue;
             }
             if self.instances[i].router.state() == State::Backup {
@@ -320,8 +337,15 @@ impl Daemon {
         if ls.ts <= inst.delivered {
             return;
         }
-        let Some(version) = version_of(ls.version) else { return };
-        let adv = RxAdvert { src: ls.src, priority: ls.priority, interval: ls.interval(), version };
+        let Some(version) = version_of(ls.version) else {
+            return;
+        };
+        let adv = RxAdvert {
+            src: ls.src,
+            priority: ls.priority,
+            interval: ls.interval(),
+            version,
+        };
         inst.interarrival.record(ls.src, ls.ts.as_nanos());
         inst.delivered = ls.ts;
         inst.router.handle_advert(ls.ts, &adv);
@@ -336,12 +360,16 @@ impl Daemon {
         while let Some(action) = self.instances[i].router.poll_action() {
             actions.push(action);
         }
-        actions.sort_by_key(|a| match a {
-            Action::SendAdvert { .. } => 0,
-            Action::StateChange { .. } => 1,
-            Action::Announce => 2,
-            Action::RemoveVips | Action::AddVips => 3,
-        });
+        // Reorder only within runs that end at a RemoveVips, so a resign
+        // followed by a restart never adds VIPs before removing them.
+        for run in actions.split_inclusive_mut(|a| *a == Action::RemoveVips) {
+            run.sort_by_key(|a| match a {
+                Action::SendAdvert { .. } => 0,
+                Action::StateChange { .. } => 1,
+                Action::Announce => 2,
+                Action::AddVips | Action::RemoveVips => 3,
+            });
+        }
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority).await,
@@ -401,7 +429,9 @@ impl Daemon {
     /// (it spans `garp_repeat * garp_interval`; the election goes on).
     fn announce(&mut self, i: usize) {
         let inst = &mut self.instances[i];
-        let Some(frames) = self.frames.get(&inst.ifindex).cloned() else { return };
+        let Some(frames) = self.frames.get(&inst.ifindex).cloned() else {
+            return;
+        };
         if let Some(old) = inst.announce.take() {
             old.abort();
         }
@@ -429,8 +459,17 @@ impl Daemon {
 
     async fn add_vips(&mut self, i: usize) {
         let inst = &self.instances[i];
-        let adds = inst.cfg.virtual_ips.iter().map(|v| self.netlink.add_vip(inst.ifindex, v));
-        for (vip, res) in inst.cfg.virtual_ips.iter().zip(futures::future::join_all(adds).await) {
+        let adds = inst
+            .cfg
+            .virtual_ips
+            .iter()
+            .map(|v| self.netlink.add_vip(inst.ifindex, v));
+        for (vip, res) in inst
+            .cfg
+            .virtual_ips
+            .iter()
+            .zip(futures::future::join_all(adds).await)
+        {
             if let Err(e) = res {
                 error!(instance = %inst.cfg.name, %vip, error = %e, "cannot add virtual IP");
             }
@@ -443,8 +482,17 @@ impl Daemon {
             t.abort();
         }
         let inst = &self.instances[i];
-        let dels = inst.cfg.virtual_ips.iter().map(|v| self.netlink.del_vip(inst.ifindex, v));
-        for (vip, res) in inst.cfg.virtual_ips.iter().zip(futures::future::join_all(dels).await) {
+        let dels = inst
+            .cfg
+            .virtual_ips
+            .iter()
+            .map(|v| self.netlink.del_vip(inst.ifindex, v));
+        for (vip, res) in inst
+            .cfg
+            .virtual_ips
+            .iter()
+            .zip(futures::future::join_all(dels).await)
+        {
             if let Err(e) = res {
                 error!(instance = %inst.cfg.name, %vip, error = %e, "cannot remove virtual IP");
             }
@@ -458,11 +506,19 @@ impl Daemon {
         let master = inst.router.current_master();
         info!(instance = %inst.cfg.name, %from, %to, priority = inst.router.priority(),
               master = ?master, "state change");
-        if let Err(e) = self.dataplane.set_local_priority(inst.key, inst.router.priority()) {
+        if let Err(e) = self
+            .dataplane
+            .set_local_priority(inst.key, inst.router.priority())
+        {
             debug!(error = %e, "updating local priority in the data plane failed");
         }
         if let (Some(script), Some(notifier)) = (&inst.cfg.notify, &self.notifier) {
-            notifier.notify(script, &inst.cfg.name, &to.to_string(), inst.router.priority());
+            notifier.notify(
+                script,
+                &inst.cfg.name,
+                &to.to_string(),
+                inst.router.priority(),
+            );
         }
     }
 
@@ -492,7 +548,9 @@ impl Daemon {
     }
 
     async fn link_changed(&mut self, ifindex: u32, up: bool) {
-        let Some(was) = self.links.get_mut(&ifindex) else { return };
+        let Some(was) = self.links.get_mut(&ifindex) else {
+            return;
+        };
         if *was == up {
             return;
         }
@@ -537,19 +595,25 @@ impl Daemon {
             || new.global.metrics_listen != self.cfg.global.metrics_listen
             || new.global.xdp != self.cfg.global.xdp
         {
-            warn!("reload: changes to [global] control_socket, metrics_listen and xdp need a restart");
+            warn!(
+                "reload: changes to [global] control_socket, metrics_listen and xdp need a restart"
+            );
         }
         let now = dataplane::now();
         // Stop instances that went away or moved to another (interface, VRID, family).
         let mut kept = Vec::new();
         for mut inst in std::mem::take(&mut self.instances) {
-            let next = new.instances.iter().find(|n| n.name == inst.cfg.name && n.key() == inst.cfg.key());
+            let next = new
+                .instances
+                .iter()
+                .find(|n| n.name == inst.cfg.name && n.key() == inst.cfg.key());
             match next {
                 Some(n) if *n == inst.cfg => kept.push(inst),
                 Some(n) => {
                     info!(instance = %n.name, "reload: settings changed; reconfiguring");
                     let old_vips = inst.cfg.virtual_ips.clone();
-                    inst.router.reconfigure(now, n.router_config(inst.sender.src()));
+                    inst.router
+                        .reconfigure(now, n.router_config(inst.sender.src()));
                     inst.cfg = n.clone();
                     kept.push(inst);
                     let i = kept.len() - 1;
@@ -590,14 +654,19 @@ impl Daemon {
         self.cfg = new;
         // Order instances as in the file, then tell the data plane.
         let order: Vec<String> = self.cfg.instances.iter().map(|i| i.name.clone()).collect();
-        self.instances
-            .sort_by_key(|r| order.iter().position(|n| *n == r.cfg.name).unwrap_or(usize::MAX));
-        let deliver: HashMap<VridKey, bool> =
-            self.instances.iter().map(|r| (r.key, r.deliver_all)).collect();
-        let entries = dataplane_config(
-            self.instances.iter().map(|r| (&r.cfg, r.ifindex)),
-            &deliver,
-        );
+        self.instances.sort_by_key(|r| {
+            order
+                .iter()
+                .position(|n| *n == r.cfg.name)
+                .unwrap_or(usize::MAX)
+        });
+        let deliver: HashMap<VridKey, bool> = self
+            .instances
+            .iter()
+            .map(|r| (r.key, r.deliver_all))
+            .collect();
+        let entries =
+            dataplane_config(self.instances.iter().map(|r| (&r.cfg, r.ifindex)), &deliver);
         if let Err(e) = self.dataplane.apply(&entries) {
             error!(error = %e, "reload: updating the data plane failed");
         }
@@ -698,7 +767,11 @@ impl Daemon {
         Status {
             router_id: self.cfg.global.router_id.clone(),
             xdp: XdpStatus {
-                interfaces: if mode == "off" { Vec::new() } else { interfaces },
+                interfaces: if mode == "off" {
+                    Vec::new()
+                } else {
+                    interfaces
+                },
                 mode,
             },
             instances,
@@ -746,11 +819,17 @@ async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Result<Resolved>
             )
         })?,
     };
-    Ok(Resolved { link, source, ll_src })
+    Ok(Resolved {
+        link,
+        source,
+        ll_src,
+    })
 }
 
 async fn remove_stale_vips(netlink: &Netlink, inst: &Instance, ifindex: u32) {
-    let Ok(addrs) = netlink.addresses(ifindex).await else { return };
+    let Ok(addrs) = netlink.addresses(ifindex).await else {
+        return;
+    };
     for vip in &inst.virtual_ips {
         if addrs.iter().any(|a| a.addr == vip.addr) {
             warn!(instance = %inst.name, %vip, "removing a virtual IP left on the interface (crash or manual add)");
@@ -894,7 +973,10 @@ pub async fn preflight(cfg: &Config, xdp: XdpMode) -> Result<(), PreflightError>
 fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
     let eff = effective_caps().unwrap_or(0);
     let has = |c: u32| eff & (1u64 << c) != 0;
-    let mut need = vec![("CAP_NET_ADMIN", CAP_NET_ADMIN), ("CAP_NET_RAW", CAP_NET_RAW)];
+    let mut need = vec![
+        ("CAP_NET_ADMIN", CAP_NET_ADMIN),
+        ("CAP_NET_RAW", CAP_NET_RAW),
+    ];
     // `auto` falls back to the socket path, so only an explicit XDP mode
     // makes CAP_BPF mandatory.
     if matches!(xdp, XdpMode::Driver | XdpMode::Skb) {
@@ -912,7 +994,10 @@ fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
         return Ok(());
     }
     let all: Vec<&str> = need.iter().map(|(n, _)| *n).collect();
-    Err(PreflightError::Privileges(all.join(", "), missing.join(", ")))
+    Err(PreflightError::Privileges(
+        all.join(", "),
+        missing.join(", "),
+    ))
 }
 
 /// `CapEff` of /proc/self/status.
