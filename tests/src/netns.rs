@@ -366,6 +366,11 @@ impl ChildGuard {
             .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
     }
 
+    /// The exit code once the process has exited (see [`ChildGuard::exited`]).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.as_mut()?.try_wait().ok()??.code()
+    }
+
     /// Stops the process now (SIGTERM, then SIGKILL after `grace`).
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {

@@ -796,13 +796,30 @@ struct Resolved {
     ll_src: Option<Ipv6Addr>,
 }
 
+/// How long start-up waits for IPv6 DAD on the link-local address.
+const LINK_LOCAL_WAIT_STEP: Duration = Duration::from_millis(100);
+const LINK_LOCAL_WAIT_STEPS: u32 = 50;
+
 async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Result<Resolved> {
     let link = netlink
         .link_by_name(&inst.interface)
         .await
         .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
-    let addrs = netlink.addresses(link.index).await?;
-    let ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+    let mut addrs = netlink.addresses(link.index).await?;
+    let mut ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+    // Right after boot or link-up the link-local address is still in
+    // duplicate address detection (about 1-2 s); IPv6 adverts need it.
+    if inst.family == Family::V6 && ll_src.is_none() && link.is_up() {
+        info!(interface = %inst.interface, "waiting for the IPv6 link-local address (DAD)");
+        for _ in 0..LINK_LOCAL_WAIT_STEPS {
+            tokio::time::sleep(LINK_LOCAL_WAIT_STEP).await;
+            addrs = netlink.addresses(link.index).await?;
+            ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+            if ll_src.is_some() {
+                break;
+            }
+        }
+    }
     let source = match inst.family {
         Family::V4 => vips::primary_ipv4(&addrs, &inst.virtual_ips).map(IpAddr::V4).ok_or_else(|| {
             anyhow!(
