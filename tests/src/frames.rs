@@ -71,7 +71,7 @@ pub fn ipv4(
     payload: &[u8],
 ) -> Vec<u8> {
     assert!(
-        options.len() % 4 == 0 && options.len() <= 40,
+        options.len().is_multiple_of(4) && options.len() <= 40,
         "bad IPv4 options length"
     );
     let hlen = 20 + options.len();

@@ -39,7 +39,10 @@ pub mod maps {
     pub const VRIDS: &str = "VRIDS";
     /// `HashMap<VridKey, LastSeen>`: newest valid advert per VRID (kernel writes).
     pub const LAST_SEEN: &str = "LAST_SEEN";
-    /// `LruPerCpuHashMap<VridKey, VridStats>`: per-VRID counters, incl. foreign VRIDs.
+    /// `PerCpuHashMap<VridKey, VridStats>`: per-VRID counters, incl. foreign VRIDs.
+    /// Not LRU: entries are never evicted (counters never reset under a flood
+    /// of foreign VRIDs, and the lookup is cheaper); when full, new keys are
+    /// not counted here (`Stat::MapUpdateFailed`), `DROPS` still counts.
     pub const VRID_STATS: &str = "VRID_STATS";
     /// `HashMap<PeerKey, u8>`: unicast allow-list (agent writes).
     pub const PEERS: &str = "PEERS";
