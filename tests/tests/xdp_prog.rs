@@ -625,6 +625,12 @@ fn drop_checksum() {
         DropReason::Checksum,
         Some(h.key(3, FAMILY_V6)),
     );
+    // A corrupt IPv4 header (checksum) is dropped before the VRID is read.
+    let mut h = Harness::new().unwrap();
+    h.configure_v2(7);
+    let mut frame = Envelope::v4(7).frame(&Advert::v2(7, 100, &[VIP4]));
+    frame[14 + 10] ^= 0x01;
+    h.expect_drop(&frame, DropReason::Checksum, None);
     // A foreign advert with a bad checksum is dropped too, not counted foreign.
     let mut h = Harness::new().unwrap();
     let mut adv = Advert::v2(77, 100, &[VIP4]);

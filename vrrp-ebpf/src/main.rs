@@ -16,7 +16,7 @@
 //!   foreign.
 //!
 //! Check order (it decides which reason a doubly-broken advert is counted
-//! under): TTL, version ∈ {2, 3}, type, length, checksum, v2 auth type, count,
+//! under): IPv4 header checksum (counted as `Checksum`), TTL, version ∈ {2, 3}, type, length, checksum, v2 auth type, count,
 //! v3 interval ≠ 0, IPv6 first address link-local — these need no state, so a
 //! foreign advert must pass them too before it is counted as foreign — then
 //! the VRID lookup (miss: `Family` if the VRID is configured only for the other
@@ -410,6 +410,13 @@ fn vrrp_v4(ctx: &XdpContext, l3: usize, ip: Hdr<20>) -> u32 {
     let tot_len = tot_len as usize;
     if ihl < 20 || tot_len < ihl + VRRP_HLEN {
         return drop_advert(DropReason::Length, core::ptr::null());
+    }
+    // The IPv4 header checksum too: the stack would discard a corrupt
+    // header, so such an advert must not refresh LAST_SEEN either.
+    match sum_packet(ctx, l3, ihl) {
+        Some(s) if fold(s) == 0xffff => {}
+        Some(_) => return drop_advert(DropReason::Checksum, core::ptr::null()),
+        None => return drop_advert(DropReason::Length, core::ptr::null()),
     }
     let len = tot_len - ihl;
     // RFC 768-style pseudo-header: src, dst, zero, protocol, length.
