@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::netns::{ChildGuard, Netns, TempDir, unique_name};
+use crate::netns::{ChildGuard, Lan, Netns, TempDir, unique_name};
 
 /// Path of the `vrrp-agent` binary under test: `$VRRP_AGENT_BIN`, or the
 /// one next to this test executable (`target/<profile>/vrrp-agent`), which
@@ -216,4 +216,67 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Dura
 pub fn ping(ns: &Netns, addr: &str) -> bool {
     let (prog, args): (&str, Vec<&str>) = ("ping", vec!["-c", "1", "-W", "1", addr]);
     ns.exec(prog, &args).is_ok()
+}
+
+/// A LAN with `routers` routers (192.0.2.1, .2, ...) and a client (192.0.2.100).
+pub struct Lab {
+    /// The bridge and the hosts (routers first, the client last).
+    pub lan: Lan,
+    /// Configs, sockets and logs.
+    pub dir: TempDir,
+}
+
+impl Lab {
+    /// Builds the LAN; `tag` prefixes the namespace names.
+    pub fn new(tag: &str, routers: usize) -> Lab {
+        let lan = Lan::new(tag, routers + 1).expect("lab");
+        for (i, h) in lan.hosts.iter().enumerate() {
+            let last = if i == routers { 100 } else { i + 1 };
+            h.sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+                .expect("sysctl");
+            h.addr_add("eth0", &format!("192.0.2.{last}/24"))
+                .expect("addr");
+            h.addr_add("eth0", &format!("2001:db8::{last}/64"))
+                .expect("addr");
+        }
+        Lab {
+            lan,
+            dir: TempDir::new("e2e").expect("tempdir"),
+        }
+    }
+
+    /// Router `i` (address 192.0.2.<i+1>, 2001:db8::<i+1>).
+    pub fn router(&self, i: usize) -> &Netns {
+        &self.lan.hosts[i]
+    }
+
+    /// The client (192.0.2.100, 2001:db8::100).
+    pub fn client(&self) -> &Netns {
+        self.lan.hosts.last().expect("client")
+    }
+
+    /// Starts vrrp-agent on router `i`.
+    pub fn agent(&self, i: usize, config: &str) -> Agent {
+        Agent::start(self.router(i), &self.dir, config, &[]).expect("start agent")
+    }
+}
+
+/// Exactly one of `hosts` holds `addr`; returns its index.
+pub fn sole_holder(hosts: &[&Netns], addr: &str) -> Option<usize> {
+    let holders: Vec<usize> = (0..hosts.len())
+        .filter(|&i| has_address(hosts[i], "eth0", addr))
+        .collect();
+    (holders.len() == 1).then(|| holders[0])
+}
+
+/// Waits until host `want` alone holds `addr`.
+pub fn wait_holder(hosts: &[&Netns], addr: &str, want: usize) {
+    let ok = wait_until(Duration::from_secs(10), || {
+        sole_holder(hosts, addr) == Some(want)
+    });
+    assert!(
+        ok.is_some(),
+        "{addr} not held by host {want} alone: holder {:?}",
+        sole_holder(hosts, addr)
+    );
 }

@@ -7,50 +7,12 @@ use std::{net::IpAddr, time::Duration};
 
 use nix::sys::signal::Signal;
 use tests::{
-    cluster::{Agent, has_address, mac_string, neigh_mac, ping, wait_until},
+    cluster::{Agent, Lab, has_address, mac_string, neigh_mac, ping, wait_holder, wait_until},
     frames::{Advert, Checksum, Envelope},
-    netns::{Lan, Netns, TempDir},
 };
 
 const VIP: &str = "192.0.2.10";
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// A LAN with `routers` routers (192.0.2.1, .2, ...) and a client (192.0.2.100).
-struct Lab {
-    lan: Lan,
-    dir: TempDir,
-}
-
-impl Lab {
-    fn new(tag: &str, routers: usize) -> Lab {
-        let lan = Lan::new(tag, routers + 1).expect("lab");
-        for (i, h) in lan.hosts.iter().enumerate() {
-            let last = if i == routers { 100 } else { i + 1 };
-            h.sysctl("net.ipv6.conf.eth0.accept_dad", "0")
-                .expect("sysctl");
-            h.addr_add("eth0", &format!("192.0.2.{last}/24"))
-                .expect("addr");
-            h.addr_add("eth0", &format!("2001:db8::{last}/64"))
-                .expect("addr");
-        }
-        Lab {
-            lan,
-            dir: TempDir::new("e2e").expect("tempdir"),
-        }
-    }
-
-    fn router(&self, i: usize) -> &Netns {
-        &self.lan.hosts[i]
-    }
-
-    fn client(&self) -> &Netns {
-        self.lan.hosts.last().expect("client")
-    }
-
-    fn agent(&self, i: usize, config: &str) -> Agent {
-        Agent::start(self.router(i), &self.dir, config, &[]).expect("start agent")
-    }
-}
 
 /// A one-instance config.
 fn config(priority: u8, extra: &str) -> String {
@@ -70,23 +32,6 @@ virtual_ips = ["{VIP}/24"]
 {extra}
 "#
     )
-}
-
-/// Exactly one of `hosts` holds `addr`; returns its index.
-fn sole_holder(hosts: &[&Netns], addr: &str) -> Option<usize> {
-    let holders: Vec<usize> = (0..hosts.len())
-        .filter(|&i| has_address(hosts[i], "eth0", addr))
-        .collect();
-    (holders.len() == 1).then(|| holders[0])
-}
-
-fn wait_holder(hosts: &[&Netns], addr: &str, want: usize) {
-    let ok = wait_until(SETTLE, || sole_holder(hosts, addr) == Some(want));
-    assert!(
-        ok.is_some(),
-        "{addr} not held by host {want} alone: holder {:?}",
-        sole_holder(hosts, addr)
-    );
 }
 
 #[test]
