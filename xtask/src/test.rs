@@ -52,37 +52,50 @@ fn cargo(args: &[&str], test_args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs setup, then the unit tests, then the privileged tests.
+/// Runs setup, then the unit tests, then the privileged tests. Every layer
+/// runs even if an earlier one failed (and every test binary, with
+/// `--no-fail-fast`), so one run shows all failures.
 pub fn run(args: TestArgs) -> anyhow::Result<()> {
     crate::setup::run()?;
     let filter: Vec<&str> = args.filter.as_deref().into_iter().collect();
+    let mut failed = Vec::new();
     if !args.privileged_only {
         eprintln!("test: unit tests");
-        cargo(
-            &[
-                "test",
-                "--workspace",
-                "--exclude",
-                "vrrp-ebpf",
-                "--exclude",
-                "tests",
-            ],
-            &filter,
-        )?;
+        let unit = [
+            "test",
+            "--no-fail-fast",
+            "--workspace",
+            "--exclude",
+            "vrrp-ebpf",
+            "--exclude",
+            "tests",
+        ];
+        if let Err(e) = cargo(&unit, &filter) {
+            eprintln!("test: {e:#}");
+            failed.push("unit tests");
+        }
     }
-    if args.unit_only {
-        return Ok(());
+    if !args.unit_only {
+        if !is_root() {
+            bail!(
+                "the privileged tests need root (network namespaces, XDP, raw sockets): \
+                 run `cargo xtask test` as root, or `cargo xtask test --unit-only`"
+            );
+        }
+        eprintln!("test: privileged tests (network namespaces, XDP, keepalived interop)");
+        let mut test_args = vec!["--test-threads=1"];
+        test_args.extend(filter);
+        if let Err(e) = cargo(
+            &["test", "--no-fail-fast", "--package", "tests"],
+            &test_args,
+        ) {
+            eprintln!("test: {e:#}");
+            failed.push("privileged tests");
+        }
     }
-    if !is_root() {
-        bail!(
-            "the privileged tests need root (network namespaces, XDP, raw sockets): \
-             run `cargo xtask test` as root, or `cargo xtask test --unit-only`"
-        );
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
     }
-    eprintln!("test: privileged tests (network namespaces, XDP, keepalived interop)");
-    let mut test_args = vec!["--test-threads=1"];
-    test_args.extend(filter);
-    cargo(&["test", "--package", "tests"], &test_args)?;
     eprintln!("test: all passed");
     Ok(())
 }
