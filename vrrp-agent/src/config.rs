@@ -746,21 +746,21 @@ impl<'t> Parser<'t> {
         };
 
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
-        // router's link-local VIP. keepalived only warns ("the first IPv6 VIP
-        // address should be link local") and advertises the list as is; so do we.
+        // router's link-local VIP, and receivers applying erratum 8300 (we
+        // do, in the kernel) drop adverts without one. keepalived only warns
+        // and then cannot talk to compliant peers; we refuse the config.
         if let Some(vips) = &virtual_ips
             && let Some((IpAddr::V6(first), span)) = vips.first().map(|(v, s)| (v.addr, s))
             && (first.segments()[0] & 0xffc0) != 0xfe80
         {
-            self.warnings.push((
+            self.err(
                 span.clone(),
                 format!(
-                    "the first IPv6 virtual IP `{first}` should be link-local (RFC 9568 §5.2.9), \
-                     e.g. virtual_ips = [\"fe80::{:x}/64\", ...]; receivers applying RFC 9568 \
-                     erratum 8300 drop adverts without one",
+                    "the first IPv6 virtual IP `{first}` must be link-local (RFC 9568 §5.2.9), \
+                     e.g. virtual_ips = [\"fe80::{:x}/64\", \"{first}/64\"]",
                     vrid.as_ref().map_or(1, |(v, _)| *v)
                 ),
-            ));
+            );
         }
         // Cross-field rules.
         let family = virtual_ips

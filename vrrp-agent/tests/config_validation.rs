@@ -130,7 +130,7 @@ fn defaults() {
 #[test]
 fn ipv6_instance_and_extensions() {
     let c = valid(&inst(
-        "virtual_ips = [\"2001:db8::10/64\", \"2001:db8::11\"]\nunicast_peers = [\"fe80::2\"]\n\
+        "virtual_ips = [\"fe80::51/64\", \"2001:db8::11\"]\nunicast_peers = [\"fe80::2\"]\n\
          v3_checksum = \"rfc9568\"\nadvert_interval = \"40.95s\"\ngarp_repeat = 3\ngarp_interval = \"0s\"",
     ));
     let i = &c.instances[0];
@@ -401,7 +401,7 @@ fn interface_vrid_family_unique() {
     );
     // Same vrid on another interface, or for the other family, is fine.
     valid(&format!("{first}{}", second("B", "eth1", "192.0.2.11")));
-    valid(&format!("{first}{}", second("B", "eth0", "2001:db8::1")));
+    valid(&format!("{first}{}", second("B", "eth0", "fe80::1")));
 }
 
 #[test]
@@ -441,7 +441,8 @@ fn interface_names() {
 fn every_problem_is_reported_in_file_order() {
     let t = "[global]\nxdp = \"x\"\nfoo = 1\n\n[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 0\npriority = 0\nversion = 2\nadvert_interval = \"1.5s\"\nvirtual_ips = [\"2001:db8::1\"]\nbar = true\n";
     let p = problems(t);
-    assert_eq!(p.len(), 7, "{p:#?}");
+    // xdp, foo, vrid, priority, interval, link-local first, IPv6 needs v3, bar.
+    assert_eq!(p.len(), 8, "{p:#?}");
     let lines: Vec<usize> = p
         .iter()
         .map(|l| l.split(':').next().unwrap().parse().unwrap())
@@ -470,17 +471,18 @@ fn error_display_and_load() {
     assert!(matches!(missing, ConfigError::Read { .. }));
 }
 
+/// RFC 9568 §5.2.9 / erratum 8300: an IPv6 advert starts with a link-local
+/// address; a config that cannot produce one is rejected.
 #[test]
-fn ipv6_without_link_local_first_is_a_warning_like_keepalived() {
+fn ipv6_without_link_local_first_is_an_error() {
     let t = inst("virtual_ips = [\"2001:db8::10/64\"]");
-    let (c, w) = Config::parse_with_warnings(&t, "t.toml").expect("valid");
-    assert_eq!(c.instances[0].family, Family::V6);
-    assert_eq!(w.len(), 1, "{w:?}");
+    let err = Config::parse(&t, "t.toml").unwrap_err();
+    let lines = err.lines();
     assert!(
-        w[0].starts_with(
-            "t.toml:6:16: warning: the first IPv6 virtual IP `2001:db8::10` should be link-local"
-        ),
-        "{w:?}"
+        lines.iter().any(|l| l.starts_with(
+            "t.toml:6:16: the first IPv6 virtual IP `2001:db8::10` must be link-local"
+        )),
+        "{lines:?}"
     );
     let t = inst("virtual_ips = [\"fe80::51/64\", \"2001:db8::10/64\"]");
     let (_, w) = Config::parse_with_warnings(&t, "t.toml").expect("valid");
