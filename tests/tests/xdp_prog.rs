@@ -1024,3 +1024,67 @@ fn other_traffic_is_passed_byte_identical_and_uncounted() {
     assert_eq!(h.vip_stats(3), VipStats::default());
     assert_eq!(h.vip_stats(5), VipStats::default());
 }
+
+#[test]
+fn full_ring_buffer_is_counted() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure(
+        9,
+        FAMILY_V4,
+        VridConfig {
+            version: 3,
+            flags: VRID_F_DELIVER_ALL,
+            ..Default::default()
+        },
+    );
+    let frame = Envelope::v4(9).frame(&Advert::v3(9, 100, &[v4(VIP4)]));
+    // More events than the 256 KiB ring holds, with nobody draining it.
+    const RUNS: u32 = 4000;
+    let r =
+        xdp::run(&mut h.ebpf, vrrp_common::XDP_PROGRAM, &frame, RUNS).expect("BPF_PROG_TEST_RUN");
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsValid), u64::from(RUNS));
+    let (sent, full) = (h.stat(Stat::EventsSent), h.stat(Stat::RingbufFull));
+    assert!(full > 0, "the ring must have filled");
+    assert_eq!(
+        sent + full,
+        u64::from(RUNS),
+        "every event is either sent or counted lost"
+    );
+    assert_eq!(h.events().len() as u64, sent);
+}
+
+// ---------------------------------------------------------------------------
+// Passed uncounted by design
+
+#[test]
+fn ipv4_fragments_and_ipv6_extension_headers_are_left_to_the_stack() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v2(7);
+    h.configure_v3(3, FAMILY_V6);
+    // First fragment (MF set) of an advert.
+    let mut frag = Envelope::v4(7).frame(&Advert::v2(7, 100, &[VIP4]));
+    frag[14 + 6] |= 0x20;
+    let r = h.run(&frag);
+    assert_eq!((r.action, &r.data_out), (XDP_PASS, &frag));
+    // VRRP behind a hop-by-hop options header.
+    let env = Envelope::v6(3);
+    let msg = Advert::v3(3, 100, &[v6(LL6)]).message(env.src, env.dst);
+    let mut payload = vec![frames::PROTO_VRRP, 0, 1, 4, 0, 0, 0, 0];
+    payload.extend_from_slice(&msg);
+    let (IpAddr::V6(s), IpAddr::V6(d)) = (env.src, env.dst) else {
+        unreachable!()
+    };
+    let ext = ethernet(
+        [0x33, 0x33, 0, 0, 0, 0x12],
+        frames::vmac(true, 3),
+        &[],
+        frames::ETHERTYPE_IPV6,
+        &frames::ipv6(s, d, 255, 0, &payload),
+    );
+    let r = h.run(&ext);
+    assert_eq!((r.action, &r.data_out), (XDP_PASS, &ext));
+    assert_eq!(h.stat(Stat::AdvertsValid), 0);
+    assert_eq!(h.drops(), [0; DROP_REASONS]);
+    assert_eq!(h.last_seen_count(), 0);
+}
