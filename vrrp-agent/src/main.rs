@@ -204,8 +204,11 @@ fn init_logging(level: Option<&str>, format: LogFormat) {
         eprintln!("vrrp-agent: bad log level: {e}; using info");
         EnvFilter::new("info")
     });
+    // Colours only on a terminal: logs usually go to journald or a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
