@@ -65,6 +65,8 @@ impl Agent {
         let log = dir.path().join(format!("{name}.log"));
         let text = if config_toml.contains("{SOCKET}") {
             config_toml.replace("{SOCKET}", &socket.display().to_string())
+        } else if config_toml.contains("control_socket") {
+            config_toml.to_owned()
         } else {
             format!(
                 "{}\n",

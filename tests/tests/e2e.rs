@@ -419,3 +419,110 @@ fn vip_deleted_by_someone_else_is_restored() {
     let back = wait_until(SETTLE, || has_address(lab.router(0), "eth0", VIP));
     assert!(back.is_some(), "VIP not restored\n{}", m.log_tail(20));
 }
+
+/// SIGHUP after raising a backup's priority: it preempts the master, with no
+/// restart (its transitions go BACKUP -> MASTER).
+#[test]
+fn reload_priority_change_preempts() {
+    let lab = Lab::new("rp", 2);
+    let m = lab.agent(0, &config(150, ""));
+    let b = lab.agent(1, &config(100, ""));
+    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let text = std::fs::read_to_string(&b.config).unwrap();
+    std::fs::write(&b.config, text.replace("priority = 100", "priority = 200")).unwrap();
+    b.signal(Signal::SIGHUP).unwrap();
+    b.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    m.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    assert_eq!(b.status().unwrap()["instances"][0]["transitions"], 2);
+    assert_eq!(b.status().unwrap()["instances"][0]["priority"], 200);
+    wait_holder(&[lab.router(0), lab.router(1)], VIP, 1);
+}
+
+/// The notify script runs with keepalived's arguments, in order.
+#[test]
+fn notify_script_gets_keepalived_arguments() {
+    let lab = Lab::new("nt", 1);
+    let out = lab.dir.path().join("notify.out");
+    let script = lab.dir.path().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut m = lab.agent(
+        0,
+        &config(150, &format!("notify = \"{}\"", script.display())),
+    );
+    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    m.signal(Signal::SIGTERM).unwrap();
+    assert!(m.wait_exit(Duration::from_secs(5)));
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "INSTANCE VI_1 BACKUP 150",
+            "INSTANCE VI_1 MASTER 150",
+            "INSTANCE VI_1 STOP 150"
+        ],
+        "notify calls"
+    );
+}
+
+/// Start-up failures give one clear line and a non-zero exit.
+#[test]
+fn startup_errors_are_one_line() {
+    let lab = Lab::new("se", 1);
+    let ns = lab.router(0);
+    let run = |cfg: &str, extra: &[&str]| {
+        let mut a = Agent::start(ns, &lab.dir, cfg, extra).unwrap();
+        assert!(
+            a.wait_exit(SETTLE),
+            "agent did not exit: {cfg}\n{}",
+            a.log_tail(20)
+        );
+        let log = std::fs::read_to_string(&a.log).unwrap_or_default();
+        (a.child.exit_code(), log)
+    };
+    // Missing interface.
+    let (code, log) = run(&config(100, "").replace("\"eth0\"", "\"nope0\""), &[]);
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains("interface `nope0`") && log.contains("does not exist"),
+        "{log}"
+    );
+
+    // Control socket in use by a live daemon.
+    let first = lab.agent(0, &config(100, ""));
+    first.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let same = config(100, "").replace("{SOCKET}", &first.socket.display().to_string());
+    let (code, log) = run(&same, &[]);
+    assert_ne!(code, Some(0));
+    assert!(log.contains("already running"), "{log}");
+    drop(first);
+
+    // XDP required in driver mode where the driver cannot do it: veth with a
+    // jumbo MTU (native XDP on veth needs the frame in one page).
+    // Both ends: the limit applies to the frames the peer can send.
+    lab.lan
+        .lan
+        .ip(&["link", "set", "p0", "mtu", "9000"])
+        .unwrap();
+    ns.ip(&["link", "set", "eth0", "mtu", "9000"]).unwrap();
+    let (code, log) = run(&config(100, ""), &["--xdp", "driver"]);
+    assert_ne!(code, Some(0));
+    assert!(log.to_lowercase().contains("xdp"), "{log}");
+    assert_eq!(
+        log.trim()
+            .lines()
+            .filter(|l| l.contains("vrrp-agent:"))
+            .count(),
+        1,
+        "{log}"
+    );
+}
