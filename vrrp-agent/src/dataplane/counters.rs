@@ -142,4 +142,15 @@ impl LastSeenInfo {
     pub fn interval(&self) -> std::time::Duration {
         super::event::interval_from_raw(self.version, self.interval_raw)
     }
+
+    /// What the protocol core needs from this advert, to deliver it at a
+    /// Master_Down deadline (`None` for an invalid version).
+    pub fn rx_advert(&self) -> Option<crate::proto::RxAdvert> {
+        Some(crate::proto::RxAdvert {
+            src: self.src,
+            priority: self.priority,
+            interval: self.interval(),
+            version: super::event::version_from_u8(self.version)?,
+        })
+    }
 }

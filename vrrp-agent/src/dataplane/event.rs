@@ -5,7 +5,7 @@ use std::{mem::size_of, net::IpAddr, time::Duration};
 use vrrp_common::{AdvertEvent, ChecksumForm, FAMILY_V4, FAMILY_V6, VridKey};
 
 use super::config::{AddrFamily, addr_from_bytes};
-use crate::proto::time::Instant;
+use crate::proto::{RxAdvert, Version, time::Instant};
 
 /// One valid VRRP advertisement, as delivered to the daemon by either the
 /// XDP ring buffer or the socket fallback.
@@ -40,6 +40,13 @@ pub struct Event {
     pub checksum_form: Option<ChecksumForm>,
     /// Why the agent was woken: [`vrrp_common::event_reason`] bits.
     pub reason: u8,
+    /// Receive time of the advert this one replaced as the VRID's newest
+    /// (`None` for the first, and on the socket path, which delivers every
+    /// advert). The XDP path suppresses adverts identical to their
+    /// predecessor, so this may be an advert the agent never saw: it must
+    /// account for it (same content as the last one it saw, this time)
+    /// before handling this event.
+    pub prev_ts: Option<Instant>,
 }
 
 impl Event {
@@ -51,6 +58,17 @@ impl Event {
     /// The advertised interval (v2 seconds / v3 centiseconds converted).
     pub fn interval(&self) -> Duration {
         interval_from_raw(self.version, self.interval_raw)
+    }
+
+    /// What the protocol core needs from this advert (`None` for a version
+    /// other than 2 or 3, which neither path delivers).
+    pub fn rx_advert(&self) -> Option<RxAdvert> {
+        Some(RxAdvert {
+            src: self.src,
+            priority: self.priority,
+            interval: self.interval(),
+            version: version_from_u8(self.version)?,
+        })
     }
 
     /// Whether the event came from the socket fallback.
@@ -66,6 +84,14 @@ pub fn interval_from_raw(version: u8, raw: u16) -> Duration {
         Duration::from_secs(u64::from(raw))
     } else {
         Duration::from_millis(u64::from(raw) * 10)
+    }
+}
+
+pub(crate) fn version_from_u8(v: u8) -> Option<Version> {
+    match v {
+        2 => Some(Version::V2),
+        3 => Some(Version::V3),
+        _ => None,
     }
 }
 
@@ -124,6 +150,7 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
         addrs,
         checksum_form: checksum_form_from_u8(raw.checksum_form),
         reason: raw.reason,
+        prev_ts: (raw.prev_ts_ns != 0).then(|| Instant::from_nanos(raw.prev_ts_ns)),
     })
 }
 
@@ -153,6 +180,7 @@ mod tests {
             src_mac: [2, 0, 0, 0, 0, 1],
             src_ip,
             _pad: [0; 4],
+            prev_ts_ns: 0,
             addrs,
         }
     }
@@ -178,6 +206,19 @@ mod tests {
         assert_eq!(ev.checksum_form, Some(ChecksumForm::PseudoHeader));
         assert_eq!(ev.key(), VridKey::new(7, 51, FAMILY_V4));
         assert!(!ev.from_socket());
+        let rx = ev.rx_advert().unwrap();
+        assert_eq!(
+            (rx.src, rx.priority, rx.version),
+            (ev.src, 100, Version::V3)
+        );
+        assert_eq!(rx.interval, Duration::from_secs(1));
+        assert_eq!(ev.prev_ts, None);
+        let mut r = raw_v4();
+        r.prev_ts_ns = 40;
+        assert_eq!(
+            decode(&bytes(&r)).unwrap().prev_ts,
+            Some(Instant::from_nanos(40))
+        );
     }
 
     #[test]

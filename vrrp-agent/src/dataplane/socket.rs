@@ -183,6 +183,8 @@ impl SocketState {
             addrs: advert.addrs,
             checksum_form: Some(form),
             reason,
+            // Every advert is delivered: there is no unseen predecessor.
+            prev_ts: None,
         })
     }
 
