@@ -25,7 +25,7 @@ use vrrp_common::{
 
 const REPEAT: u32 = 1_000_000;
 const ROUNDS: usize = 7;
-/// Events per batch: fits the 256 KiB ring (each record takes 112 + 8 bytes).
+/// Events per batch: fits the 256 KiB ring (each record takes 120 + 8 bytes).
 const EVENT_BATCH: u32 = 2000;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);

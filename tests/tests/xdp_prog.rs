@@ -878,6 +878,43 @@ fn identical_adverts_are_suppressed_changes_are_announced() {
     assert_eq!(h.last_seen(key).unwrap().rx_total, 8);
 }
 
+/// A run of identical adverts A1..An ends with a different advert B: B's
+/// event carries An's receive time, which only LAST_SEEN had seen.
+#[test]
+fn event_after_a_suppressed_run_carries_the_last_suppressed_timestamp() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let key = h.key(9, FAMILY_V4);
+    let env = Envelope::v4(9);
+    let mut adv = Advert::v3(9, 150, &[v4(VIP4)]);
+
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    let first = first_event(&mut h);
+    assert_eq!(first.prev_ts_ns, 0, "no predecessor");
+    let mut an = first.ts_ns;
+    for _ in 0..3 {
+        assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+        assert!(h.events().is_empty(), "identical advert: no event");
+        let ts = h.last_seen(key).unwrap().ts_ns;
+        assert!(ts >= an);
+        an = ts;
+    }
+    assert!(an > first.ts_ns, "the suppressed run took time");
+
+    adv.priority = 50;
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    let b = first_event(&mut h);
+    assert_eq!(b.reason, event_reason::PRIORITY);
+    assert_eq!(b.prev_ts_ns, an, "An's timestamp, not A1's");
+    assert!(b.ts_ns >= an);
+    assert_eq!(h.last_seen(key).unwrap().ts_ns, b.ts_ns);
+
+    // The next change right after: the predecessor is B itself.
+    adv.priority = 60;
+    assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+    assert_eq!(first_event(&mut h).prev_ts_ns, b.ts_ns);
+}
+
 #[test]
 fn deliver_all_announces_every_advert() {
     let Some(mut h) = Harness::new() else { return };

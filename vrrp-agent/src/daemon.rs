@@ -86,8 +86,8 @@ struct Running {
     key: VridKey,
     router: VirtualRouter,
     sender: AdvertSender,
-    /// Timestamp of the newest advert handed to the core.
-    delivered: Instant,
+    /// The newest advert handed to the core, and when it was received.
+    delivered: Delivered,
     /// What the data plane was last told about `wants_every_advert`.
     deliver_all: bool,
     announce: Option<JoinHandle<()>>,
@@ -96,6 +96,56 @@ struct Running {
     transitions: u64,
     last_transition_unix_ms: u64,
     interarrival: InterArrival,
+}
+
+/// The newest advert handed to the core of one instance.
+///
+/// The XDP program suppresses adverts identical (source, priority,
+/// interval) to their predecessor and keeps only the newest in `LAST_SEEN`.
+/// When a run A1..An of identical adverts ends with a different advert B,
+/// B's event overwrites An in `LAST_SEEN`, so the event carries An's receive
+/// time (`Event::prev_ts`). If the core has not seen that time, An is handed
+/// to it before B, with the content of the last advert delivered (A1's,
+/// identical by construction): otherwise a preempting Backup that discards
+/// B (lower priority, RFC 9568 §6.4.2) would keep Master_Down_Timer running
+/// from A1 and take over up to a Master_Down_Interval too early.
+#[derive(Clone, Copy, Debug, Default)]
+struct Delivered {
+    /// Receive time of the newest advert handed to the core.
+    ts: Instant,
+    /// Its content; `None` before the first.
+    advert: Option<RxAdvert>,
+}
+
+impl Delivered {
+    /// Hands one advert to the core and remembers it.
+    fn deliver(&mut self, router: &mut VirtualRouter, ts: Instant, adv: RxAdvert) {
+        if ts >= self.ts {
+            self.ts = ts;
+            self.advert = Some(adv);
+        }
+        router.handle_advert(ts, &adv);
+    }
+
+    /// Hands a data-plane event to the core: first the suppressed advert it
+    /// replaced, if the core never saw it, then the event itself. Returns
+    /// the advert re-delivered for the suppressed one, if any.
+    fn deliver_event(
+        &mut self,
+        router: &mut VirtualRouter,
+        ev: &Event,
+        adv: RxAdvert,
+    ) -> Option<(Instant, RxAdvert)> {
+        let missed = match (ev.prev_ts, self.advert) {
+            (Some(prev), Some(last)) if prev > self.ts && prev <= ev.ts => {
+                self.deliver(router, prev, last);
+                Some((prev, last))
+            }
+            _ => None,
+        };
+        self.deliver(router, ev.ts, adv);
+        missed
+    }
 }
 
 /// Counters written by announcement tasks too.
@@ -212,7 +262,7 @@ impl Daemon {
             key,
             router,
             sender,
-            delivered: Instant::default(),
+            delivered: Delivered::default(),
             deliver_all: false,
             announce: None,
             counters: TxCounters::default(),
@@ -279,11 +329,10 @@ impl Daemon {
         if ev.priority == 0 {
             inst.prio0_rx += 1;
         }
-        inst.interarrival.record(ev.src, ev.ts.as_nanos());
-        if ev.ts > inst.delivered {
-            inst.delivered = ev.ts;
+        if let Some((ts, missed)) = inst.delivered.deliver_event(&mut inst.router, &ev, adv) {
+            inst.interarrival.record(missed.src, ts.as_nanos());
         }
-        inst.router.handle_advert(ev.ts, &adv);
+        inst.interarrival.record(ev.src, ev.ts.as_nanos());
         self.drive(i).await;
     }
 
@@ -334,7 +383,7 @@ impl Daemon {
                 return;
             }
         };
-        if ls.ts <= inst.delivered {
+        if ls.ts <= inst.delivered.ts {
             return;
         }
         let Some(version) = version_of(ls.version) else {
@@ -347,8 +396,7 @@ impl Daemon {
             version,
         };
         inst.interarrival.record(ls.src, ls.ts.as_nanos());
-        inst.delivered = ls.ts;
-        inst.router.handle_advert(ls.ts, &adv);
+        inst.delivered.deliver(&mut inst.router, ls.ts, adv);
     }
 
     /// Carries out everything the core of instance `i` asks for.
@@ -1022,4 +1070,118 @@ fn effective_caps() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
     u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::RouterConfig;
+
+    const MASTER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+    fn backup(start: Instant) -> VirtualRouter {
+        let mut r = VirtualRouter::new(RouterConfig {
+            vrid: 51,
+            version: Version::V3,
+            family: Family::V4,
+            priority: 100,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept_mode: false,
+            primary_addr: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)),
+        });
+        r.handle_startup(start);
+        while r.poll_action().is_some() {}
+        assert_eq!(r.state(), State::Backup);
+        r
+    }
+
+    fn advert(priority: u8) -> RxAdvert {
+        RxAdvert {
+            src: MASTER,
+            priority,
+            interval: Duration::from_secs(1),
+            version: Version::V3,
+        }
+    }
+
+    fn event(ts: Instant, prev_ts: Option<Instant>, priority: u8) -> Event {
+        Event {
+            ts,
+            ifindex: 7,
+            family: AddrFamily::V4,
+            src: MASTER,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            version: 3,
+            vrid: 51,
+            priority,
+            interval_raw: 100,
+            count: 1,
+            addrs: vec![IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100))],
+            checksum_form: None,
+            reason: vrrp_common::event_reason::PRIORITY,
+            prev_ts,
+        }
+    }
+
+    /// A1 (priority 150) is delivered, A2..An are suppressed by the kernel,
+    /// then B (priority 50) arrives: a preempting Backup of priority 100
+    /// discards B, and its Master_Down_Timer must run from An, not A1.
+    #[test]
+    fn suppressed_run_then_change_bases_master_down_on_the_last_of_the_run() {
+        let t0 = Instant::from_nanos(1_000_000_000);
+        let mut router = backup(t0);
+        let mut d = Delivered::default();
+        let a1 = t0 + Duration::from_millis(10);
+        assert_eq!(
+            d.deliver_event(&mut router, &event(a1, None, 150), advert(150)),
+            None
+        );
+        let mdi = router.master_down_interval();
+        assert_eq!(router.poll_timeout(), Some(a1 + mdi));
+
+        // A2, A3 suppressed; An = A3 at a1 + 2 s; B at a1 + 2.5 s.
+        let an = a1 + Duration::from_secs(2);
+        let b = an + Duration::from_millis(500);
+        let missed = d.deliver_event(&mut router, &event(b, Some(an), 50), advert(50));
+        assert_eq!(missed, Some((an, advert(150))));
+        assert_eq!(router.state(), State::Backup);
+        assert_eq!(router.poll_timeout(), Some(an + mdi));
+        assert_eq!(d.ts, b);
+        assert_eq!(d.advert, Some(advert(50)));
+    }
+
+    #[test]
+    fn predecessor_already_seen_is_not_delivered_again() {
+        let t0 = Instant::from_nanos(1_000_000_000);
+        let mut router = backup(t0);
+        let mut d = Delivered::default();
+        let a1 = t0 + Duration::from_millis(10);
+        d.deliver_event(&mut router, &event(a1, None, 150), advert(150));
+        // The previous LAST_SEEN entry is A1 itself (nothing suppressed).
+        let b = a1 + Duration::from_secs(1);
+        assert_eq!(
+            d.deliver_event(&mut router, &event(b, Some(a1), 120), advert(120)),
+            None
+        );
+        // A catch-up from LAST_SEEN already delivered the newest one.
+        let a2 = b + Duration::from_secs(1);
+        d.deliver(&mut router, a2, advert(120));
+        let c = a2 + Duration::from_secs(1);
+        assert_eq!(
+            d.deliver_event(&mut router, &event(c, Some(a2), 130), advert(130)),
+            None
+        );
+        // Socket path: no predecessor information.
+        let e = c + Duration::from_secs(1);
+        assert_eq!(
+            d.deliver_event(&mut router, &event(e, None, 130), advert(130)),
+            None
+        );
+        assert_eq!(
+            router.poll_timeout(),
+            Some(e + router.master_down_interval())
+        );
+    }
 }

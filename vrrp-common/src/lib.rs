@@ -344,10 +344,18 @@ pub struct AdvertEvent {
     pub src_ip: [u8; 16],
     /// Zero.
     pub _pad: [u8; 4],
+    /// `ts_ns` of the advert this one replaced in `LAST_SEEN` (0 if none).
+    ///
+    /// Suppressed adverts only refresh `LAST_SEEN`, so when a run of
+    /// identical adverts A1..An ends with a different advert B, B's event
+    /// overwrites the only record of An. This field carries An's receive
+    /// time so the agent can account for An (and base Master_Down on it,
+    /// RFC 9568 §6.4.2) before handling B.
+    pub prev_ts_ns: u64,
     /// The first `addrs_copied` addresses, 4 or 16 bytes each, packed.
     pub addrs: [u8; EVENT_ADDR_BYTES],
 }
-const _: () = assert!(size_of::<AdvertEvent>() == 48 + EVENT_ADDR_BYTES);
+const _: () = assert!(size_of::<AdvertEvent>() == 56 + EVENT_ADDR_BYTES);
 
 /// Bit of the VIP pre-filter for an address given as its 32-bit words (one
 /// for IPv4, four for IPv6, each read from network-order bytes as a native

@@ -670,6 +670,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     mac[4..6].copy_from_slice(&mac_lo.to_be_bytes());
 
     let mut reason = 0u8;
+    // Receive time of the advert this one replaces (see
+    // `AdvertEvent::prev_ts_ns`): the agent may never have seen it.
+    let mut prev_ts = 0u64;
     match LAST_SEEN.get_ptr_mut(key) {
         Some(ls) => {
             // SAFETY: only this program writes LAST_SEEN (the agent reads);
@@ -685,6 +688,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
                 if (*ls).interval != interval {
                     reason |= event_reason::INTERVAL;
                 }
+                prev_ts = (*ls).ts_ns;
                 (*ls).ts_ns = now;
                 (*ls).rx_total += 1;
                 (*ls).src_ip = words_to_bytes(rx.src);
@@ -754,6 +758,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         (*ev).src_mac = mac;
         (*ev).src_ip = words_to_bytes(rx.src);
         (*ev)._pad = [0; 4];
+        (*ev).prev_ts_ns = prev_ts;
     }
     copy_addrs(ctx, rx.off + VRRP_HLEN, copy_bytes, ev);
     entry.submit(0);
