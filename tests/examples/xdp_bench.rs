@@ -20,7 +20,7 @@ use tests::{
     xdp,
 };
 use vrrp_common::{
-    FAMILY_V4, VRID_F_DELIVER_ALL, VridConfig, VridKey, XDP_PROGRAM, maps, vip_filter_bit,
+    FAMILY_V4, VRID_F_DELIVER_ALL, VipEntry, VridConfig, VridKey, XDP_PROGRAM, maps, vip_index_v4,
 };
 
 const REPEAT: u32 = 1_000_000;
@@ -99,10 +99,16 @@ fn main() -> anyhow::Result<()> {
     let vip = u32::from_ne_bytes(VIP.octets());
     HashMap::<_, u32, u32>::try_from(ebpf.map_mut(maps::VIPS_V4).expect("VIPS_V4"))?
         .insert(vip, 0, 0)?;
-    let bit = vip_filter_bit(vip);
-    Array::<_, u64>::try_from(ebpf.map_mut(maps::VIP_FILTER).expect("VIP_FILTER"))?.set(
-        bit / 64,
-        1u64 << (bit % 64),
+    let mut addr = [0u8; 16];
+    addr[..4].copy_from_slice(&VIP.octets());
+    Array::<_, VipEntry>::try_from(ebpf.map_mut(maps::VIP_TABLE).expect("VIP_TABLE"))?.set(
+        vip_index_v4(VIP.octets()),
+        VipEntry {
+            addr,
+            slot: 0,
+            family: FAMILY_V4,
+            ..VipEntry::default()
+        },
         0,
     )?;
     // VRID 9: steady state (suppression); VRID 10: every advert is an event.

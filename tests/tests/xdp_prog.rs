@@ -23,8 +23,8 @@ use tests::{
 };
 use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6, LastSeen, PeerKey,
-    STATS_LEN, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipStats, VridConfig, VridKey,
-    VridStats, event_reason, fold_v6, maps, vip_filter_bit,
+    STATS_LEN, Stat, VIP_F_COLLISION, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
+    VridConfig, VridKey, VridStats, event_reason, maps, vip_index_v4, vip_index_v6,
 };
 
 const XDP_DROP: u32 = 1;
@@ -94,12 +94,27 @@ impl Harness {
         );
     }
 
-    fn set_filter_bit(&mut self, folded: u32) {
-        let bit = vip_filter_bit(folded);
-        let mut f: Array<_, u64> =
-            Array::try_from(self.ebpf.map_mut(maps::VIP_FILTER).unwrap()).unwrap();
-        let w = f.get(&(bit / 64), 0).unwrap();
-        f.set(bit / 64, w | (1u64 << (bit % 64)), 0).unwrap();
+    fn vip_entry(&self, index: u32) -> VipEntry {
+        let t: Array<_, VipEntry> =
+            Array::try_from(self.ebpf.map(maps::VIP_TABLE).unwrap()).unwrap();
+        t.get(&index, 0).unwrap()
+    }
+
+    /// Fills `VIP_TABLE` as the agent does: the VIP where it is alone at its
+    /// index, the collision marker where another VIP is there already.
+    fn set_vip_entry(&mut self, index: u32, new: VipEntry) {
+        let old = self.vip_entry(index);
+        let entry = if old.family == 0 || old == new {
+            new
+        } else {
+            VipEntry {
+                flags: VIP_F_COLLISION,
+                ..VipEntry::default()
+            }
+        };
+        let mut t: Array<_, VipEntry> =
+            Array::try_from(self.ebpf.map_mut(maps::VIP_TABLE).unwrap()).unwrap();
+        t.set(index, entry, 0).unwrap();
     }
 
     fn add_vip4(&mut self, vip: Ipv4Addr, slot: u32) {
@@ -107,7 +122,17 @@ impl Harness {
         let mut m: HashMap<_, u32, u32> =
             HashMap::try_from(self.ebpf.map_mut(maps::VIPS_V4).unwrap()).unwrap();
         m.insert(k, slot, 0).unwrap();
-        self.set_filter_bit(k);
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&vip.octets());
+        self.set_vip_entry(
+            vip_index_v4(vip.octets()),
+            VipEntry {
+                addr,
+                slot,
+                family: FAMILY_V4,
+                ..VipEntry::default()
+            },
+        );
     }
 
     fn add_vip6(&mut self, vip: Ipv6Addr, slot: u32) {
@@ -115,8 +140,15 @@ impl Harness {
         let mut m: HashMap<_, [u8; 16], u32> =
             HashMap::try_from(self.ebpf.map_mut(maps::VIPS_V6).unwrap()).unwrap();
         m.insert(o, slot, 0).unwrap();
-        let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-        self.set_filter_bit(fold_v6([w(0), w(4), w(8), w(12)]));
+        self.set_vip_entry(
+            vip_index_v6(o),
+            VipEntry {
+                addr: o,
+                slot,
+                family: FAMILY_V6,
+                ..VipEntry::default()
+            },
+        );
     }
 
     fn add_peer(&mut self, family: u8, addr: IpAddr) {
@@ -291,7 +323,10 @@ fn valid_v2_is_passed_stamped_and_announced() {
     assert_eq!(h.stat(Stat::AdvertsValid), 1);
     assert_eq!(h.stat(Stat::EventsSent), 1);
     assert_eq!(h.stat(Stat::AdvertsDropped), 0);
-    assert_eq!(h.vrid_stats(key).map(|s| s.valid), Some(1));
+    // Valid adverts are counted in LAST_SEEN.rx_total only: no VRID_STATS
+    // lookup on the valid path.
+    assert_eq!(ls.rx_total, 1);
+    assert_eq!(h.vrid_stats(key), None);
 
     let ev = first_event(&mut h);
     assert_eq!(ev.ts_ns, ls.ts_ns);
@@ -983,6 +1018,47 @@ fn traffic_to_a_vip_is_counted_exactly() {
     );
     // Other slots untouched.
     assert_eq!(h.vip_stats(0), VipStats::default());
+}
+
+/// An IPv4 documentation address other than `not` whose `VIP_TABLE` index
+/// is `index`.
+fn v4_with_index(index: u32, not: Ipv4Addr) -> Ipv4Addr {
+    [198u8, 203]
+        .into_iter()
+        .flat_map(|a| (0..=255u8).flat_map(move |x| (0..=255u8).map(move |y| (a, x, y))))
+        .map(|(a, x, y)| Ipv4Addr::new(a, if a == 198 { 51 } else { 0 }, x, y))
+        .find(|v| *v != not && vip_index_v4(v.octets()) == index)
+        .expect("a colliding address among 131072 candidates")
+}
+
+/// Two VIPs sharing a `VIP_TABLE` index are both counted (through the hash
+/// maps); an address sharing the index of a lone VIP is not.
+#[test]
+fn vip_table_collisions_fall_back_to_the_hash_maps() {
+    let Some(mut h) = Harness::new() else { return };
+    let index = vip_index_v4(VIP4.octets());
+    let twin = v4_with_index(index, VIP4);
+    let stranger = v4_with_index(index, twin);
+
+    // Lone VIP: an address with the same index is compared and refused.
+    h.add_vip4(VIP4, 3);
+    assert_eq!(h.vip_entry(index).flags, 0);
+    assert_eq!(h.run(&udp_frame(v4(HOST4), v4(twin), 10)).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::VipPackets), 0);
+
+    // Collision: both VIPs found in VIPS_V4, the stranger still not.
+    h.add_vip4(twin, 4);
+    assert_eq!(h.vip_entry(index).flags, VIP_F_COLLISION);
+    for dst in [VIP4, twin, twin, stranger] {
+        assert_eq!(h.run(&udp_frame(v4(HOST4), v4(dst), 10)).action, XDP_PASS);
+    }
+    assert_eq!(h.vip_stats(3).rx_packets, 1);
+    assert_eq!(h.vip_stats(4).rx_packets, 2);
+    assert_eq!(h.stat(Stat::VipPackets), 3);
+    // IPv6 VIPs are unaffected.
+    h.add_vip6(VIP6, 5);
+    assert_eq!(h.run(&udp_frame(v6(HOST6), v6(VIP6), 10)).action, XDP_PASS);
+    assert_eq!(h.vip_stats(5).rx_packets, 1);
 }
 
 #[test]

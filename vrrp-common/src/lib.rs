@@ -30,8 +30,8 @@ pub const MAX_VIPS: u32 = 1024;
 pub const MAX_VRIDS: u32 = 1024;
 /// Maximum number of unicast peers across all instances.
 pub const MAX_PEERS: u32 = 1024;
-/// Words of the VIP pre-filter bitmap (`VIP_FILTER_WORDS * 64` bits).
-pub const VIP_FILTER_WORDS: u32 = 1024;
+/// Entries of `VIP_TABLE`: one per value of [`vip_filter_bit`] (16 bits).
+pub const VIP_TABLE_LEN: u32 = 1 << 16;
 
 /// Map names, shared by the program and the loader.
 pub mod maps {
@@ -50,8 +50,10 @@ pub mod maps {
     pub const VIPS_V4: &str = "VIPS_V4";
     /// `HashMap<[u8; 16], u32>`: IPv6 VIP to VIP slot.
     pub const VIPS_V6: &str = "VIPS_V6";
-    /// `Array<u64>`: bitmap pre-filter over [`crate::vip_filter_bit`] of all VIPs.
-    pub const VIP_FILTER: &str = "VIP_FILTER";
+    /// `Array<VipEntry>` of [`crate::VIP_TABLE_LEN`] entries, indexed by
+    /// [`crate::vip_filter_bit`]: the VIP at that index, none, or "several,
+    /// ask `VIPS_V4`/`VIPS_V6`" (see [`crate::VipEntry`]).
+    pub const VIP_TABLE: &str = "VIP_TABLE";
     /// `PerCpuArray<VipStats>`: traffic counters indexed by VIP slot.
     pub const VIP_STATS: &str = "VIP_STATS";
     /// `PerCpuArray<u64>`: global counters indexed by [`crate::Stat`].
@@ -228,7 +230,9 @@ const _: () = assert!(size_of::<VridConfig>() == 8);
 pub struct LastSeen {
     /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the newest valid advert.
     pub ts_ns: u64,
-    /// Valid adverts received for this VRID, ever.
+    /// Valid adverts received for this VRID since it was configured (the
+    /// per-VRID "valid" counter). Shared by all CPUs: concurrent adverts for
+    /// one VRID on two CPUs may lose an increment.
     pub rx_total: u64,
     /// Sender address (IPv4 in the first four bytes).
     pub src_ip: [u8; 16],
@@ -253,7 +257,9 @@ const _: () = assert!(size_of::<LastSeen>() == 48);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct VridStats {
-    /// Valid adverts for this VRID configured on the interface.
+    /// Not written by the XDP program (always 0 there): valid adverts of a
+    /// configured VRID are counted in `LastSeen::rx_total`, which the valid
+    /// path updates anyway, saving a hash lookup per advert.
     pub valid: u64,
     /// Valid adverts for this VRID while it is not configured (passed).
     pub foreign: u64,
@@ -293,6 +299,41 @@ pub struct VipStats {
     pub _pad: u64,
 }
 const _: () = assert!(size_of::<VipStats>() == 32);
+
+/// [`VipEntry::flags`]: two or more VIPs share this index; the program looks
+/// the address up in `VIPS_V4` / `VIPS_V6` instead of comparing.
+pub const VIP_F_COLLISION: u8 = 1 << 0;
+
+/// One entry of `VIP_TABLE`, the VIP lookup on the packet path.
+///
+/// Every IPv4/IPv6 packet (and ARP request, neighbour solicitation) needs
+/// "is the destination a VIP, and which slot": the table answers with one
+/// array lookup, which the verifier inlines (a hash lookup is a helper call
+/// plus hashing, ~25 ns). The index is [`vip_filter_bit`] of the address
+/// ([`vip_index_v4`], [`vip_index_v6`]):
+///
+/// - `family == 0`: no VIP hashes here; the packet is not for a VIP.
+/// - `flags & VIP_F_COLLISION`: several VIPs hash here (rare: with 1024 VIPs
+///   a handful of the 65536 entries); fall back to the hash maps.
+/// - otherwise the one VIP with this index: compare `addr`, count at `slot`.
+///
+/// The agent writes whole entries; a reader racing an update may see a torn
+/// entry and miscount one packet, never more.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipEntry {
+    /// The VIP, network-order bytes (IPv4 in the first four, rest zero).
+    pub addr: [u8; 16],
+    /// Index into `VIP_STATS`.
+    pub slot: u32,
+    /// [`FAMILY_V4`], [`FAMILY_V6`], or 0 for an empty entry.
+    pub family: u8,
+    /// `VIP_F_*` bits.
+    pub flags: u8,
+    /// Zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<VipEntry>() == 24);
 
 /// [`AdvertEvent::reason`]: why the data plane woke the agent (bits).
 pub mod event_reason {
@@ -373,6 +414,21 @@ pub const fn fold_v6(w: [u32; 4]) -> u32 {
     w[0] ^ w[1] ^ w[2] ^ w[3]
 }
 
+/// `VIP_TABLE` index of an IPv4 address (network-order bytes).
+pub const fn vip_index_v4(a: [u8; 4]) -> u32 {
+    vip_filter_bit(u32::from_ne_bytes(a))
+}
+
+/// `VIP_TABLE` index of an IPv6 address (network-order bytes).
+pub const fn vip_index_v6(a: [u8; 16]) -> u32 {
+    vip_filter_bit(fold_v6([
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]))
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all of these are #[repr(C)], made only of integers and byte
@@ -390,6 +446,8 @@ mod pod {
     unsafe impl aya::Pod for super::VipStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::AdvertEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VipEntry {}
 }
 
 #[cfg(test)]
@@ -405,7 +463,12 @@ mod tests {
 
     #[test]
     fn vip_filter_bit_in_range() {
-        let b = vip_filter_bit(u32::from_ne_bytes([192, 0, 2, 10]));
-        assert!(b < VIP_FILTER_WORDS * 64);
+        assert!(vip_index_v4([192, 0, 2, 10]) < VIP_TABLE_LEN);
+        let mut a = [0u8; 16];
+        a[0] = 0x20;
+        a[1] = 0x01;
+        a[15] = 1;
+        assert!(vip_index_v6(a) < VIP_TABLE_LEN);
+        assert_eq!(vip_filter_bit(u32::MAX) >> 16, 0);
     }
 }

@@ -50,7 +50,7 @@
 #![no_std]
 #![no_main]
 
-use core::ptr::{addr_of_mut, read_unaligned};
+use core::ptr::{addr_of, addr_of_mut, read_unaligned};
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, xdp_action},
@@ -62,8 +62,8 @@ use aya_ebpf::{
 use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
     IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
-    VIP_FILTER_WORDS, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipStats, VridConfig, VridKey,
-    VridStats, event_reason, fold_v6, vip_filter_bit,
+    VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
+    VridConfig, VridKey, VridStats, event_reason, fold_v6, vip_filter_bit,
 };
 
 // ---------------------------------------------------------------------------
@@ -83,7 +83,7 @@ static VIPS_V4: HashMap<u32, u32> = HashMap::with_max_entries(MAX_VIPS, 0);
 #[map]
 static VIPS_V6: HashMap<[u8; 16], u32> = HashMap::with_max_entries(MAX_VIPS, 0);
 #[map]
-static VIP_FILTER: Array<u64> = Array::with_max_entries(VIP_FILTER_WORDS, 0);
+static VIP_TABLE: Array<VipEntry> = Array::with_max_entries(VIP_TABLE_LEN, 0);
 #[map]
 static VIP_STATS: PerCpuArray<VipStats> = PerCpuArray::with_max_entries(MAX_VIPS, 0);
 #[map]
@@ -278,14 +278,6 @@ fn drop_advert(reason: DropReason, key: *const VridKey) -> u32 {
 // ---------------------------------------------------------------------------
 // VIP traffic
 
-#[inline(always)]
-fn vip_filter_hit(folded: u32) -> bool {
-    let bit = vip_filter_bit(folded);
-    match VIP_FILTER.get(bit >> 6) {
-        Some(w) => (*w >> (bit & 63)) & 1 != 0,
-        None => false,
-    }
-}
 
 #[inline(always)]
 fn vip_count_packet(ctx: &XdpContext, slot: u32) {
@@ -309,22 +301,58 @@ fn vip_count_resolution(slot: u32) {
     }
 }
 
+/// The `VIP_TABLE` entry for `folded` (see `vrrp_common::VipEntry`): an
+/// array lookup, inlined by the verifier.
+#[inline(always)]
+fn vip_entry(folded: u32) -> Option<*const VipEntry> {
+    VIP_TABLE.get_ptr(vip_filter_bit(folded))
+}
+
 #[inline(always)]
 fn vip_v4_slot(addr: u32) -> Option<u32> {
-    if !vip_filter_hit(addr) {
-        return None;
+    let e = vip_entry(addr)?;
+    // SAFETY: a map value; the agent writes whole entries (a torn read
+    // miscounts one packet at most).
+    let (family, flags, slot, a0) = unsafe {
+        (
+            (*e).family,
+            (*e).flags,
+            (*e).slot,
+            read_unaligned(addr_of!((*e).addr).cast::<u32>()),
+        )
+    };
+    if flags & VIP_F_COLLISION != 0 {
+        // SAFETY: the value is a plain u32 copied out at once.
+        return unsafe { VIPS_V4.get(addr) }.copied();
     }
-    // SAFETY: the value is a plain u32 copied out at once.
-    unsafe { VIPS_V4.get(addr) }.copied()
+    if family == FAMILY_V4 && a0 == addr {
+        Some(slot)
+    } else {
+        None
+    }
 }
 
 #[inline(always)]
 fn vip_v6_slot(w: [u32; 4]) -> Option<u32> {
-    if !vip_filter_hit(fold_v6(w)) {
-        return None;
+    let e = vip_entry(fold_v6(w))?;
+    // SAFETY: as in `vip_v4_slot`.
+    let (family, flags, slot, a) = unsafe {
+        (
+            (*e).family,
+            (*e).flags,
+            (*e).slot,
+            read_unaligned(addr_of!((*e).addr).cast::<[u32; 4]>()),
+        )
+    };
+    if flags & VIP_F_COLLISION != 0 {
+        // SAFETY: the value is a plain u32 copied out at once.
+        return unsafe { VIPS_V6.get(words_to_bytes(w)) }.copied();
     }
-    // SAFETY: the value is a plain u32 copied out at once.
-    unsafe { VIPS_V6.get(words_to_bytes(w)) }.copied()
+    if family == FAMILY_V6 && a == w {
+        Some(slot)
+    } else {
+        None
+    }
 }
 
 /// ARP request (Ethernet/IPv4) whose target protocol address is a VIP.
@@ -652,13 +680,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         }
     }
 
-    // Valid.
+    // Valid. Counted per VRID in LAST_SEEN.rx_total (below), not in
+    // VRID_STATS: that would be one more hash lookup per advert.
     bump(Stat::AdvertsValid);
-    let s = vrid_stats(&key);
-    if !s.is_null() {
-        // SAFETY: per-CPU value.
-        unsafe { (*s).valid += 1 }
-    }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(eth) = Hdr::<ETH_HLEN>::at(ctx, 0) else {

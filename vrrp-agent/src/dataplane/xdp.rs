@@ -18,8 +18,8 @@ use aya::{
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
-    DROP_REASONS, LastSeen, MAX_VIPS, STATS_LEN, VIP_FILTER_WORDS, VipStats, VridConfig, VridKey,
-    VridStats, XDP_PROGRAM, fold_v6, maps, vip_filter_bit,
+    DROP_REASONS, FAMILY_V4, FAMILY_V6, LastSeen, MAX_VIPS, STATS_LEN, VIP_F_COLLISION, VipEntry,
+    VipStats, VridConfig, VridKey, VridStats, XDP_PROGRAM, maps, vip_index_v4, vip_index_v6,
 };
 
 use super::{
@@ -47,7 +47,7 @@ const REQUIRED_MAPS: [&str; 11] = [
     maps::PEERS,
     maps::VIPS_V4,
     maps::VIPS_V6,
-    maps::VIP_FILTER,
+    maps::VIP_TABLE,
     maps::VIP_STATS,
     maps::STATS,
     maps::DROPS,
@@ -62,7 +62,8 @@ pub struct XdpDataPlane {
     links: BTreeMap<u32, (XdpLinkId, ActiveMode)>,
     applied: Desired,
     vip_slots: BTreeMap<IpAddr, u32>,
-    filter: Vec<u64>,
+    /// The non-empty `VIP_TABLE` entries as last written.
+    vip_table: BTreeMap<u32, VipEntry>,
     /// Holds the VRRP multicast MACs in each attached NIC's receive filter.
     membership: OwnedFd,
     events_taken: bool,
@@ -89,27 +90,44 @@ fn optional<T>(r: Result<T, MapError>) -> Result<Option<T>, MapError> {
     }
 }
 
-fn vip_bit(vip: &IpAddr) -> u32 {
+fn vip_index(vip: &IpAddr) -> u32 {
     match vip {
-        IpAddr::V4(a) => vip_filter_bit(u32::from_ne_bytes(a.octets())),
-        IpAddr::V6(a) => {
-            let o = a.octets();
-            let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-            vip_filter_bit(fold_v6([w(0), w(4), w(8), w(12)]))
-        }
+        IpAddr::V4(a) => vip_index_v4(a.octets()),
+        IpAddr::V6(a) => vip_index_v6(a.octets()),
     }
 }
 
-/// The VIP pre-filter bitmap for a set of VIPs.
-fn filter_words<'a>(vips: impl Iterator<Item = &'a IpAddr>) -> Vec<u64> {
-    let mut words = vec![0u64; VIP_FILTER_WORDS as usize];
-    for vip in vips {
-        let bit = vip_bit(vip) as usize;
-        if let Some(w) = words.get_mut(bit / 64) {
-            *w |= 1 << (bit % 64);
-        }
+/// The non-empty `VIP_TABLE` entries for VIPs and their slots: the VIP
+/// itself where it is alone at its index, a collision marker where several
+/// share one (the program then asks `VIPS_V4`/`VIPS_V6`).
+fn vip_table<'a>(slots: impl Iterator<Item = (&'a IpAddr, &'a u32)>) -> BTreeMap<u32, VipEntry> {
+    let mut table: BTreeMap<u32, VipEntry> = BTreeMap::new();
+    for (vip, slot) in slots {
+        let (addr, family) = match vip {
+            IpAddr::V4(a) => {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&a.octets());
+                (b, FAMILY_V4)
+            }
+            IpAddr::V6(a) => (a.octets(), FAMILY_V6),
+        };
+        table
+            .entry(vip_index(vip))
+            .and_modify(|e| {
+                *e = VipEntry {
+                    flags: VIP_F_COLLISION,
+                    ..VipEntry::default()
+                }
+            })
+            .or_insert(VipEntry {
+                addr,
+                slot: *slot,
+                family,
+                flags: 0,
+                _pad: [0; 2],
+            });
     }
-    words
+    table
 }
 
 impl XdpDataPlane {
@@ -147,7 +165,7 @@ impl XdpDataPlane {
             links: BTreeMap::new(),
             applied: Desired::default(),
             vip_slots: BTreeMap::new(),
-            filter: vec![0; VIP_FILTER_WORDS as usize],
+            vip_table: BTreeMap::new(),
             membership,
             events_taken: false,
         })
@@ -288,16 +306,21 @@ impl XdpDataPlane {
             }
         }
         {
-            let words = filter_words(slots.keys());
-            let e = map_err(maps::VIP_FILTER);
-            let mut m: Array<_, u64> =
-                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIP_FILTER)?).map_err(&e)?;
-            for (i, (new, old)) in words.iter().zip(self.filter.iter()).enumerate() {
-                if new != old {
-                    m.set(i as u32, new, 0).map_err(&e)?;
+            // After the hash maps, so a collision entry never points the
+            // program at a missing key.
+            let table = vip_table(slots.iter());
+            let e = map_err(maps::VIP_TABLE);
+            let mut m: Array<_, VipEntry> =
+                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::VIP_TABLE)?).map_err(&e)?;
+            for (i, entry) in &table {
+                if self.vip_table.get(i) != Some(entry) {
+                    m.set(*i, entry, 0).map_err(&e)?;
                 }
             }
-            self.filter = words;
+            for i in self.vip_table.keys().filter(|i| !table.contains_key(i)) {
+                m.set(*i, VipEntry::default(), 0).map_err(&e)?;
+            }
+            self.vip_table = table;
         }
         self.vip_slots = slots;
         Ok(())
@@ -492,14 +515,30 @@ impl XdpDataPlane {
     }
 
     /// Counters of one VRID (configured or foreign), if it was ever seen.
+    ///
+    /// `valid` comes from `LAST_SEEN.rx_total` (the program does not count
+    /// valid adverts in `VRID_STATS`, see [`VridStats::valid`]).
     pub fn vrid_counters(&self, key: VridKey) -> Result<Option<VridCounters>, DataPlaneError> {
         let m = self.vrid_stats_map()?;
         let vals = optional(m.get(&key, 0)).map_err(map_err(maps::VRID_STATS))?;
-        Ok(vals.map(|v| {
-            let mut c = VridCounters::default();
+        let valid = self.rx_total(key)?;
+        if vals.is_none() && valid.is_none() {
+            return Ok(None);
+        }
+        let mut c = VridCounters::default();
+        if let Some(v) = vals {
             v.iter().for_each(|s| c.add(s));
-            c
-        }))
+        }
+        c.valid += valid.unwrap_or(0);
+        Ok(Some(c))
+    }
+
+    /// `LAST_SEEN.rx_total` of a VRID, if it has an entry.
+    fn rx_total(&self, key: VridKey) -> Result<Option<u64>, DataPlaneError> {
+        let e = map_err(maps::LAST_SEEN);
+        let m: HashMap<_, VridKey, LastSeen> =
+            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
+        Ok(optional(m.get(&key, 0)).map_err(&e)?.map(|l| l.rx_total))
     }
 
     /// Counters of every VRID seen on the attached interfaces.
@@ -512,6 +551,24 @@ impl XdpDataPlane {
             let mut c = VridCounters::default();
             v.iter().for_each(|s| c.add(s));
             out.push((k, c));
+        }
+        // Valid adverts are counted in LAST_SEEN, which may hold VRIDs
+        // without any VRID_STATS entry (no drops, never foreign).
+        let e = map_err(maps::LAST_SEEN);
+        let ls: HashMap<_, VridKey, LastSeen> =
+            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
+        for item in ls.iter() {
+            let Ok((k, l)) = item else { continue };
+            match out.iter_mut().find(|(o, _)| *o == k) {
+                Some((_, c)) => c.valid += l.rx_total,
+                None => out.push((
+                    k,
+                    VridCounters {
+                        valid: l.rx_total,
+                        ..VridCounters::default()
+                    },
+                )),
+            }
         }
         Ok(out)
     }
@@ -592,17 +649,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filter_has_one_bit_per_distinct_hash() {
-        let vips: Vec<IpAddr> = vec![
-            "192.0.2.10".parse().unwrap(),
-            "2001:db8::10".parse().unwrap(),
-        ];
-        let words = filter_words(vips.iter());
-        let ones: u32 = words.iter().map(|w| w.count_ones()).sum();
-        assert!((1..=2).contains(&ones));
-        for vip in &vips {
-            let b = vip_bit(vip) as usize;
-            assert_ne!(words[b / 64] & (1 << (b % 64)), 0);
-        }
+    fn vip_table_holds_lone_vips_and_marks_collisions() {
+        let a: IpAddr = "192.0.2.10".parse().unwrap();
+        let b: IpAddr = "2001:db8::10".parse().unwrap();
+        // A VIP sharing a's index: search the documentation range.
+        let c: IpAddr = (0..=255u8)
+            .flat_map(|x| (0..=255u8).map(move |y| IpAddr::from([198, 51, x, y])))
+            .chain((0..=255u8).flat_map(|x| (0..=255u8).map(move |y| IpAddr::from([203, 0, x, y]))))
+            .find(|v| vip_index(v) == vip_index(&a))
+            .expect("a colliding address in 131072 candidates");
+        let slots: BTreeMap<IpAddr, u32> = [(a, 0), (b, 1)].into();
+        let t = vip_table(slots.iter());
+        assert_eq!(t.len(), 2);
+        let ea = t[&vip_index(&a)];
+        assert_eq!((ea.family, ea.slot, ea.flags), (FAMILY_V4, 0, 0));
+        assert_eq!(&ea.addr[..4], &[192, 0, 2, 10]);
+        assert_eq!(&ea.addr[4..], &[0; 12]);
+        let eb = t[&vip_index(&b)];
+        assert_eq!(
+            (eb.family, eb.slot, eb.addr),
+            (
+                FAMILY_V6,
+                1,
+                match b {
+                    IpAddr::V6(x) => x.octets(),
+                    IpAddr::V4(_) => unreachable!(),
+                }
+            )
+        );
+
+        let slots: BTreeMap<IpAddr, u32> = [(a, 0), (b, 1), (c, 2)].into();
+        let t = vip_table(slots.iter());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[&vip_index(&a)].flags, VIP_F_COLLISION);
     }
 }
