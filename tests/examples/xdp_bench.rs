@@ -127,6 +127,7 @@ fn main() -> anyhow::Result<()> {
         VridConfig {
             version: 3,
             flags: VRID_F_DELIVER_ALL,
+            slot: 1,
             ..Default::default()
         },
         0,

@@ -39,6 +39,8 @@ const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 7);
 struct Harness {
     ebpf: Ebpf,
     ifindex: u32,
+    /// `LAST_SEEN` slot of each configured VRID, as the agent assigns them.
+    slots: std::collections::HashMap<VridKey, u16>,
 }
 
 impl Harness {
@@ -53,7 +55,11 @@ impl Harness {
             Err(e) => panic!("loading the XDP program failed (verifier?): {e:#}"),
         };
         let ifindex = nix::net::if_::if_nametoindex("lo").expect("lo exists");
-        Some(Self { ebpf, ifindex })
+        Some(Self {
+            ebpf,
+            ifindex,
+            slots: Default::default(),
+        })
     }
 
     fn run(&mut self, frame: &[u8]) -> xdp::Run {
@@ -64,8 +70,10 @@ impl Harness {
         VridKey::new(self.ifindex, vrid, family)
     }
 
-    fn configure(&mut self, vrid: u8, family: u8, cfg: VridConfig) {
+    fn configure(&mut self, vrid: u8, family: u8, mut cfg: VridConfig) {
         let key = self.key(vrid, family);
+        let next = u16::try_from(self.slots.len()).unwrap();
+        cfg.slot = *self.slots.entry(key).or_insert(next);
         let mut m: HashMap<_, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(maps::VRIDS).unwrap()).unwrap();
         m.insert(key, cfg, 0).unwrap();
@@ -206,16 +214,21 @@ impl Harness {
         Some(sum)
     }
 
+    /// The `LAST_SEEN` entry of a configured VRID, `None` while empty.
     fn last_seen(&self, key: VridKey) -> Option<LastSeen> {
-        let m: HashMap<_, VridKey, LastSeen> =
-            HashMap::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
-        m.get(&key, 0).ok()
+        let slot = *self.slots.get(&key)?;
+        let m: Array<_, LastSeen> =
+            Array::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
+        let ls = m.get(&u32::from(slot), 0).unwrap();
+        (ls.rx_total != 0).then_some(ls)
     }
 
     fn last_seen_count(&self) -> usize {
-        let m: HashMap<_, VridKey, LastSeen> =
-            HashMap::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
-        m.keys().count()
+        let m: Array<_, LastSeen> =
+            Array::try_from(self.ebpf.map(maps::LAST_SEEN).unwrap()).unwrap();
+        m.iter()
+            .filter(|l| l.as_ref().unwrap().rx_total != 0)
+            .count()
     }
 
     fn vip_stats(&self, slot: u32) -> VipStats {

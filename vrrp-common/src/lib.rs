@@ -37,7 +37,12 @@ pub const VIP_TABLE_LEN: u32 = 1 << 16;
 pub mod maps {
     /// `HashMap<VridKey, VridConfig>`: VRIDs configured per interface (agent writes).
     pub const VRIDS: &str = "VRIDS";
-    /// `HashMap<VridKey, LastSeen>`: newest valid advert per VRID (kernel writes).
+    /// `Array<LastSeen>` of [`crate::MAX_VRIDS`] entries, indexed by
+    /// [`crate::VridConfig::slot`]: newest valid advert per configured VRID
+    /// (kernel writes; `rx_total == 0` means none yet). An array, not a hash
+    /// keyed by [`crate::VridKey`]: the `VRIDS` lookup already found the VRID,
+    /// a second hash lookup per advert would cost ~25 ns. The agent zeroes an
+    /// entry before giving its slot to a VRID.
     pub const LAST_SEEN: &str = "LAST_SEEN";
     /// `PerCpuHashMap<VridKey, VridStats>`: per-VRID counters, incl. foreign VRIDs.
     /// Not LRU: entries are never evicted (counters never reset under a flood
@@ -157,7 +162,8 @@ pub enum Stat {
     VipResolutions = 7,
     /// Adverts dropped (all reasons).
     AdvertsDropped = 8,
-    /// `LAST_SEEN` / `VRID_STATS` updates that failed (map full).
+    /// `VRID_STATS` updates that failed (map full), or a `VridConfig::slot`
+    /// out of range.
     MapUpdateFailed = 9,
 }
 
@@ -218,8 +224,9 @@ pub struct VridConfig {
     /// v2 only: the configured Adver Int in seconds; a differing one is
     /// dropped as `Interval` (RFC 3768 §7.1).
     pub v2_adver_int: u16,
-    /// Zero.
-    pub _pad1: [u8; 2],
+    /// Index of this VRID's entry in `LAST_SEEN` (< [`MAX_VRIDS`]), chosen
+    /// by the agent, unique among configured VRIDs.
+    pub slot: u16,
 }
 const _: () = assert!(size_of::<VridConfig>() == 8);
 
@@ -337,7 +344,7 @@ const _: () = assert!(size_of::<VipEntry>() == 24);
 
 /// [`AdvertEvent::reason`]: why the data plane woke the agent (bits).
 pub mod event_reason {
-    /// First advert seen for this VRID (no `LAST_SEEN` entry).
+    /// First advert seen for this VRID (its `LAST_SEEN` entry is empty).
     pub const FIRST: u8 = 1 << 0;
     /// Sender address differs from the previous advert.
     pub const NEW_SOURCE: u8 = 1 << 1;

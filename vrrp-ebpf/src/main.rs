@@ -72,7 +72,7 @@ use vrrp_common::{
 #[map]
 static VRIDS: HashMap<VridKey, VridConfig> = HashMap::with_max_entries(MAX_VRIDS, 0);
 #[map]
-static LAST_SEEN: HashMap<VridKey, LastSeen> = HashMap::with_max_entries(MAX_VRIDS, 0);
+static LAST_SEEN: Array<LastSeen> = Array::with_max_entries(MAX_VRIDS, 0);
 #[map]
 static VRID_STATS: PerCpuHashMap<VridKey, VridStats> =
     PerCpuHashMap::with_max_entries(MAX_VRIDS, 0);
@@ -697,51 +697,39 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     // Receive time of the advert this one replaces (see
     // `AdvertEvent::prev_ts_ns`): the agent may never have seen it.
     let mut prev_ts = 0u64;
-    match LAST_SEEN.get_ptr_mut(key) {
-        Some(ls) => {
-            // SAFETY: only this program writes LAST_SEEN (the agent reads);
-            // concurrent adverts for one VRID on two CPUs race benignly.
-            unsafe {
-                let old_src = read_unaligned(addr_of_mut!((*ls).src_ip).cast::<[u32; 4]>());
-                if old_src != rx.src {
-                    reason |= event_reason::NEW_SOURCE;
-                }
-                if (*ls).priority != priority {
-                    reason |= event_reason::PRIORITY;
-                }
-                if (*ls).interval != interval {
-                    reason |= event_reason::INTERVAL;
-                }
-                prev_ts = (*ls).ts_ns;
-                (*ls).ts_ns = now;
-                (*ls).rx_total += 1;
-                (*ls).src_ip = words_to_bytes(rx.src);
-                (*ls).src_mac = mac;
-                (*ls).priority = priority;
-                (*ls).version = version;
-                (*ls).interval = interval;
-                (*ls).count = count;
-                (*ls).checksum_form = form as u8;
-            }
-        }
-        None => {
+    // An array lookup (inlined): the slot came with the VRIDS entry.
+    let Some(ls) = LAST_SEEN.get_ptr_mut(cfg.slot as u32) else {
+        bump(Stat::MapUpdateFailed);
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: only this program writes LAST_SEEN (the agent reads, and
+    // zeroes an entry before its slot is used); concurrent adverts for one
+    // VRID on two CPUs race benignly.
+    unsafe {
+        if (*ls).rx_total == 0 {
             reason |= event_reason::FIRST;
-            let ls = LastSeen {
-                ts_ns: now,
-                rx_total: 1,
-                src_ip: words_to_bytes(rx.src),
-                src_mac: mac,
-                priority,
-                version,
-                interval,
-                count,
-                checksum_form: form as u8,
-                _pad: [0; 4],
-            };
-            if LAST_SEEN.insert(key, ls, 0).is_err() {
-                bump(Stat::MapUpdateFailed);
+        } else {
+            let old_src = read_unaligned(addr_of_mut!((*ls).src_ip).cast::<[u32; 4]>());
+            if old_src != rx.src {
+                reason |= event_reason::NEW_SOURCE;
             }
+            if (*ls).priority != priority {
+                reason |= event_reason::PRIORITY;
+            }
+            if (*ls).interval != interval {
+                reason |= event_reason::INTERVAL;
+            }
+            prev_ts = (*ls).ts_ns;
         }
+        (*ls).ts_ns = now;
+        (*ls).rx_total += 1;
+        (*ls).src_ip = words_to_bytes(rx.src);
+        (*ls).src_mac = mac;
+        (*ls).priority = priority;
+        (*ls).version = version;
+        (*ls).interval = interval;
+        (*ls).count = count;
+        (*ls).checksum_form = form as u8;
     }
     if priority == 0 {
         reason |= event_reason::PRIORITY_ZERO;

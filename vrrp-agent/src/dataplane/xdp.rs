@@ -130,6 +130,37 @@ fn vip_table<'a>(slots: impl Iterator<Item = (&'a IpAddr, &'a u32)>) -> BTreeMap
     table
 }
 
+/// Gives every VRID of `new` its `LAST_SEEN` slot ([`VridConfig::slot`]):
+/// the one it has in `old`, else preferably one that was free before this
+/// apply (the program may still be finishing a packet of a VRID removed just
+/// now, and would write into its old slot). Returns the newly given slots.
+fn assign_vrid_slots(
+    old: &BTreeMap<(u32, u8, u8), VridConfig>,
+    new: &mut BTreeMap<(u32, u8, u8), VridConfig>,
+) -> Result<Vec<u16>, DataPlaneError> {
+    let used: BTreeSet<u16> = old.values().map(|c| c.slot).collect();
+    let mut kept = BTreeSet::new();
+    for (k, v) in new.iter_mut() {
+        if let Some(o) = old.get(k) {
+            v.slot = o.slot;
+            kept.insert(o.slot);
+        }
+    }
+    let max = u16::try_from(vrrp_common::MAX_VRIDS).unwrap_or(u16::MAX);
+    let freed: Vec<u16> = used.difference(&kept).copied().collect();
+    let mut free = (0..max).filter(|s| !used.contains(s)).chain(freed);
+    let mut fresh = Vec::new();
+    for (k, v) in new.iter_mut() {
+        if !old.contains_key(k) {
+            v.slot = free.next().ok_or_else(|| {
+                DataPlaneError::Config(format!("more than {} VRIDs", vrrp_common::MAX_VRIDS))
+            })?;
+            fresh.push(v.slot);
+        }
+    }
+    Ok(fresh)
+}
+
 impl XdpDataPlane {
     /// Loads the embedded program and checks its maps. Nothing is attached
     /// yet; call [`XdpDataPlane::apply`].
@@ -180,7 +211,18 @@ impl XdpDataPlane {
     /// interfaces no longer used. Entries that did not change keep their
     /// kernel state (`LAST_SEEN`, counters).
     pub fn apply(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
-        let d = cfg.desired()?;
+        let mut d = cfg.desired()?;
+        let fresh = assign_vrid_slots(&self.applied.vrids, &mut d.vrids)?;
+        {
+            // A new VRID starts with an empty LAST_SEEN entry (FIRST), before
+            // its VRIDS entry points the program at it.
+            let e = map_err(maps::LAST_SEEN);
+            let mut m: Array<_, LastSeen> =
+                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
+            for slot in fresh {
+                m.set(u32::from(slot), LastSeen::default(), 0).map_err(&e)?;
+            }
+        }
         // Peers before flags, so a VRID that gains a peer filter never sees
         // an empty allow-list; stale peers go last for the same reason.
         {
@@ -210,17 +252,18 @@ impl XdpDataPlane {
             }
         }
         {
-            // A VRID that is configured again later starts fresh (FIRST).
+            // Removed VRIDs leave no stale entry behind.
             let e = map_err(maps::LAST_SEEN);
-            let mut m: HashMap<_, VridKey, LastSeen> =
-                HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
-            for k in self
+            let mut m: Array<_, LastSeen> =
+                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
+            for (_, c) in self
                 .applied
                 .vrids
-                .keys()
-                .filter(|k| !d.vrids.contains_key(k))
+                .iter()
+                .filter(|(k, _)| !d.vrids.contains_key(k))
             {
-                optional(m.remove(&key_from_tuple(*k))).map_err(&e)?;
+                m.set(u32::from(c.slot), LastSeen::default(), 0)
+                    .map_err(&e)?;
             }
         }
         {
@@ -533,12 +576,20 @@ impl XdpDataPlane {
         Ok(Some(c))
     }
 
-    /// `LAST_SEEN.rx_total` of a VRID, if it has an entry.
+    /// `LAST_SEEN.rx_total` of a VRID, if it is configured and has seen one.
     fn rx_total(&self, key: VridKey) -> Result<Option<u64>, DataPlaneError> {
+        Ok(self.last_seen_raw(key)?.map(|l| l.rx_total))
+    }
+
+    /// The `LAST_SEEN` entry of a configured VRID, `None` while empty.
+    fn last_seen_raw(&self, key: VridKey) -> Result<Option<LastSeen>, DataPlaneError> {
+        let Some(cfg) = self.applied.vrids.get(&key_tuple(&key)) else {
+            return Ok(None);
+        };
         let e = map_err(maps::LAST_SEEN);
-        let m: HashMap<_, VridKey, LastSeen> =
-            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
-        Ok(optional(m.get(&key, 0)).map_err(&e)?.map(|l| l.rx_total))
+        let m: Array<_, LastSeen> = Array::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
+        let raw = m.get(&u32::from(cfg.slot), 0).map_err(&e)?;
+        Ok((raw.rx_total != 0).then_some(raw))
     }
 
     /// Counters of every VRID seen on the attached interfaces.
@@ -554,11 +605,11 @@ impl XdpDataPlane {
         }
         // Valid adverts are counted in LAST_SEEN, which may hold VRIDs
         // without any VRID_STATS entry (no drops, never foreign).
-        let e = map_err(maps::LAST_SEEN);
-        let ls: HashMap<_, VridKey, LastSeen> =
-            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
-        for item in ls.iter() {
-            let Ok((k, l)) = item else { continue };
+        for t in self.applied.vrids.keys() {
+            let k = key_from_tuple(*t);
+            let Some(l) = self.last_seen_raw(k)? else {
+                continue;
+            };
             match out.iter_mut().find(|(o, _)| *o == k) {
                 Some((_, c)) => c.valid += l.rx_total,
                 None => out.push((
@@ -589,10 +640,7 @@ impl XdpDataPlane {
 
     /// The newest valid advert the program saw for a configured VRID.
     pub fn last_seen(&self, key: VridKey) -> Result<Option<LastSeenInfo>, DataPlaneError> {
-        let e = map_err(maps::LAST_SEEN);
-        let m: HashMap<_, VridKey, LastSeen> =
-            HashMap::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
-        let raw = optional(m.get(&key, 0)).map_err(&e)?;
+        let raw = self.last_seen_raw(key)?;
         let Some(family) = AddrFamily::from_tag(key.family) else {
             return Ok(None);
         };
@@ -647,6 +695,29 @@ impl RingEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vrid_slots_are_kept_and_not_reused_at_once() {
+        let cfg = |slot| VridConfig {
+            version: 3,
+            slot,
+            ..VridConfig::default()
+        };
+        let mut a: BTreeMap<(u32, u8, u8), VridConfig> =
+            [((1, 1, 4), cfg(0)), ((1, 2, 4), cfg(0))].into();
+        assert_eq!(assign_vrid_slots(&BTreeMap::new(), &mut a).unwrap(), [0, 1]);
+        assert_eq!((a[&(1, 1, 4)].slot, a[&(1, 2, 4)].slot), (0, 1));
+        // VRID 1 removed, VRID 3 added: 3 does not get 1's slot yet.
+        let mut b: BTreeMap<(u32, u8, u8), VridConfig> =
+            [((1, 2, 4), cfg(0)), ((1, 3, 4), cfg(0))].into();
+        assert_eq!(assign_vrid_slots(&a, &mut b).unwrap(), [2]);
+        assert_eq!((b[&(1, 2, 4)].slot, b[&(1, 3, 4)].slot), (1, 2));
+        // Full: every slot taken.
+        let mut full: BTreeMap<(u32, u8, u8), VridConfig> = (0..=vrrp_common::MAX_VRIDS)
+            .map(|i| ((i, 1, 4), cfg(0)))
+            .collect();
+        assert!(assign_vrid_slots(&BTreeMap::new(), &mut full).is_err());
+    }
 
     #[test]
     fn vip_table_holds_lone_vips_and_marks_collisions() {
