@@ -3,6 +3,7 @@
 //! bridge. Everything is removed on drop, including processes started in it.
 
 use std::{
+    os::unix::process::CommandExt as _,
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
 };
@@ -26,6 +27,8 @@ pub struct Host {
     pub ns: String,
     /// MAC address of its `eth0`.
     pub mac: String,
+    /// Its bridge port (the veth peer of `eth0`) in the bridge namespace.
+    pub port: String,
 }
 
 impl Lab {
@@ -87,7 +90,7 @@ impl Lab {
         }
         self.ip(&ns, &["link", "set", "eth0", "up"])?;
         let mac = self.mac_of(&ns)?;
-        Ok(Host { ns, mac })
+        Ok(Host { ns, mac, port })
     }
 
     fn mac_of(&self, ns: &str) -> anyhow::Result<String> {
@@ -116,8 +119,14 @@ impl Lab {
             .with_context(|| format!("running {argv:?} in {ns}"))
     }
 
-    /// Starts a long-running command inside `ns`; killed when the lab drops.
-    /// Returns its index for [`Lab::kill`].
+    /// The bridge namespace.
+    pub fn lan(&self) -> &str {
+        &self.lan
+    }
+
+    /// Starts a long-running command inside `ns`, in a process group of its
+    /// own (so that daemons that fork, like keepalived, are killed whole);
+    /// killed when the lab drops. Returns its index for [`Lab::signal`].
     pub fn spawn(&mut self, ns: &str, argv: &[&str], log: Stdio) -> anyhow::Result<usize> {
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
@@ -125,6 +134,7 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {argv:?} in {ns}"))?;
         self.children.push(child);
@@ -143,6 +153,30 @@ impl Lab {
         Ok(())
     }
 
+    /// Sends `signal` to the whole process group of a spawned process.
+    pub fn signal_group(&mut self, idx: usize, signal: i32) -> anyhow::Result<()> {
+        let pid = self.pid(idx)?;
+        // SAFETY: killpg(2) has no memory-safety preconditions; the group is
+        // the one `spawn` created for this child.
+        if unsafe { libc::killpg(pid, signal) } != 0 {
+            bail!("killpg({pid}, {signal}) failed");
+        }
+        Ok(())
+    }
+
+    /// The pid (and process-group id) of a spawned process.
+    pub fn pid(&self, idx: usize) -> anyhow::Result<i32> {
+        let child = self.children.get(idx).context("no such child")?;
+        i32::try_from(child.id()).context("pid out of range")
+    }
+
+    /// Whether a spawned process has exited (reaps it if so).
+    pub fn exited(&mut self, idx: usize) -> bool {
+        self.children
+            .get_mut(idx)
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_)) | Err(_)))
+    }
+
     /// Waits for a spawned process to exit; returns its exit code.
     pub fn wait(&mut self, idx: usize) -> anyhow::Result<Option<i32>> {
         let child = self.children.get_mut(idx).context("no such child")?;
@@ -153,6 +187,13 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for child in &mut self.children {
+            if let Ok(None) = child.try_wait()
+                && let Ok(pid) = i32::try_from(child.id())
+            {
+                // SAFETY: killpg(2) has no memory-safety preconditions; the
+                // group is the one `spawn` created for this child.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -160,6 +201,20 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// Moves the calling thread into network namespace `ns` (created by `ip
+/// netns`). Only this thread changes namespace; sockets it opens afterwards
+/// stay in `ns` whichever thread uses them.
+pub fn enter_netns(ns: &str) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let path = format!("/run/netns/{ns}");
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+    // SAFETY: the fd is a valid open namespace file for the duration of the call.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        bail!("setns({path}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<Output> {

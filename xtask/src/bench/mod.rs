@@ -1,0 +1,262 @@
+//! `cargo xtask bench`: vrrp-agent side by side with keepalived.
+//!
+//! `bench` (and `bench --quick`, a reduced run that `cargo xtask test` uses
+//! so the harness never rots) builds the agent in release mode and runs it
+//! and keepalived in identical network-namespace labs: failover when the
+//! master host dies, graceful handover, the takeover path, steady-state CPU
+//! and RSS, and a flood of invalid VRRP at a backup. It writes
+//! `bench-report/report.md`, `results.json` and `failover.svg`.
+//!
+//! `bench xdp` builds and runs the `xdp_bench` example of the `tests` crate
+//! (which loads the XDP objects with aya and times them by
+//! BPF_PROG_TEST_RUN), so xtask itself does not depend on aya.
+
+mod chart;
+mod daemon;
+mod measure;
+mod report;
+mod wire;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+
+use daemon::{Kind, Setup};
+use measure::{Ctx, How};
+pub use report::Results;
+
+/// Arguments of `cargo xtask bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Option<Which>,
+    /// A reduced run (few trials, short windows) that finishes in under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Where the report goes (default: `bench-report/` in the workspace;
+    /// `--quick` defaults to `<target dir>/bench-quick/` so it never
+    /// overwrites the committed full report).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Which {
+    /// XDP per-packet cost by BPF_PROG_TEST_RUN, against an empty XDP_PASS baseline.
+    Xdp,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Some(Which::Xdp) => xdp().map(drop),
+        None => compare(args.quick, args.out),
+    }
+}
+
+/// Runs the quick comparison (for `cargo xtask test`).
+#[allow(dead_code)]
+pub fn quick() -> anyhow::Result<()> {
+    compare(true, None)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn need_root(what: &str) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("{what} needs root (network namespaces, raw sockets, XDP)");
+    }
+    Ok(())
+}
+
+/// How much of everything a run does.
+struct Plan {
+    /// Trials of the host-dies failover at 1 s (v2), 100 ms, 10 ms.
+    kill: [usize; 3],
+    /// Trials with 100 VIPs (takeover path).
+    kill_100: usize,
+    /// Graceful-stop trials at 100 ms and 10 ms.
+    stop: usize,
+    /// Steady-state cells: (version, interval ms).
+    steady_intervals: Vec<(u8, u64)>,
+    /// Steady-state window.
+    window: Duration,
+    /// Flood duration.
+    flood: Duration,
+    /// Run `bench xdp` too.
+    xdp: bool,
+}
+
+const FLOOD_PPS: u64 = 250_000;
+
+fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+    crate::setup::run()?;
+    need_root("cargo xtask bench")?;
+    let started = Instant::now();
+    let plan = if quick {
+        Plan {
+            kill: [1, 3, 3],
+            kill_100: 2,
+            stop: 2,
+            steady_intervals: vec![(3, 10)],
+            window: Duration::from_secs(2),
+            flood: Duration::from_millis(1500),
+            xdp: false,
+        }
+    } else {
+        Plan {
+            kill: [5, 20, 20],
+            kill_100: 20,
+            stop: 10,
+            steady_intervals: vec![(2, 1000), (3, 100), (3, 10)],
+            window: Duration::from_secs(10),
+            flood: Duration::from_secs(6),
+            xdp: true,
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        if quick {
+            target_dir().join("bench-quick")
+        } else {
+            workspace_root().join("bench-report")
+        }
+    });
+    eprintln!("bench: building vrrp-agent (release)");
+    let agent = crate::demo::build_agent()?;
+    let dir = std::env::temp_dir().join(format!("vrrp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let ctx = Ctx {
+        agent: agent.clone(),
+        dir: dir.clone(),
+    };
+    let mut res = Results::new(quick, &agent);
+
+    // 1-3: failover, graceful stop, takeover path.
+    let cells: Vec<(How, Setup, usize)> = vec![
+        (How::Kill, Setup::single(2, 1000, 0), plan.kill[0]),
+        (How::Kill, Setup::single(3, 100, 0), plan.kill[1]),
+        (How::Kill, Setup::single(3, 10, 0), plan.kill[2]),
+        (How::Kill, Setup::single(3, 100, 99), plan.kill_100),
+        (How::Stop, Setup::single(3, 100, 0), plan.stop),
+        (How::Stop, Setup::single(3, 10, 0), plan.stop),
+    ];
+    for (how, setup, trials) in cells {
+        for kind in Kind::BOTH {
+            let r = measure::failover(&ctx, kind, &setup, how, trials);
+            if let Err(e) = &r {
+                eprintln!("bench: {} {how:?} failed: {e:#}", kind.name());
+            }
+            res.failover(how, &setup, kind, r.map_err(|e| format!("{e:#}")));
+        }
+    }
+    // 4: steady state.
+    for &(version, interval) in &plan.steady_intervals {
+        for n in [1u8, 255] {
+            let setup = if n == 1 {
+                Setup::single(version, interval, 0)
+            } else {
+                Setup::many(version, interval, n)
+            };
+            for kind in Kind::BOTH {
+                let r = measure::steady(&ctx, kind, &setup, plan.window);
+                match &r {
+                    Ok(s) => eprintln!(
+                        "bench: {:<10} steady {n:>3} x {interval:>4} ms: master {:.2}% {} KiB, backup {:.2}% {} KiB{}",
+                        kind.name(),
+                        s.master_cpu,
+                        s.master_rss,
+                        s.backup_cpu,
+                        s.backup_rss,
+                        if s.stable { "" } else { " (UNSTABLE)" }
+                    ),
+                    Err(e) => eprintln!("bench: {} steady failed: {e:#}", kind.name()),
+                }
+                res.steady(&setup, kind, r.map_err(|e| format!("{e:#}")));
+            }
+        }
+    }
+    // 5: flood at a backup.
+    let setup = Setup::single(3, 100, 0);
+    for kind in Kind::BOTH {
+        let r = measure::flood_backup(&ctx, kind, &setup, FLOOD_PPS, plan.flood);
+        match &r {
+            Ok(f) => eprintln!(
+                "bench: {:<10} flood {:.0} pps: backup CPU {:.1}%, false adverts {}, handover {:?} ms",
+                kind.name(),
+                f.pps,
+                f.backup_cpu,
+                f.false_adverts,
+                f.handover_ms
+            ),
+            Err(e) => eprintln!("bench: {} flood failed: {e:#}", kind.name()),
+        }
+        res.flood(kind, r.map_err(|e| format!("{e:#}")));
+    }
+    // 6: XDP per-packet costs.
+    if plan.xdp {
+        match xdp() {
+            Ok(t) => res.xdp = Some(t),
+            Err(e) => eprintln!("bench: bench xdp failed: {e:#}"),
+        }
+    }
+    res.elapsed_s = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    res.write(&out)?;
+    println!("{}", res.summary_table());
+    println!("report: {}", out.join("report.md").display());
+    if let Some(e) = res.first_error() {
+        bail!("some benchmarks failed (see the report): {e}");
+    }
+    Ok(())
+}
+
+/// Runs the XDP per-packet benchmark; returns its table.
+fn xdp() -> anyhow::Result<String> {
+    crate::setup::run()?;
+    need_root("bench xdp (BPF_PROG_TEST_RUN)")?;
+    let root = workspace_root();
+    println!("building and running the xdp_bench example (release)...");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .env_remove("AYA_BUILD_SKIP")
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "tests",
+            "--example",
+            "xdp_bench",
+        ])
+        .output()
+        .context("running cargo")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{stdout}");
+    if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        bail!("xdp_bench failed ({})", out.status);
+    }
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let report = dir.join("xdp.md");
+    std::fs::write(&report, format!("# XDP per-packet cost\n\n{stdout}"))
+        .with_context(|| format!("writing {}", report.display()))?;
+    println!("report: {}", report.display());
+    Ok(stdout)
+}
