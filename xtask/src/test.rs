@@ -92,6 +92,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
             eprintln!("test: {e:#}");
             failed.push("privileged tests");
         }
+        // The benchmark harness, reduced, so that it never rots (a check,
+        // not a measurement); skipped when a test filter is given.
+        if args.filter.is_none() {
+            eprintln!("test: cargo xtask bench --quick (the benchmark harness)");
+            if let Err(e) = crate::bench::quick() {
+                eprintln!("test: {e:#}");
+                failed.push("bench --quick");
+            }
+        }
     }
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));

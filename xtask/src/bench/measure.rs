@@ -58,13 +58,32 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
-/// utime + stime of every process of the group, in clock ticks (1/100 s).
-fn cpu_ticks(pgid: i32) -> u64 {
+/// CPU time of every thread of every process of the group, in ns: the
+/// scheduler's run time from `/proc/<pid>/task/<tid>/schedstat` (ns
+/// resolution), or utime + stime from `/proc/<pid>/stat` (10 ms ticks) where
+/// schedstat is missing.
+fn cpu_ns(pgid: i32) -> u64 {
     group(pgid)
         .iter()
-        .filter_map(|&p| {
-            let f = stat_fields(p)?;
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        .map(|&p| {
+            let sched: Option<u64> =
+                std::fs::read_dir(format!("/proc/{p}/task"))
+                    .ok()
+                    .and_then(|rd| {
+                        rd.filter_map(Result::ok)
+                            .map(|t| {
+                                let s = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                                s.split_whitespace().next()?.parse::<u64>().ok()
+                            })
+                            .sum::<Option<u64>>()
+                    });
+            sched.unwrap_or_else(|| {
+                stat_fields(p)
+                    .and_then(|f| {
+                        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+                    })
+                    .map_or(0, |ticks| ticks * 10_000_000)
+            })
         })
         .sum()
 }
@@ -477,10 +496,10 @@ pub fn steady(ctx: &Ctx, kind: Kind, setup: &Setup, window: Duration) -> anyhow:
     sleep(Duration::from_millis(1000 + setup.interval_ms * 2));
     let m = pair.lab.pid(pair.r1_idx.context("r1")?)?;
     let b = pair.lab.pid(pair.r2_idx)?;
-    let (m0, b0, t0) = (cpu_ticks(m), cpu_ticks(b), Instant::now());
+    let (m0, b0, t0) = (cpu_ns(m), cpu_ns(b), Instant::now());
     sleep(window);
-    let (m1, b1, secs) = (cpu_ticks(m), cpu_ticks(b), t0.elapsed().as_secs_f64());
-    let pct = |d: u64| d as f64 / 100.0 / secs * 100.0;
+    let (m1, b1, secs) = (cpu_ns(m), cpu_ns(b), t0.elapsed().as_secs_f64());
+    let pct = |d: u64| d as f64 / 1e9 / secs * 100.0;
     Ok(Steady {
         master_cpu: pct(m1.saturating_sub(m0)),
         backup_cpu: pct(b1.saturating_sub(b0)),
@@ -541,10 +560,10 @@ pub fn flood_backup(
         rate,
         duration,
     );
-    let (c0, t0) = (cpu_ticks(b), Instant::now());
+    let (c0, t0) = (cpu_ns(b), Instant::now());
     let t0_ns = now_ns();
     sleep(duration * 2 / 3);
-    let (c1, secs) = (cpu_ticks(b), t0.elapsed().as_secs_f64());
+    let (c1, secs) = (cpu_ns(b), t0.elapsed().as_secs_f64());
     let false_vip = held(&pair.lab, &pair.r2, &pair.vips()) > 0;
     let t_stop = now_ns();
     let false_adverts = cap
@@ -579,7 +598,7 @@ pub fn flood_backup(
     Ok(Flood {
         sent: stats.sent,
         pps: stats.sent as f64 / stats.secs.max(1e-9),
-        backup_cpu: c1.saturating_sub(c0) as f64 / 100.0 / secs * 100.0,
+        backup_cpu: c1.saturating_sub(c0) as f64 / 1e9 / secs * 100.0,
         false_adverts,
         false_vip,
         handover_ms,

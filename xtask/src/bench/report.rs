@@ -527,9 +527,9 @@ impl Results {
             "\n## 4. Steady-state cost\n\n\
              r1 (master) and r2 (backup) run the same configuration: 1 instance, or 255 \
              instances (VRIDs 1–255, one VIP each) on one interface. After convergence and \
-             start-up work, CPU = Δ(utime + stime) of every process of the daemon (keepalived: \
-             parent and VRRP child) from `/proc/<pid>/stat` over the window, in % of one core \
-             (resolution: 1 tick = 10 ms of CPU over the window); RSS = sum of VmRSS.\n\n\
+             start-up work, CPU = Δ run time of every thread of every process of the daemon \
+             (keepalived: parent and VRRP child) from `/proc/<pid>/task/<tid>/schedstat` \
+             (ns resolution) over the window, in % of one core; RSS = sum of VmRSS.\n\n\
              | interval | instances | daemon | master CPU % | backup CPU % | master RSS MiB | backup RSS MiB | roles held |\n\
              |---|---|---|---|---|---|---|---|\n",
         );
