@@ -199,7 +199,12 @@ const _: () = assert!(size_of::<VridKey>() == 8);
 impl VridKey {
     /// A key with zeroed padding.
     pub const fn new(ifindex: u32, vrid: u8, family: u8) -> Self {
-        Self { ifindex, vrid, family, _pad: [0; 2] }
+        Self {
+            ifindex,
+            vrid,
+            family,
+            _pad: [0; 2],
+        }
     }
 }
 

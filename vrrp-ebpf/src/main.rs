@@ -6,14 +6,16 @@
 //!   802.1Q / 802.1ad) passes untouched, without a helper call.
 //! - IPv4/IPv6 traffic whose destination is a VIP bumps that VIP's per-CPU
 //!   counters; ARP requests and neighbour solicitations whose target is a VIP
-//!   bump `resolutions`. A bitmap pre-filter (`VIP_FILTER`, an array lookup
-//!   the verifier inlines) keeps the hash lookup off the path of other traffic.
+//!   bump `resolutions`. The VIP is found by one array lookup (`VIP_TABLE`,
+//!   inlined by the verifier, see `vrrp_common::VipEntry`); only addresses
+//!   whose table entry is a collision go to the `VIPS_V4`/`VIPS_V6` hashes.
 //! - VRRP (IP protocol 112) adverts go through every RFC 9568 §7.1 receive
 //!   check that needs no election state, including the checksum. Invalid ones
 //!   are dropped and counted by reason; valid ones for a configured VRID
-//!   refresh `LAST_SEEN` and wake the agent through `EVENTS` only when
-//!   something changed; valid ones for other VRIDs pass and are counted as
-//!   foreign.
+//!   refresh `LAST_SEEN` (also their per-VRID counter, `rx_total`) and wake
+//!   the agent through `EVENTS` only when something changed, handing over
+//!   the timestamp of the entry they replaced (`prev_ts_ns`); valid ones for
+//!   other VRIDs pass and are counted as foreign.
 //!
 //! Check order (it decides which reason a doubly-broken advert is counted
 //! under):
@@ -42,9 +44,11 @@
 //! headers (only next header 112 directly after the fixed header is parsed).
 //!
 //! Costs (see `cargo xtask bench xdp`): each hash-map lookup and
-//! `bpf_ktime_get_ns` cost ~25 ns on the reference VM; a valid advert needs
-//! three lookups (`VRIDS`, `VRID_STATS`, `LAST_SEEN`) and the clock, a VIP
-//! packet one lookup (`VIPS_V4`/`VIPS_V6`).
+//! `bpf_ktime_get_ns` cost ~25 ns on the reference VM, array lookups (inlined
+//! by the verifier) a few ns. A valid advert needs one hash lookup (`VRIDS`;
+//! its value carries the `LAST_SEEN` array slot) and the clock; a VIP packet
+//! one array lookup (`VIP_TABLE`). `VRID_STATS` (per-CPU hash) is touched
+//! only by drops and foreign adverts.
 //!
 //! No aya-log: logging would cost a ring-buffer reservation per call.
 #![no_std]
@@ -277,7 +281,6 @@ fn drop_advert(reason: DropReason, key: *const VridKey) -> u32 {
 
 // ---------------------------------------------------------------------------
 // VIP traffic
-
 
 #[inline(always)]
 fn vip_count_packet(ctx: &XdpContext, slot: u32) {
