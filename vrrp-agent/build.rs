@@ -20,7 +20,9 @@ fn main() -> anyhow::Result<()> {
         for name in OBJECTS {
             fs::write(out_dir.join(name), [])?;
         }
-        println!("cargo:warning=AYA_BUILD_SKIP set: embedding empty eBPF objects (XDP unavailable)");
+        println!(
+            "cargo:warning=AYA_BUILD_SKIP set: embedding empty eBPF objects (XDP unavailable)"
+        );
         return Ok(());
     }
     check_prerequisites()?;
