@@ -219,6 +219,25 @@ impl Results {
         let mut s = String::from(
             "| measure (p50 / p99 / max, ms) | vrrp-agent | keepalived | ratio |\n|---|---|---|---|\n",
         );
+        for c in self
+            .fail
+            .iter()
+            .filter(|c| c.how == How::Kill && c.vips == 1)
+        {
+            let f = |t: &Trial| Some(t.late_ms());
+            let (a, k) = (
+                Self::stat(c, Kind::Agent, f),
+                Self::stat(c, Kind::Keepalived, f),
+            );
+            let _ = writeln!(
+                s,
+                "| host dies: detection − Master_Down_Interval, {} | {} | {} | {} |",
+                interval_name(c.version, c.interval_ms),
+                f3(a),
+                f3(k),
+                ratio3(a, k)
+            );
+        }
         for c in &self.fail {
             let what = match c.how {
                 How::Kill => "host dies: client outage",
@@ -261,6 +280,18 @@ impl Results {
                     k.backup_cpu,
                     ratio(a.master_cpu, k.master_cpu),
                     ratio(a.backup_cpu, k.backup_cpu)
+                );
+                let _ = writeln!(
+                    s,
+                    "| RSS MiB master / backup, {} x {} | {:.1} / {:.1} | {:.1} / {:.1} | {} / {} |",
+                    c.instances,
+                    interval_name(c.version, c.interval_ms),
+                    a.master_rss as f64 / 1024.0,
+                    a.backup_rss as f64 / 1024.0,
+                    k.master_rss as f64 / 1024.0,
+                    k.backup_rss as f64 / 1024.0,
+                    ratio(a.master_rss as f64, k.master_rss as f64),
+                    ratio(a.backup_rss as f64, k.backup_rss as f64)
                 );
             }
         }
@@ -663,8 +694,9 @@ impl Results {
         if let [a, k] = stats[..] {
             let _ = writeln!(
                 m,
-                "| | | ratio | | {} | | | {} |",
+                "| | | ratio | | {} | | {} | {} |",
                 ratio3(a.0, k.0),
+                ratio3(a.1, k.1),
                 ratio3(a.2, k.2)
             );
         }
