@@ -36,6 +36,9 @@ impl Lab {
     /// a counter keep concurrent runs apart.
     pub fn new(tag: &str) -> anyhow::Result<Self> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            reap_stale();
+        }
         let prefix = format!("{tag}{}x{n}", std::process::id());
         let lan = format!("{prefix}-lan");
         let mut lab = Lab {
@@ -200,6 +203,48 @@ impl Drop for Lab {
         for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
+    }
+}
+
+/// Tags of the labs xtask makes (demo, bench failover / steady / flood).
+const TAGS: [&str; 4] = ["vd", "vb", "vs", "vf"];
+
+/// Removes labs left behind by an xtask that died without unwinding (Ctrl-C,
+/// SIGKILL): namespaces named `<tag><pid>x<n>-…` whose pid is gone, and every
+/// process still running in them.
+fn reap_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = TAGS.iter().find_map(|t| ns.strip_prefix(t)) else {
+            continue;
+        };
+        let Some((pid, tail)) = rest.split_once('x') else {
+            continue;
+        };
+        let well_formed = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && tail
+                .split_once('-')
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !well_formed || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(pids) = Command::new("ip").args(["netns", "pids", ns]).output() {
+            for p in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                if let Ok(p) = p.parse::<i32>() {
+                    // SAFETY: kill(2) has no memory-safety preconditions; p
+                    // runs inside a namespace only an earlier xtask created.
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+        }
+        eprintln!("lab: removing {ns}, left behind by a previous run");
+        let _ = Command::new("ip").args(["netns", "del", ns]).status();
     }
 }
 

@@ -375,9 +375,14 @@ impl Prober {
                     events: libc::POLLIN,
                     revents: 0,
                 };
-                let ms = i32::try_from(wait.as_millis()).unwrap_or(1);
-                // SAFETY: pfd is one live pollfd.
-                let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+                // ppoll, not poll: the wait is sub-millisecond, and poll's
+                // whole milliseconds would turn this into a busy loop.
+                let ts = libc::timespec {
+                    tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(1),
+                    tv_nsec: libc::c_long::from(wait.subsec_nanos()),
+                };
+                // SAFETY: pfd is one live pollfd, ts a live timespec; no sigmask.
+                let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
                 if rc <= 0 {
                     continue;
                 }
