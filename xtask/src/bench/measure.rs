@@ -328,6 +328,10 @@ pub fn failover(
         sleep(interval * 2 + Duration::from_millis(20));
         cap.clear();
         sleep(interval * 2);
+        // Act right after an advert of r1: the same phase of the advert
+        // cycle for every trial and both daemons, and the worst case for the
+        // client (the backup waits the whole Master_Down_Interval).
+        let _ = cap.next_advert_from(R1_IP, interval * 3);
         let r1 = pair.r1_idx.take().context("r1 not running")?;
         let t0 = now_ns();
         match how {

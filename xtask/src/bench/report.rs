@@ -468,7 +468,8 @@ impl Results {
         m.push_str(
             "\n## 1. Failover when the master host dies\n\n\
              r1's daemon is SIGKILLed (its whole process group) and its `eth0` set down right \
-             after. **Detection** = last advert of r1 to first advert of r2, both from a capture \
+             after, both right after an advert of r1 is seen on the bridge (within ~0.2 ms): the \
+             same phase of the advert cycle in every trial, and the worst case for the client. **Detection** = last advert of r1 to first advert of r2, both from a capture \
              on the bridge (AF_PACKET, kernel receive timestamps); the RFC's \
              Master_Down_Interval (3 × interval + Skew_Time, priority 100) is what a backup must \
              wait. **Outage** = the longest gap between ICMP echo replies seen by the client, \

@@ -257,6 +257,27 @@ impl Capture {
         self.seen.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
+    /// Waits (up to `timeout`) for the next advert from `src` captured after
+    /// this call; returns its time. Polls every 100 µs so that what follows
+    /// happens at a known phase of the advert cycle.
+    pub fn next_advert_from(&self, src: Ipv4Addr, timeout: Duration) -> Option<i64> {
+        let start = self.seen.lock().map(|v| v.len()).unwrap_or(0);
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if let Ok(v) = self.seen.lock() {
+                let hit = v.iter().skip(start).find_map(|s| match *s {
+                    Seen::Advert { t, src: a, .. } if a == src => Some(t),
+                    _ => None,
+                });
+                if hit.is_some() {
+                    return hit;
+                }
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        None
+    }
+
     /// Forgets everything captured so far (keeps memory bounded between trials).
     pub fn clear(&self) {
         if let Ok(mut v) = self.seen.lock() {
