@@ -46,14 +46,30 @@ fn initial_election_higher_priority_wins() {
     assert_eq!(st["instances"][0]["master"], "192.0.2.2");
 }
 
-/// RFC 9568 §6.4.3: equal priority, the higher primary address wins.
+/// RFC 9568 §6.4.3: two MASTERs of equal priority (a healed partition):
+/// the one with the lower primary address steps down. (A BACKUP never
+/// preempts an equal-priority MASTER, §6.4.2, so the tie-break only shows
+/// when both are MASTER.)
 #[test]
-fn initial_election_equal_priority_higher_address_wins() {
+fn equal_priority_masters_higher_address_wins() {
     let lab = Lab::new("eq", 2);
+    // Partition: both routers' bridge ports leave the bridge (carrier stays up).
+    for port in ["p0", "p1"] {
+        lab.lan.lan.ip(&["link", "set", port, "nomaster"]).unwrap();
+    }
     let a = lab.agent(0, &config(100, ""));
     let b = lab.agent(1, &config(100, ""));
+    a.wait_state("VI_1", "MASTER", SETTLE).unwrap();
     b.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    // Heal it.
+    for port in ["p0", "p1"] {
+        lab.lan
+            .lan
+            .ip(&["link", "set", port, "master", "br0"])
+            .unwrap();
+    }
     a.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    assert_eq!(b.state("VI_1").as_deref(), Some("MASTER"));
     wait_holder(&[lab.router(0), lab.router(1)], VIP, 1);
 }
 
@@ -63,8 +79,8 @@ fn failover_when_master_dies(xdp_off: bool) {
     let lab = Lab::new(if xdp_off { "fs" } else { "fd" }, 2);
     let extra: &[&str] = if xdp_off { &["--xdp", "off"] } else { &[] };
     let m = Agent::start(lab.router(0), &lab.dir, &config(150, ""), extra).unwrap();
-    let b = Agent::start(lab.router(1), &lab.dir, &config(100, ""), extra).unwrap();
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = Agent::start(lab.router(1), &lab.dir, &config(100, ""), extra).unwrap();
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
     if xdp_off {
         assert_eq!(m.status().unwrap()["xdp"]["mode"], "off");
@@ -106,8 +122,8 @@ fn failover_when_master_host_dies_socket_path() {
 fn failover_when_master_link_goes_down() {
     let lab = Lab::new("ld", 2);
     let m = lab.agent(0, &config(150, ""));
-    let b = lab.agent(1, &config(100, ""));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &config(100, ""));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
     let mac1 = mac_string(lab.router(1));
     assert!(ping(lab.client(), VIP));
@@ -143,8 +159,8 @@ fn graceful_stop_hands_over_at_skew_time() {
     // 1 s adverts: Skew_Time 0.609 s, Master_Down_Interval 3.609 s for priority 100.
     let slow = |p| config(p, "").replace("\"100ms\"", "\"1s\"");
     let mut m = lab.agent(0, &slow(150));
-    let b = lab.agent(1, &slow(100));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &slow(100));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
 
     m.signal(Signal::SIGTERM).unwrap();
@@ -226,8 +242,8 @@ fn ipv6_failover_moves_neighbour_entry() {
         )
     };
     let m = lab.agent(0, &cfg(150));
-    let b = lab.agent(1, &cfg(100));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &cfg(100));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
     let (mac0, mac1) = (mac_string(lab.router(0)), mac_string(lab.router(1)));
     let vip6 = "2001:db8::10";
@@ -305,8 +321,8 @@ virtual_ips = ["192.0.2.11/24"]
 fn hostile_input_never_moves_the_master() {
     let lab = Lab::new("ho", 2);
     let m = lab.agent(0, &config(150, ""));
-    let b = lab.agent(1, &config(100, ""));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &config(100, ""));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
 
     let vip: IpAddr = VIP.parse().unwrap();
@@ -391,8 +407,8 @@ fn hostile_input_never_moves_the_master() {
 fn reload_keeps_unchanged_instances() {
     let lab = Lab::new("rl", 2);
     let m = lab.agent(0, &config(150, ""));
-    let b = lab.agent(1, &config(100, ""));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &config(100, ""));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
     let before = m.status().unwrap()["instances"][0]["transitions"].clone();
     for _ in 0..3 {
@@ -426,8 +442,8 @@ fn vip_deleted_by_someone_else_is_restored() {
 fn reload_priority_change_preempts() {
     let lab = Lab::new("rp", 2);
     let m = lab.agent(0, &config(150, ""));
-    let b = lab.agent(1, &config(100, ""));
     m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &config(100, ""));
     b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
     let text = std::fs::read_to_string(&b.config).unwrap();
     std::fs::write(&b.config, text.replace("priority = 100", "priority = 200")).unwrap();
