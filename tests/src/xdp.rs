@@ -1,4 +1,4 @@
-//! The XDP objects built by this crate's build script, and a loader for
+//! The XDP objects embedded in vrrp-agent, and a loader for
 //! BPF_PROG_TEST_RUN tests and benchmarks.
 
 use aya::{
@@ -7,10 +7,9 @@ use aya::{
 };
 
 /// The `vrrp` XDP object (empty when built with `AYA_BUILD_SKIP=1`).
-pub static VRRP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
+pub static VRRP_OBJECT: &[u8] = vrrp_agent::dataplane::objects::VRRP;
 /// The empty XDP_PASS baseline program's object.
-pub static BASELINE_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-baseline"));
+pub static BASELINE_OBJECT: &[u8] = vrrp_agent::dataplane::objects::BASELINE;
 /// Name of the baseline program in [`BASELINE_OBJECT`].
 pub const BASELINE_PROGRAM: &str = "vrrp_baseline";
 

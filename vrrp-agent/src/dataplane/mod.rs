@@ -274,6 +274,17 @@ impl DataPlane {
     }
 }
 
+/// The XDP objects embedded at build time by `build.rs` (both empty when
+/// built with `AYA_BUILD_SKIP=1`).
+pub mod objects {
+    /// The data-plane program (`vrrp_xdp`).
+    pub static VRRP: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
+    /// An empty XDP_PASS program built the same way (`vrrp_baseline`): the
+    /// benchmark's baseline. A few hundred bytes.
+    pub static BASELINE: &[u8] =
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-baseline"));
+}
+
 enum Inner {
     Ring(xdp::RingEvents),
     Socket(socket::SocketEvents),

@@ -30,8 +30,7 @@ use super::{
     sys,
 };
 
-/// The embedded XDP object; empty when built with `AYA_BUILD_SKIP=1`.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
+use super::objects::VRRP as OBJECT;
 
 /// Whether this binary carries the XDP program at all.
 pub fn xdp_built_in() -> bool {
