@@ -522,6 +522,30 @@ fn startup_errors_are_one_line() {
     assert!(log.contains("already running"), "{log}");
     drop(first);
 
+    // Without CAP_NET_ADMIN / CAP_NET_RAW (root with those capabilities
+    // dropped from the bounding set, as an unprivileged service would be).
+    let cfg_path = lab.dir.path().join("nocaps.toml");
+    std::fs::write(
+        &cfg_path,
+        config(100, "").replace("{SOCKET}", "/tmp/vrrp-nocaps.sock"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "setpriv", "--bounding-set"])
+        .arg("-net_admin,-net_raw,-bpf,-sys_admin")
+        .arg(tests::cluster::agent_bin())
+        .args(["run", "--config"])
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CAP_NET_ADMIN") && err.contains("missing"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     // XDP required in driver mode where the driver cannot do it: veth with a
     // jumbo MTU (native XDP on veth needs the frame in one page).
     // Both ends: the limit applies to the frames the peer can send.

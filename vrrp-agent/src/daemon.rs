@@ -1046,8 +1046,6 @@ fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
     // makes CAP_BPF mandatory.
     if matches!(xdp, XdpMode::Driver | XdpMode::Skb) {
         need.push(("CAP_BPF", CAP_BPF));
-    } else if xdp == XdpMode::Auto && !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
-        warn!("no CAP_BPF: XDP unavailable, adverts will be received on a socket");
     }
     let missing: Vec<&str> = need
         .iter()
@@ -1055,14 +1053,17 @@ fn check_capabilities(xdp: XdpMode) -> Result<(), PreflightError> {
         .filter(|(n, c)| !(has(*c) || (*n == "CAP_BPF" && has(CAP_SYS_ADMIN))))
         .map(|(n, _)| *n)
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        let all: Vec<&str> = need.iter().map(|(n, _)| *n).collect();
+        return Err(PreflightError::Privileges(
+            all.join(", "),
+            missing.join(", "),
+        ));
     }
-    let all: Vec<&str> = need.iter().map(|(n, _)| *n).collect();
-    Err(PreflightError::Privileges(
-        all.join(", "),
-        missing.join(", "),
-    ))
+    if xdp == XdpMode::Auto && !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        warn!("no CAP_BPF: XDP unavailable, adverts will be received on a socket");
+    }
+    Ok(())
 }
 
 /// `CapEff` of /proc/self/status.
