@@ -14,6 +14,16 @@ use tests::{
 const VIP: &str = "192.0.2.10";
 const SETTLE: Duration = Duration::from_secs(10);
 
+/// Starts a MASTER on router 0, waits for it, then a BACKUP on router 1
+/// (in that order, so no start-up race adds transitions).
+fn master_and_backup(lab: &Lab, master: &str, backup: &str) -> (Agent, Agent) {
+    let m = lab.agent(0, master);
+    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, backup);
+    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    (m, b)
+}
+
 /// A one-instance config.
 fn config(priority: u8, extra: &str) -> String {
     format!(
@@ -121,10 +131,7 @@ fn failover_when_master_host_dies_socket_path() {
 #[test]
 fn failover_when_master_link_goes_down() {
     let lab = Lab::new("ld", 2);
-    let m = lab.agent(0, &config(150, ""));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &config(100, ""));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (m, b) = master_and_backup(&lab, &config(150, ""), &config(100, ""));
     let mac1 = mac_string(lab.router(1));
     assert!(ping(lab.client(), VIP));
 
@@ -158,10 +165,7 @@ fn graceful_stop_hands_over_at_skew_time() {
     let lab = Lab::new("gs", 2);
     // 1 s adverts: Skew_Time 0.609 s, Master_Down_Interval 3.609 s for priority 100.
     let slow = |p| config(p, "").replace("\"100ms\"", "\"1s\"");
-    let mut m = lab.agent(0, &slow(150));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &slow(100));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (mut m, b) = master_and_backup(&lab, &slow(150), &slow(100));
 
     m.signal(Signal::SIGTERM).unwrap();
     let took = b.wait_state("VI_1", "MASTER", SETTLE).unwrap();
@@ -241,10 +245,7 @@ fn ipv6_failover_moves_neighbour_entry() {
             "[\"fe80::51/64\", \"2001:db8::10/64\"]",
         )
     };
-    let m = lab.agent(0, &cfg(150));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &cfg(100));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (m, b) = master_and_backup(&lab, &cfg(150), &cfg(100));
     let (mac0, mac1) = (mac_string(lab.router(0)), mac_string(lab.router(1)));
     let vip6 = "2001:db8::10";
     let reach = wait_until(SETTLE, || ping(lab.client(), vip6));
@@ -320,10 +321,7 @@ virtual_ips = ["192.0.2.11/24"]
 #[test]
 fn hostile_input_never_moves_the_master() {
     let lab = Lab::new("ho", 2);
-    let m = lab.agent(0, &config(150, ""));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &config(100, ""));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (m, b) = master_and_backup(&lab, &config(150, ""), &config(100, ""));
 
     let vip: IpAddr = VIP.parse().unwrap();
     let mut env = Envelope::v4(51);
@@ -406,10 +404,7 @@ fn hostile_input_never_moves_the_master() {
 #[test]
 fn reload_keeps_unchanged_instances() {
     let lab = Lab::new("rl", 2);
-    let m = lab.agent(0, &config(150, ""));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &config(100, ""));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (m, b) = master_and_backup(&lab, &config(150, ""), &config(100, ""));
     let before = m.status().unwrap()["instances"][0]["transitions"].clone();
     for _ in 0..3 {
         m.signal(Signal::SIGHUP).unwrap();
@@ -441,10 +436,7 @@ fn vip_deleted_by_someone_else_is_restored() {
 #[test]
 fn reload_priority_change_preempts() {
     let lab = Lab::new("rp", 2);
-    let m = lab.agent(0, &config(150, ""));
-    m.wait_state("VI_1", "MASTER", SETTLE).unwrap();
-    let b = lab.agent(1, &config(100, ""));
-    b.wait_state("VI_1", "BACKUP", SETTLE).unwrap();
+    let (m, b) = master_and_backup(&lab, &config(150, ""), &config(100, ""));
     let text = std::fs::read_to_string(&b.config).unwrap();
     std::fs::write(&b.config, text.replace("priority = 100", "priority = 200")).unwrap();
     b.signal(Signal::SIGHUP).unwrap();
