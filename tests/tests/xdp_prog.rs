@@ -22,9 +22,10 @@ use tests::{
     xdp,
 };
 use vrrp_common::{
-    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6, LastSeen, PeerKey,
-    STATS_LEN, Stat, VIP_F_COLLISION, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
-    VridConfig, VridKey, VridStats, event_reason, maps, vip_index_v4, vip_index_v6,
+    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6,
+    INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, Stat, VIP_F_COLLISION, VRID_F_DELIVER_ALL,
+    VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig, VridKey, VridStats, event_reason,
+    interarrival_bucket, maps, vip_index_v4, vip_index_v6,
 };
 
 const XDP_DROP: u32 = 1;
@@ -961,6 +962,85 @@ fn event_after_a_suppressed_run_carries_the_last_suppressed_timestamp() {
     adv.priority = 60;
     assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
     assert_eq!(first_event(&mut h).prev_ts_ns, b.ts_ns);
+}
+
+/// Every valid advert, suppressed or not, feeds the VRID's inter-arrival
+/// histogram in LAST_SEEN with the time since its predecessor from the same
+/// source; a new source starts a new series.
+#[test]
+fn interarrival_histogram_counts_every_advert_of_a_source() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_v3(9, FAMILY_V4);
+    let key = h.key(9, FAMILY_V4);
+    let env = Envelope::v4(9);
+    let mut adv = Advert::v3(9, 150, &[v4(VIP4)]);
+    let hist = |h: &Harness| {
+        let ls = h.last_seen(key).unwrap();
+        (ls.hist.map(u64::from), ls.hist_sum_ns)
+    };
+
+    // Expected histogram, from the timestamps the program stored.
+    let mut want = [0u64; INTERARRIVAL_HIST_LEN];
+    let mut want_sum = 0u64;
+    let mut prev: Option<u64> = None;
+    let mut observe = |h: &Harness, want: &mut [u64; INTERARRIVAL_HIST_LEN]| {
+        let ts = h.last_seen(key).unwrap().ts_ns;
+        if let Some(p) = prev {
+            assert!(ts > p, "the clock moves between two test runs");
+            want[interarrival_bucket(ts - p)] += 1;
+            want_sum += ts - p;
+        }
+        prev = Some(ts);
+        ts
+    };
+
+    const RUNS: u64 = 6;
+    let mut deltas = Vec::new();
+    let mut last = 0;
+    for i in 0..RUNS {
+        if i == 3 {
+            // One gap of more than 20 ms lands beyond the first buckets.
+            std::thread::sleep(std::time::Duration::from_millis(21));
+        }
+        if i == 4 {
+            // A priority change (same source) is an event, still observed.
+            adv.priority = 140;
+        }
+        assert_eq!(h.run(&env.frame(&adv)).action, XDP_PASS);
+        let ts = observe(&h, &mut want);
+        if i > 0 {
+            deltas.push(ts - last);
+        }
+        last = ts;
+    }
+    let (counts, sum) = hist(&h);
+    assert_eq!(counts.iter().sum::<u64>(), RUNS - 1);
+    assert_eq!((counts, sum), (want, want_sum));
+    assert!(interarrival_bucket(deltas[2]) >= 3, "> 20 ms: {deltas:?}");
+    assert!(counts[3..].iter().sum::<u64>() >= 1);
+    let reasons: Vec<u8> = h.events().iter().map(|e| e.reason).collect();
+    assert_eq!(reasons, [event_reason::FIRST, event_reason::PRIORITY]);
+
+    // A new source: no observation (the gap is a failover) ...
+    let mut env2 = env.clone();
+    env2.src = v4(Ipv4Addr::new(192, 0, 2, 2));
+    assert_eq!(h.run(&env2.frame(&adv)).action, XDP_PASS);
+    assert_eq!(first_event(&mut h).reason, event_reason::NEW_SOURCE);
+    assert_eq!(
+        hist(&h),
+        (want, want_sum),
+        "a new source starts a new series"
+    );
+    let b1 = h.last_seen(key).unwrap().ts_ns;
+    // ... but its next advert is one.
+    assert_eq!(h.run(&env2.frame(&adv)).action, XDP_PASS);
+    let b2 = h.last_seen(key).unwrap().ts_ns;
+    want[interarrival_bucket(b2 - b1)] += 1;
+    want_sum += b2 - b1;
+    let (counts, sum) = hist(&h);
+    assert_eq!(counts.iter().sum::<u64>(), RUNS);
+    assert_eq!((counts, sum), (want, want_sum));
+    assert_eq!(h.last_seen(key).unwrap().rx_total, RUNS + 2);
 }
 
 #[test]

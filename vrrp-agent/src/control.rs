@@ -26,7 +26,7 @@ use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
 };
-use vrrp_common::DropReason;
+use vrrp_common::{DropReason, INTERARRIVAL_BOUNDS_NS};
 
 /// How long a client waits for the daemon's answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -246,9 +246,19 @@ pub struct VipCounters {
 
 /// Upper bounds (seconds) of the advert inter-arrival histogram buckets: fine
 /// around the usual 10 ms .. 1 s intervals, coarse up to v3's 40.95 s maximum.
-pub const INTERARRIVAL_BUCKETS: [f64; 16] = [
-    0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 45.0,
-];
+/// The data plane counts in these buckets
+/// ([`vrrp_common::INTERARRIVAL_BOUNDS_NS`]; this is the same list in s).
+pub const INTERARRIVAL_BUCKETS: [f64; INTERARRIVAL_BOUNDS_NS.len()] = {
+    let mut b = [0.0; INTERARRIVAL_BOUNDS_NS.len()];
+    let mut i = 0;
+    while i < b.len() {
+        // Exact: every bound is a whole number of ns below 2^53, and the
+        // division rounds correctly (5_000_000 ns -> the f64 nearest 0.005).
+        b[i] = INTERARRIVAL_BOUNDS_NS[i] as f64 / 1e9;
+        i += 1;
+    }
+    b
+};
 
 /// A Prometheus-style histogram with fixed buckets ([`INTERARRIVAL_BUCKETS`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -280,8 +290,21 @@ impl Histogram {
         }
     }
 
-    /// Records one inter-arrival time (the integrator feeds deltas of the
-    /// kernel receive timestamps of consecutive adverts from the same master).
+    /// The inter-arrival histogram of one VRID as the data plane keeps it
+    /// (`LastSeenInfo::hist_counts` / `hist_sum_ns`: kernel receive
+    /// timestamps of every advert): `counts` per [`INTERARRIVAL_BUCKETS`]
+    /// bucket then `+Inf`, `sum_ns` their sum in ns.
+    pub fn from_counts(counts: &[u64], sum_ns: u64) -> Self {
+        let mut h = Histogram::default();
+        for (dst, src) in h.counts.iter_mut().zip(counts) {
+            *dst = *src;
+        }
+        h.count = h.counts.iter().sum();
+        h.sum = Duration::from_nanos(sum_ns).as_secs_f64();
+        h
+    }
+
+    /// Records one inter-arrival time.
     pub fn observe(&mut self, d: Duration) {
         let s = d.as_secs_f64();
         let i = self
@@ -307,38 +330,6 @@ impl Histogram {
                 acc
             })
             .collect()
-    }
-}
-
-/// Feeds a [`Histogram`] with the time between consecutive adverts of the
-/// same master, from their kernel receive timestamps (CLOCK_MONOTONIC ns).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct InterArrival {
-    last: Option<(IpAddr, u64)>,
-    /// The observations so far.
-    pub hist: Histogram,
-}
-
-impl InterArrival {
-    /// Records an advert from `src` received at `ts_ns`. A new source starts
-    /// a new series (the gap to the previous master's last advert is a
-    /// failover, not an inter-arrival time); the same advert seen twice
-    /// (equal timestamp) or out of order is not counted.
-    pub fn record(&mut self, src: IpAddr, ts_ns: u64) {
-        if let Some((prev_src, prev_ts)) = self.last {
-            if prev_src == src && ts_ns <= prev_ts {
-                return;
-            }
-            if prev_src == src {
-                self.hist.observe(Duration::from_nanos(ts_ns - prev_ts));
-            }
-        }
-        self.last = Some((src, ts_ns));
-    }
-
-    /// Forgets the previous advert (e.g. after an interface flap).
-    pub fn reset(&mut self) {
-        self.last = None;
     }
 }
 
@@ -665,20 +656,31 @@ mod tests {
     }
 
     #[test]
-    fn interarrival_per_master() {
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let mut ia = InterArrival::default();
-        ia.record(a, 1_000_000_000);
-        ia.record(a, 2_000_000_000); // 1 s
-        ia.record(a, 2_000_000_000); // same advert again: ignored
-        ia.record(b, 5_000_000_000); // new master: no sample
-        ia.record(b, 5_010_000_000); // 10 ms
-        assert_eq!(ia.hist.count, 2);
-        assert!((ia.hist.sum - 1.01).abs() < 1e-9);
-        ia.reset();
-        ia.record(b, 9_000_000_000);
-        assert_eq!(ia.hist.count, 2);
+    fn interarrival_buckets_match_the_data_plane() {
+        assert_eq!(
+            INTERARRIVAL_BUCKETS,
+            [
+                0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
+                45.0
+            ]
+        );
+        // Bucketing an observation agrees with the data plane's bucket.
+        let mut counts = [0u64; vrrp_common::INTERARRIVAL_HIST_LEN];
+        let mut sum_ns = 0;
+        let mut h = Histogram::default();
+        for ms in [1, 5, 6, 100, 101, 999, 1_000, 45_000, 45_001, 90_000] {
+            let ns = ms * 1_000_000;
+            counts[vrrp_common::interarrival_bucket(ns)] += 1;
+            sum_ns += ns;
+            h.observe(Duration::from_nanos(ns));
+        }
+        let k = Histogram::from_counts(&counts, sum_ns);
+        assert_eq!(
+            (&k.bounds, &k.counts, k.count),
+            (&h.bounds, &h.counts, h.count)
+        );
+        assert!((k.sum - h.sum).abs() < 1e-9);
+        assert_eq!(k.count, 10);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use vrrp_common::{DropReason, Stat, VridKey};
 
 use crate::{
     config::{Config, Instance, VirtualIp, XdpMode},
-    control::{self, ControlSocket, InstanceStatus, InterArrival, Status, XdpStatus},
+    control::{self, ControlSocket, Histogram, InstanceStatus, Status, XdpStatus},
     dataplane::{self, AddrFamily, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
     metrics,
     notify::Notifier,
@@ -95,7 +95,6 @@ struct Running {
     prio0_rx: u64,
     transitions: u64,
     last_transition_unix_ms: u64,
-    interarrival: InterArrival,
 }
 
 /// The newest advert handed to the core of one instance.
@@ -269,7 +268,6 @@ impl Daemon {
             prio0_rx: 0,
             transitions: 0,
             last_transition_unix_ms: 0,
-            interarrival: InterArrival::default(),
             cfg,
         });
         Ok(())
@@ -329,10 +327,7 @@ impl Daemon {
         if ev.priority == 0 {
             inst.prio0_rx += 1;
         }
-        if let Some((ts, missed)) = inst.delivered.deliver_event(&mut inst.router, &ev, adv) {
-            inst.interarrival.record(missed.src, ts.as_nanos());
-        }
-        inst.interarrival.record(ev.src, ev.ts.as_nanos());
+        inst.delivered.deliver_event(&mut inst.router, &ev, adv);
         self.drive(i).await;
     }
 
@@ -395,7 +390,6 @@ impl Daemon {
             interval: ls.interval(),
             version,
         };
-        inst.interarrival.record(ls.src, ls.ts.as_nanos());
         inst.delivered.deliver(&mut inst.router, ls.ts, adv);
     }
 
@@ -608,7 +602,6 @@ impl Daemon {
         for i in 0..self.instances.len() {
             if self.instances[i].ifindex == ifindex {
                 self.instances[i].router.handle_interface(now, up);
-                self.instances[i].interarrival.reset();
                 self.drive(i).await;
             }
         }
@@ -798,7 +791,11 @@ impl Daemon {
                 }
                 c.vip_rx_packets = s.vip_counters.iter().map(|v| v.rx_packets).sum();
                 c.vip_rx_bytes = s.vip_counters.iter().map(|v| v.rx_bytes).sum();
-                s.advert_interarrival = r.interarrival.hist.clone();
+                // Measured by the data plane, which sees every advert (the
+                // XDP program wakes the daemon only on changes).
+                if let Ok(Some(ls)) = self.dataplane.last_seen(r.key) {
+                    s.advert_interarrival = Histogram::from_counts(&ls.hist_counts, ls.hist_sum_ns);
+                }
                 s
             })
             .collect();

@@ -262,8 +262,70 @@ pub struct LastSeen {
     pub checksum_form: u8,
     /// Zero.
     pub _pad: [u8; 4],
+    /// Sum of the inter-arrival times observed in `hist`, in ns (wraps).
+    pub hist_sum_ns: u64,
+    /// Inter-arrival histogram of this VRID's adverts: observations (not
+    /// cumulative, wrapping) per bucket of [`interarrival_bucket`]. The time
+    /// between an advert and the previous one (`ts_ns`) is observed when
+    /// both came from the same source and the clock moved forward; a new
+    /// source starts a new series (that gap is a failover, not an
+    /// inter-arrival time). Kept by the data plane because it sees every
+    /// advert, the agent only the changes.
+    pub hist: [u32; INTERARRIVAL_HIST_LEN],
+    /// Zero.
+    pub _pad1: [u8; 4],
 }
-const _: () = assert!(size_of::<LastSeen>() == 48);
+const _: () = assert!(size_of::<LastSeen>() == 128);
+
+/// Upper bounds (inclusive, ascending) of the advert inter-arrival histogram
+/// buckets in ns: 5 ms .. 45 s. They cover VRRPv3 centisecond intervals and
+/// VRRPv2 whole seconds up to three missed adverts of the longest common
+/// interval; a last, unbounded (`+Inf`) bucket follows.
+pub const INTERARRIVAL_BOUNDS_NS: [u64; 16] = [
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    750_000_000,
+    1_000_000_000,
+    1_250_000_000,
+    1_500_000_000,
+    2_000_000_000,
+    3_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    45_000_000_000,
+];
+/// Buckets of the inter-arrival histogram: one per bound, plus `+Inf`.
+pub const INTERARRIVAL_HIST_LEN: usize = INTERARRIVAL_BOUNDS_NS.len() + 1;
+
+/// The histogram bucket of an inter-arrival time of `delta_ns`: the first
+/// bound `>= delta_ns`, or the `+Inf` bucket. A binary search over the
+/// constant bounds (five compares), cheap enough for the XDP fast path.
+#[inline(always)]
+pub const fn interarrival_bucket(delta_ns: u64) -> usize {
+    const B: [u64; 16] = INTERARRIVAL_BOUNDS_NS;
+    if delta_ns > B[15] {
+        return 16;
+    }
+    let mut i = 0;
+    if delta_ns > B[7] {
+        i = 8;
+    }
+    if delta_ns > B[i + 3] {
+        i += 4;
+    }
+    if delta_ns > B[i + 1] {
+        i += 2;
+    }
+    if delta_ns > B[i] {
+        i += 1;
+    }
+    i
+}
 
 /// Per-VRID counters (per CPU), including VRIDs not configured here.
 #[repr(C)]
@@ -465,6 +527,28 @@ mod pod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interarrival_bucket_matches_a_linear_search() {
+        let linear = |d: u64| {
+            INTERARRIVAL_BOUNDS_NS
+                .iter()
+                .position(|b| d <= *b)
+                .unwrap_or(INTERARRIVAL_BOUNDS_NS.len())
+        };
+        assert!(INTERARRIVAL_BOUNDS_NS.windows(2).all(|w| w[0] < w[1]));
+        for b in INTERARRIVAL_BOUNDS_NS {
+            for d in [b - 1, b, b + 1] {
+                assert_eq!(interarrival_bucket(d), linear(d), "{d} ns");
+            }
+        }
+        for d in [0, 1, u64::MAX] {
+            assert_eq!(interarrival_bucket(d), linear(d), "{d} ns");
+        }
+        assert_eq!(interarrival_bucket(100_000_000), 4);
+        assert_eq!(interarrival_bucket(100_000_001), 5);
+        assert_eq!(interarrival_bucket(u64::MAX), INTERARRIVAL_HIST_LEN - 1);
+    }
 
     #[test]
     fn drop_reason_table_matches_discriminants() {

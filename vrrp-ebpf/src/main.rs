@@ -12,10 +12,12 @@
 //! - VRRP (IP protocol 112) adverts go through every RFC 9568 §7.1 receive
 //!   check that needs no election state, including the checksum. Invalid ones
 //!   are dropped and counted by reason; valid ones for a configured VRID
-//!   refresh `LAST_SEEN` (also their per-VRID counter, `rx_total`) and wake
-//!   the agent through `EVENTS` only when something changed, handing over
-//!   the timestamp of the entry they replaced (`prev_ts_ns`); valid ones for
-//!   other VRIDs pass and are counted as foreign.
+//!   refresh `LAST_SEEN` (also their per-VRID counter, `rx_total`, and the
+//!   inter-arrival histogram, `hist`, which the agent cannot measure: it
+//!   sees only the changes) and wake the agent through `EVENTS` only when
+//!   something changed, handing over the timestamp of the entry they
+//!   replaced (`prev_ts_ns`); valid ones for other VRIDs pass and are
+//!   counted as foreign.
 //!
 //! Check order (it decides which reason a doubly-broken advert is counted
 //! under):
@@ -67,7 +69,7 @@ use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
     IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
     VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
-    VridConfig, VridKey, VridStats, event_reason, fold_v6, vip_filter_bit,
+    VridConfig, VridKey, VridStats, event_reason, fold_v6, interarrival_bucket, vip_filter_bit,
 };
 
 // ---------------------------------------------------------------------------
@@ -723,6 +725,18 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
                 reason |= event_reason::INTERVAL;
             }
             prev_ts = (*ls).ts_ns;
+            // Inter-arrival histogram (SPEC, Metrics): only here is every
+            // advert seen. Same source only (a new one starts a new series);
+            // a clock that did not move forward (the same instant on two
+            // CPUs) is no observation.
+            if reason & event_reason::NEW_SOURCE == 0 && now > prev_ts {
+                let delta = now - prev_ts;
+                let b = interarrival_bucket(delta);
+                if let Some(c) = (*ls).hist.get_mut(b) {
+                    *c = c.wrapping_add(1);
+                }
+                (*ls).hist_sum_ns = (*ls).hist_sum_ns.wrapping_add(delta);
+            }
         }
         (*ls).ts_ns = now;
         (*ls).rx_total += 1;

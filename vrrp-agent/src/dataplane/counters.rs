@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use vrrp_common::{DROP_REASONS, DropReason, LastSeen, STATS_LEN, Stat, VipStats, VridStats};
+use vrrp_common::{
+    DROP_REASONS, DropReason, INTERARRIVAL_HIST_LEN, LastSeen, STATS_LEN, Stat, VipStats, VridStats,
+};
 
 use super::{
     config::{AddrFamily, addr_from_bytes},
@@ -120,6 +122,14 @@ pub struct LastSeenInfo {
     pub count: u8,
     /// The checksum form that verified.
     pub checksum_form: Option<vrrp_common::ChecksumForm>,
+    /// Inter-arrival histogram of this VRID's adverts, kept by the data
+    /// plane from the kernel receive timestamps of every advert (see
+    /// [`LastSeen::hist`]): observations per bucket (upper bounds
+    /// [`vrrp_common::INTERARRIVAL_BOUNDS_NS`], then `+Inf`), not cumulative.
+    /// The kernel's 32-bit counters wrap.
+    pub hist_counts: [u64; INTERARRIVAL_HIST_LEN],
+    /// Sum of the observed inter-arrival times in ns.
+    pub hist_sum_ns: u64,
 }
 
 impl LastSeenInfo {
@@ -135,7 +145,14 @@ impl LastSeenInfo {
             interval_raw: raw.interval,
             count: raw.count,
             checksum_form: checksum_form_from_u8(raw.checksum_form),
+            hist_counts: raw.hist.map(u64::from),
+            hist_sum_ns: raw.hist_sum_ns,
         })
+    }
+
+    /// Observations in the inter-arrival histogram.
+    pub fn hist_count(&self) -> u64 {
+        self.hist_counts.iter().sum()
     }
 
     /// The advertised interval (converted by version).

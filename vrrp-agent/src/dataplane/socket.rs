@@ -19,8 +19,8 @@ use std::{
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
-    DropReason, LastSeen, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VridConfig, VridKey,
-    event_reason,
+    DropReason, INTERARRIVAL_HIST_LEN, LastSeen, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER,
+    VridConfig, VridKey, event_reason, interarrival_bucket,
 };
 
 use super::{
@@ -153,6 +153,20 @@ impl SocketState {
         }
         let count = u8::try_from(advert.addrs.len()).unwrap_or(u8::MAX);
         let rx_total = prev.map_or(0, |p| p.rx_total) + 1;
+        // The inter-arrival histogram, as the XDP program keeps it: same
+        // source only, and only when the timestamp moved forward.
+        let (mut hist, mut hist_sum_ns) =
+            prev.map_or(([0; INTERARRIVAL_HIST_LEN], 0), |p| (p.hist, p.hist_sum_ns));
+        if let Some(p) = prev
+            && p.src_ip == src_ip
+            && ts_ns > p.ts_ns
+        {
+            let delta = ts_ns - p.ts_ns;
+            if let Some(c) = hist.get_mut(interarrival_bucket(delta)) {
+                *c = c.wrapping_add(1);
+            }
+            hist_sum_ns = hist_sum_ns.wrapping_add(delta);
+        }
         self.last_seen.insert(
             key,
             LastSeen {
@@ -166,6 +180,9 @@ impl SocketState {
                 count,
                 checksum_form: form as u8,
                 _pad: [0; 4],
+                hist_sum_ns,
+                hist,
+                _pad1: [0; 4],
             },
         );
         self.counters.bump(Stat::EventsSent);
@@ -545,6 +562,43 @@ mod tests {
         assert_eq!(st.counters.stat(Stat::AdvertsValid), 2);
         assert_eq!(st.counters.stat(Stat::EventsSent), 2);
         assert_eq!(st.vrids[&key].valid, 2);
+    }
+
+    #[test]
+    fn interarrival_histogram_per_source() {
+        let mut st = state(vec![entry(51, 3)]);
+        let key = VridKey::new(IF, 51, FAMILY_V4);
+        let a = frame_v4(
+            SRC,
+            255,
+            &advert(Version::V3, 51, 120, Duration::from_millis(100)),
+        );
+        let other = Ipv4Addr::new(192, 0, 2, 2);
+        let b = frame_v4(
+            other,
+            255,
+            &advert_from(other, Version::V3, 51, 120, Duration::from_millis(100)),
+        );
+        const MS: u64 = 1_000_000;
+        // The first advert is no observation; then 100 ms, 100 ms, 300 ms.
+        for ts in [1_000 * MS, 1_100 * MS, 1_200 * MS, 1_500 * MS] {
+            st.process(&a, IF, ts).expect("event");
+        }
+        // Not forward in time: no observation.
+        st.process(&a, IF, 1_500 * MS).expect("event");
+        // A new source starts a new series: its first gap (a failover) is
+        // not observed, its second (3 s later) is.
+        st.process(&b, IF, 2_000 * MS).expect("event");
+        st.process(&b, IF, 5_000 * MS).expect("event");
+        let ls = LastSeenInfo::from_raw(AddrFamily::V4, &st.last_seen[&key]).expect("decodes");
+        let mut want = [0u64; INTERARRIVAL_HIST_LEN];
+        want[4] = 2; // <= 0.1 s
+        want[6] = 1; // <= 0.5 s
+        want[12] = 1; // <= 3 s
+        assert_eq!(ls.hist_counts, want);
+        assert_eq!(ls.hist_count(), 4);
+        assert_eq!(ls.hist_sum_ns, 3_500 * MS);
+        assert_eq!(ls.rx_total, 7);
     }
 
     #[test]
