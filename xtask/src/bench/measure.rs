@@ -141,13 +141,43 @@ struct Pair {
 }
 
 impl Pair {
+    /// The lab, r2 started first, then r1 (r1 then preempts).
     fn new(ctx: &Ctx, tag: &str, kind: Kind, setup: Setup) -> anyhow::Result<Pair> {
+        Self::build(ctx, tag, kind, setup, false)
+    }
+
+    /// The lab with r1 started first and r2 only once r1 holds every VIP,
+    /// so that many instances do not all hold an election at once.
+    fn new_master_first(ctx: &Ctx, tag: &str, kind: Kind, setup: Setup) -> anyhow::Result<Pair> {
+        Self::build(ctx, tag, kind, setup, true)
+    }
+
+    fn build(
+        ctx: &Ctx,
+        tag: &str,
+        kind: Kind,
+        setup: Setup,
+        master_first: bool,
+    ) -> anyhow::Result<Pair> {
         let mut lab = Lab::new(tag)?;
         let r1 = lab.host("r1", &["192.0.2.1/24"])?;
         let r2 = lab.host("r2", &["192.0.2.2/24"])?;
         let cli = lab.host("cli", &["192.0.2.100/24"])?;
         let dir = ctx.dir.join(lab.lan());
         std::fs::create_dir_all(&dir)?;
+        let mut r1_idx = None;
+        if master_first {
+            r1_idx = Some(daemon::start(
+                &mut lab, kind, &ctx.agent, &r1, "r1-1", &setup, P_MASTER, &dir,
+            )?);
+            let vips: HashSet<String> = setup.all_vips().into_iter().collect();
+            let t = Duration::from_secs(20) + Duration::from_millis(setup.interval_ms * 5);
+            if !wait_for(t, Duration::from_millis(50), || {
+                held(&lab, &r1, &vips) == vips.len()
+            }) {
+                eprintln!("bench: {}: r1 alone did not take every VIP", kind.name());
+            }
+        }
         let r2_idx = daemon::start(
             &mut lab, kind, &ctx.agent, &r2, "r2", &setup, P_BACKUP, &dir,
         )?;
@@ -158,12 +188,14 @@ impl Pair {
             cli,
             kind,
             setup,
-            r1_idx: None,
+            r1_idx,
             r2_idx,
             dir,
-            starts: 0,
+            starts: u32::from(master_first),
         };
-        pair.start_r1(ctx)?;
+        if !master_first {
+            pair.start_r1(ctx)?;
+        }
         Ok(pair)
     }
 
@@ -482,18 +514,19 @@ pub struct Steady {
 
 /// Steady-state cost of `kind` running `setup` on both routers.
 pub fn steady(ctx: &Ctx, kind: Kind, setup: &Setup, window: Duration) -> anyhow::Result<Steady> {
-    let pair = Pair::new(ctx, "vs", kind, setup.clone())?;
+    let pair = Pair::new_master_first(ctx, "vs", kind, setup.clone())?;
     let conv = wait_for(
-        Duration::from_secs(30) + Duration::from_millis(setup.interval_ms * 5),
+        Duration::from_secs(20) + Duration::from_millis(setup.interval_ms * 5),
         Duration::from_millis(50),
         || pair.converged(),
     );
     if !conv {
-        bail!(
-            "{} with {} instances did not converge\n{}",
+        // Measured anyway: a daemon that cannot hold its roles at this load
+        // is a result, reported as such ("roles held: no").
+        eprintln!(
+            "bench: {} with {} instances did not converge (r1 master of all, r2 backup of all); measuring anyway",
             kind.name(),
-            setup.instances.len(),
-            pair.log_tail()
+            setup.instances.len()
         );
     }
     // Let start-up work (VIPs, GARP bursts) finish.
@@ -509,7 +542,7 @@ pub fn steady(ctx: &Ctx, kind: Kind, setup: &Setup, window: Duration) -> anyhow:
         backup_cpu: pct(b1.saturating_sub(b0)),
         master_rss: rss_kib(m),
         backup_rss: rss_kib(b),
-        stable: pair.converged(),
+        stable: conv && pair.converged(),
     })
 }
 
