@@ -92,7 +92,9 @@ pub struct InstanceStatus {
     /// Extension: traffic per VIP (the `vip_rx_*` counters split by address).
     #[serde(default)]
     pub vip_counters: Vec<VipCounters>,
-    /// Extension: advert inter-arrival times (kernel receive timestamps).
+    /// Extension: advert inter-arrival times of this VRID (kernel receive
+    /// timestamps of every valid advert, counted by the data plane since the
+    /// VRID was configured on the interface).
     #[serde(default)]
     pub advert_interarrival: Histogram,
 }
