@@ -195,7 +195,7 @@ fn second_daemon_refused_stale_socket_replaced() {
     assert!(stale.exists());
     let s = rt
         .block_on(ControlSocket::bind(&stale))
-        .expect("stale socket replaced");
+        .unwrap_or_else(|e| panic!("stale socket not replaced: {e:?}"));
     drop(s);
     assert!(!stale.exists(), "socket removed on drop");
 
