@@ -193,6 +193,14 @@ fn second_daemon_refused_stale_socket_replaced() {
     let stale = d.0.join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     assert!(stale.exists());
+    // Other tests spawn processes: a child between fork and exec briefly
+    // holds a copy of the listener, so wait until it is really stale.
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&stale).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let s = rt
         .block_on(ControlSocket::bind(&stale))
         .unwrap_or_else(|e| panic!("stale socket not replaced: {e:?}"));
