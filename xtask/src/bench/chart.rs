@@ -1,6 +1,8 @@
-//! `failover.svg`: the client-visible outage of every host-dies trial, one
-//! panel per advert interval, both daemons, with the RFC
-//! Master_Down_Interval as a reference line.
+//! The failover charts: per host-dies trial, one panel per advert interval,
+//! both daemons: the client-visible outage (reference line: the RFC
+//! Master_Down_Interval), or detection − Master_Down_Interval (reference: 0).
+//! The y axis is zoomed on the data, since both daemons sit close to the RFC
+//! bound and a zero-based axis would hide their difference.
 
 use std::path::Path;
 
@@ -16,46 +18,51 @@ fn color(k: Kind) -> RGBColor {
     }
 }
 
-/// Draws the chart into `path`.
-pub fn failover_svg(res: &Results, path: &Path) -> anyhow::Result<()> {
-    let data = res.chart_data();
+/// Draws the chart into `path`: outage, or detection lateness if `late`.
+pub fn failover_svg(res: &Results, path: &Path, late: bool) -> anyhow::Result<()> {
+    let data = res.chart_data(late);
+    let (title, ylabel, reference) = if late {
+        (
+            "Detection − Master_Down_Interval when the master host dies (ms per trial)",
+            "late by ms",
+            "dashed: 0 = RFC deadline",
+        )
+    } else {
+        (
+            "Client-visible outage when the master host dies (ms per trial)",
+            "outage ms",
+            "dashed: Master_Down_Interval",
+        )
+    };
     let panels = data.len().max(1);
     let width = u32::try_from(420 * panels).unwrap_or(1260);
     let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
     let e = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let root = root
-        .titled(
-            "Client-visible outage when the master host dies (ms per trial)",
-            ("sans-serif", 18),
-        )
-        .map_err(|x| e(&x))?;
+    let root = root.titled(title, ("sans-serif", 18)).map_err(|x| e(&x))?;
     let areas = root.split_evenly((1, panels));
     for (area, (label, bound, per)) in areas.iter().zip(&data) {
         let n = per.iter().map(|(_, v)| v.len()).max().unwrap_or(1).max(1);
-        let top = per
-            .iter()
-            .flat_map(|(_, v)| v.iter().copied())
-            .fold(*bound, f64::max)
-            * 1.15;
+        let all = || per.iter().flat_map(|(_, v)| v.iter().copied());
+        let hi = all().fold(*bound, f64::max);
+        let lo = all().fold(*bound, f64::min);
+        let pad = ((hi - lo) * 0.15).max(0.5);
+        let (lo, top) = (lo - pad, hi + pad);
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{label}  (dashed: Master_Down_Interval)"),
-                ("sans-serif", 14),
-            )
+            .caption(format!("{label}  ({reference})"), ("sans-serif", 14))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..(n as f64 + 1.0), 0f64..top)
+            .build_cartesian_2d(0f64..(n as f64 + 1.0), lo..top)
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
             .x_desc("trial")
-            .y_desc("outage ms")
+            .y_desc(ylabel)
             .disable_x_mesh()
             .draw()
             .map_err(|x| e(&x))?;
-        // Reference: the RFC Master_Down_Interval.
+        // Reference: the RFC bound.
         let b = *bound;
         chart
             .draw_series(DashedLineSeries::new(

@@ -1,5 +1,6 @@
 //! The benchmark report: `report.md` (tables, goals, notes), `results.json`
-//! (every trial) and `failover.svg` (client outage per trial).
+//! (every trial), `failover.svg` (client outage per trial) and
+//! `detection.svg` (detection − Master_Down_Interval per trial).
 
 use std::{fmt::Write as _, path::Path};
 
@@ -410,13 +411,17 @@ impl Results {
             dir.join("results.json"),
             serde_json::to_string_pretty(&self.json())?,
         )?;
-        super::chart::failover_svg(self, &dir.join("failover.svg"))?;
         std::fs::write(dir.join("report.md"), self.markdown())?;
+        super::chart::failover_svg(self, &dir.join("failover.svg"), false)?;
+        super::chart::failover_svg(self, &dir.join("detection.svg"), true)?;
         Ok(())
     }
 
-    /// (interval label, bound, per daemon: outages) for the chart.
-    pub fn chart_data(&self) -> Vec<Panel> {
+    /// Chart panels: one per advert interval (host dies, 1 VIP); per trial
+    /// the client outage (`late = false`, with Master_Down_Interval as the
+    /// reference) or detection − Master_Down_Interval (`late = true`, 0 as
+    /// the reference).
+    pub fn chart_data(&self, late: bool) -> Vec<Panel> {
         self.fail
             .iter()
             .filter(|c| c.how == How::Kill && c.vips == 1)
@@ -425,12 +430,19 @@ impl Results {
                     .iter()
                     .map(|&k| {
                         let v = Self::trials(c, k)
-                            .map(|t| t.iter().filter_map(|t| t.outage_ms).collect())
+                            .map(|t| {
+                                t.iter()
+                                    .filter_map(
+                                        |t| if late { Some(t.late_ms()) } else { t.outage_ms },
+                                    )
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         (k, v)
                     })
                     .collect();
-                (interval_name(c.version, c.interval_ms), c.bound_ms, per)
+                let reference = if late { 0.0 } else { c.bound_ms };
+                (interval_name(c.version, c.interval_ms), reference, per)
             })
             .collect()
     }
@@ -484,7 +496,10 @@ impl Results {
         {
             self.fail_rows(&mut m, c);
         }
-        m.push_str("\n![client outage per trial](failover.svg)\n");
+        m.push_str(
+            "\n![client outage per trial](failover.svg)\n\n\
+             ![detection − Master_Down_Interval per trial](detection.svg)\n",
+        );
 
         m.push_str(
             "\n## 2. Graceful stop\n\n\
