@@ -835,3 +835,73 @@ const NOTES: &str = "
   kernel cost and the agent's XDP cost alike (see section 6 for the XDP cost).
 - With 20 trials, p99 is the largest sample (nearest rank).
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(detect: f64, bound: f64, outage: f64) -> Trial {
+        Trial {
+            detect_ms: detect,
+            bound_ms: bound,
+            outage_ms: Some(outage),
+            first_garp_ms: Some(detect - bound + 0.1),
+            all_garp_ms: Some(detect - bound + 0.2),
+        }
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(pct(&v), Some([10.0, 20.0, 20.0]));
+        assert_eq!(pct(&[3.0]), Some([3.0, 3.0, 3.0]));
+        assert_eq!(pct(&[]), None);
+    }
+
+    #[test]
+    fn report_files_from_synthetic_results() {
+        let mut r = Results::new(true, Path::new("/x/vrrp-agent"));
+        for (interval, vips) in [(1000, 0), (100, 0), (10, 0), (100, 99)] {
+            let s = Setup::single(if interval == 1000 { 2 } else { 3 }, interval, vips);
+            let b = s.master_down_ms(P_BACKUP);
+            r.failover(
+                How::Kill,
+                &s,
+                Kind::Agent,
+                Ok(vec![trial(b + 1.0, b, b), trial(b + 1.2, b, b + 0.5)]),
+            );
+            r.failover(
+                How::Kill,
+                &s,
+                Kind::Keepalived,
+                Ok(vec![trial(b + 0.1, b, b - 1.0)]),
+            );
+        }
+        let s = Setup::many(3, 10, 255);
+        let st = Steady {
+            master_cpu: 1.0,
+            backup_cpu: 0.5,
+            master_rss: 9000,
+            backup_rss: 9000,
+            stable: true,
+        };
+        r.steady(&s, Kind::Agent, Ok(st.clone()));
+        r.steady(&s, Kind::Keepalived, Err("did not converge".into()));
+        r.flood(Kind::Agent, Err("no".into()));
+        let dir = std::env::temp_dir().join(format!("xtask-report-test-{}", std::process::id()));
+        r.write(&dir).expect("write");
+        let md = std::fs::read_to_string(dir.join("report.md")).expect("md");
+        assert!(md.contains("| | | ratio |"), "{md}");
+        assert!(md.contains("failed: did not converge"));
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("json"))
+                .expect("valid JSON");
+        assert_eq!(json["failover"].as_array().map(Vec::len), Some(4));
+        for svg in ["failover.svg", "detection.svg"] {
+            let text = std::fs::read_to_string(dir.join(svg)).expect("svg");
+            assert!(text.contains("<circle"), "{svg} has points");
+        }
+        assert!(r.first_error().is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
