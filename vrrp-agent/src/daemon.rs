@@ -43,6 +43,7 @@ use crate::{
     metrics,
     notify::Notifier,
     proto::{Action, Advert, Family, Instant, RxAdvert, State, Version, VirtualRouter},
+    timer::DeadlineTimer,
     tx::{AdvertSender, FrameSender},
     vips::{self, LinkInfo, NetEvent, NetEvents, Netlink},
 };
@@ -168,6 +169,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     status_rx: mpsc::Receiver<StatusRequest>,
     servers: Vec<JoinHandle<()>>,
+    /// The earliest deadline of any instance (sub-millisecond precise).
+    timer: DeadlineTimer,
 }
 
 impl Daemon {
@@ -227,6 +230,7 @@ impl Daemon {
             frames: HashMap::new(),
             links: HashMap::new(),
             status_rx,
+            timer: DeadlineTimer::new().context("deadline timer")?,
             servers,
         };
         let now = dataplane::now();
@@ -279,7 +283,8 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
         loop {
-            let sleep = self.next_deadline().map(sleep_until_monotonic);
+            let next = self.next_deadline();
+            self.timer.arm(next)?;
             tokio::select! {
                 biased;
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
@@ -289,7 +294,8 @@ impl Daemon {
                     Ok(ev) => self.on_advert(ev).await,
                     Err(e) => { error!(error = %e, "data plane event stream failed"); bail!(e); }
                 },
-                () = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => {
+                r = self.timer.expired() => {
+                    r.context("deadline timer")?;
                     self.on_timers().await;
                 }
                 nev = self.net_events.next() => match nev {
@@ -963,13 +969,6 @@ fn rx_advert(ev: &Event) -> Option<RxAdvert> {
         interval: ev.interval(),
         version: version_of(ev.version)?,
     })
-}
-
-/// Sleeps until `deadline` on CLOCK_MONOTONIC (the clock of the core and of
-/// `bpf_ktime_get_ns`); tokio's clock is monotonic too, but has no raw value.
-fn sleep_until_monotonic(deadline: Instant) -> tokio::time::Sleep {
-    let wait = deadline.saturating_duration_since(dataplane::now());
-    tokio::time::sleep_until(tokio::time::Instant::now() + wait)
 }
 
 fn ms(d: Duration) -> u64 {

@@ -17,5 +17,6 @@ pub mod dataplane;
 pub mod metrics;
 pub mod notify;
 pub mod proto;
+mod timer;
 pub mod tx;
 pub mod vips;

@@ -1,0 +1,116 @@
+//! A deadline timer on CLOCK_MONOTONIC with nanosecond resolution.
+//!
+//! tokio's timer wheel ticks in whole milliseconds and rounds deadlines up,
+//! which would make every takeover up to 1 ms late — a lot when Skew_Time can
+//! be 78 µs. A `timerfd` armed with an absolute CLOCK_MONOTONIC time (the
+//! clock of the protocol core and of `bpf_ktime_get_ns`) fires when the
+//! deadline passes, and tokio just waits for it to become readable.
+
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, RawFd},
+};
+
+use nix::{
+    sys::{
+        time::TimeSpec,
+        timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
+    },
+    unistd::read,
+};
+use tokio::io::{Interest, unix::AsyncFd};
+
+use crate::proto::Instant;
+
+/// `TimerFd` with the `AsRawFd` that `AsyncFd` wants.
+struct Fd(TimerFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// One re-armable deadline.
+pub(crate) struct DeadlineTimer {
+    fd: AsyncFd<Fd>,
+    armed: Option<Instant>,
+}
+
+impl DeadlineTimer {
+    /// A disarmed timer. Must be called inside a tokio runtime.
+    pub(crate) fn new() -> io::Result<Self> {
+        let tfd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        // SAFETY: the AsyncFd owns the TimerFd, so the descriptor stays open
+        // (and is not reused) for as long as it is registered.
+        let fd = unsafe { AsyncFd::register_with_interest(Fd(tfd), Interest::READABLE) }?;
+        Ok(Self { fd, armed: None })
+    }
+
+    /// Arms the timer for `at` (absolute), or disarms it; a no-op when
+    /// nothing changed. A deadline already past fires at once.
+    pub(crate) fn arm(&mut self, at: Option<Instant>) -> io::Result<()> {
+        if at == self.armed {
+            return Ok(());
+        }
+        match at {
+            Some(t) => {
+                // An all-zero it_value would disarm; no real deadline is 0.
+                let ns = t.as_nanos().max(1);
+                let spec = TimeSpec::new(
+                    i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX),
+                    i64::try_from(ns % 1_000_000_000).unwrap_or(0),
+                );
+                self.fd.get_ref().0.set(
+                    Expiration::OneShot(spec),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )?;
+            }
+            None => self.fd.get_ref().0.unset()?,
+        }
+        self.armed = at;
+        Ok(())
+    }
+
+    /// Waits until the armed deadline has passed (pending forever when
+    /// disarmed). Cancel-safe.
+    pub(crate) async fn expired(&mut self) -> io::Result<()> {
+        if self.armed.is_none() {
+            return std::future::pending().await;
+        }
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut buf = [0u8; 8];
+            match guard.try_io(|fd| read(fd.get_ref().0.as_fd(), &mut buf).map_err(io::Error::from))
+            {
+                Ok(Ok(_)) => {
+                    self.armed = None;
+                    return Ok(());
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn fires_at_the_deadline_not_before() {
+        let mut t = DeadlineTimer::new().unwrap();
+        let at = dataplane::now() + std::time::Duration::from_micros(300);
+        t.arm(Some(at)).unwrap();
+        t.expired().await.unwrap();
+        assert!(dataplane::now() >= at);
+        // Disarmed after firing; a past deadline fires at once.
+        t.arm(Some(dataplane::now())).unwrap();
+        t.expired().await.unwrap();
+    }
+}
