@@ -145,11 +145,10 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
     }
     eprintln!("bench: building vrrp-agent (release)");
     let agent = crate::demo::build_agent()?;
-    let dir = std::env::temp_dir().join(format!("vrrp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let scratch = Scratch::new()?;
     let ctx = Ctx {
         agent: agent.clone(),
-        dir: dir.clone(),
+        dir: scratch.0.clone(),
     };
     let mut res = Results::new(quick, &agent);
 
@@ -222,7 +221,7 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         }
     }
     res.elapsed_s = started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
     res.write(&out)?;
     println!("{}", res.summary_table());
     println!("report: {}", out.join("report.md").display());
@@ -230,6 +229,36 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         bail!("some benchmarks failed (see the report): {e}");
     }
     Ok(())
+}
+
+/// Configs and logs of one run (`/tmp/vrrp-bench-<pid>`), removed on drop;
+/// creating one also removes those of runs whose process is gone.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let tmp = std::env::temp_dir();
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.filter_map(Result::ok) {
+                let name = e.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("vrrp-bench-")) else {
+                    continue;
+                };
+                if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("vrrp-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs the XDP per-packet benchmark; returns its table.
