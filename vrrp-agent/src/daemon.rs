@@ -27,7 +27,7 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow, bail};
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, oneshot},
@@ -44,7 +44,7 @@ use crate::{
     notify::Notifier,
     proto::{Action, Advert, Family, Instant, RxAdvert, State, Version, VirtualRouter},
     timer::DeadlineTimer,
-    tx::{AdvertSender, FrameSender},
+    tx::{self, AdvertSender, FrameSender},
     vips::{self, LinkInfo, NetEvent, NetEvents, Netlink},
 };
 
@@ -343,15 +343,21 @@ impl Daemon {
     async fn on_timers(&mut self) {
         self.drain_events().await;
         let now = dataplane::now();
+        // Backups whose Master_Down deadline is near read LAST_SEEN now
+        // too: usually the master is alive and the deadline moves on, so
+        // one wake-up serves many instances. Nothing fires early: the core
+        // only acts on deadlines <= now, and a deadline that stays is
+        // checked again, exactly, when it comes.
+        let horizon = now + CATCH_UP_AHEAD;
         for i in 0..self.instances.len() {
-            if self.instances[i]
-                .router
-                .poll_timeout()
-                .is_none_or(|t| t > now)
-            {
+            let Some(deadline) = self.instances[i].router.poll_timeout() else {
+                continue;
+            };
+            let backup = self.instances[i].router.state() == State::Backup;
+            if deadline > now && !(backup && deadline <= horizon) {
                 continue;
             }
-            if self.instances[i].router.state() == State::Backup {
+            if backup {
                 self.catch_up(i);
             }
             self.instances[i].router.handle_timeout(now);
@@ -401,8 +407,11 @@ impl Daemon {
 
     /// Carries out everything the core of instance `i` asks for.
     ///
-    /// Adverts go first: the peers and the takeover clock care about the
-    /// first advert on the wire; VIPs (netlink, a round trip each) last.
+    /// The advert goes first: peers and the takeover clock care about the
+    /// first advert on the wire. On a takeover each VIP is announced as soon
+    /// as netlink has added it — never before, or clients would move to a
+    /// host that drops their packets — and the remaining GARP/NA rounds run
+    /// in the background.
     async fn drive(&mut self, i: usize) {
         let mut actions = Vec::new();
         while let Some(action) = self.instances[i].router.poll_action() {
@@ -414,15 +423,19 @@ impl Daemon {
             run.sort_by_key(|a| match a {
                 Action::SendAdvert { .. } => 0,
                 Action::StateChange { .. } => 1,
-                Action::Announce => 2,
-                Action::AddVips | Action::RemoveVips => 3,
+                Action::AddVips => 2,
+                Action::Announce | Action::RemoveVips => 3,
             });
         }
+        let mut first_round_sent = false;
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority).await,
-                Action::Announce => self.announce(i),
-                Action::AddVips => self.add_vips(i).await,
+                Action::AddVips => {
+                    self.add_vips(i).await;
+                    first_round_sent = true;
+                }
+                Action::Announce => self.announce(i, std::mem::take(&mut first_round_sent)),
                 Action::RemoveVips => self.remove_vips(i).await,
                 Action::StateChange { from, to } => self.state_changed(i, from, to),
             }
@@ -475,7 +488,8 @@ impl Daemon {
 
     /// Starts the gratuitous ARP / unsolicited NA burst in the background
     /// (it spans `garp_repeat * garp_interval`; the election goes on).
-    fn announce(&mut self, i: usize) {
+    /// `first_round_sent`: [`Daemon::add_vips`] already sent round one.
+    fn announce(&mut self, i: usize, first_round_sent: bool) {
         let inst = &mut self.instances[i];
         let Some(frames) = self.frames.get(&inst.ifindex).cloned() else {
             return;
@@ -485,10 +499,11 @@ impl Daemon {
         }
         let (mac, ll, vips) = (inst.mac, inst.ll_src, inst.cfg.virtual_ips.clone());
         let (repeat, interval) = (inst.cfg.garp_repeat, inst.cfg.garp_interval);
+        let first = u32::from(first_round_sent);
         let garp = inst.counters.garp.clone();
         let name = inst.cfg.name.clone();
         inst.announce = Some(tokio::spawn(async move {
-            for round in 0..repeat {
+            for round in first..repeat {
                 if round > 0 {
                     tokio::time::sleep(interval).await;
                 }
@@ -505,23 +520,36 @@ impl Daemon {
         }));
     }
 
+    /// Adds the VIPs (requests pipelined on the netlink socket) and sends
+    /// each one's first gratuitous ARP / unsolicited NA as soon as it exists.
     async fn add_vips(&mut self, i: usize) {
         let inst = &self.instances[i];
-        let adds = inst
+        let frames = self.frames.get(&inst.ifindex).cloned();
+        let netlink = &self.netlink;
+        let ifindex = inst.ifindex;
+        let mut adds: futures::stream::FuturesOrdered<_> = inst
             .cfg
             .virtual_ips
             .iter()
-            .map(|v| self.netlink.add_vip(inst.ifindex, v));
-        for (vip, res) in inst
-            .cfg
-            .virtual_ips
-            .iter()
-            .zip(futures::future::join_all(adds).await)
-        {
+            .map(|v| async move { (v, netlink.add_vip(ifindex, v).await) })
+            .collect();
+        let mut sent = 0;
+        while let Some((vip, res)) = adds.next().await {
             if let Err(e) = res {
                 error!(instance = %inst.cfg.name, %vip, error = %e, "cannot add virtual IP");
+                continue;
+            }
+            let Some(frames) = &frames else { continue };
+            for frame in tx::announce_frames(inst.mac, inst.ll_src, std::slice::from_ref(vip)) {
+                match frames.send(&frame).await {
+                    Ok(()) => sent += 1,
+                    Err(e) => {
+                        warn!(instance = %inst.cfg.name, %vip, error = %e, "announcement not sent")
+                    }
+                }
             }
         }
+        inst.counters.garp.fetch_add(sent, Ordering::Relaxed);
     }
 
     async fn remove_vips(&mut self, i: usize) {
@@ -739,7 +767,7 @@ impl Daemon {
             }
         }
         self.add_vips(i).await;
-        self.announce(i);
+        self.announce(i, true);
     }
 
     /// Graceful stop: every MASTER sends priority 0 and removes its VIPs.
@@ -846,6 +874,10 @@ struct Resolved {
     source: IpAddr,
     ll_src: Option<Ipv6Addr>,
 }
+
+/// How far ahead of its Master_Down deadline a backup may read LAST_SEEN
+/// when the timer wakes the daemon anyway (see [`Daemon::on_timers`]).
+const CATCH_UP_AHEAD: Duration = Duration::from_millis(2);
 
 /// How long start-up waits for IPv6 DAD on the link-local address.
 const LINK_LOCAL_WAIT_STEP: Duration = Duration::from_millis(100);
