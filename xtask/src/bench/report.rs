@@ -763,15 +763,19 @@ impl Results {
             }
         }
         if let Some(c) = self.kill_cell(100, 100) {
+            // Issue 5: "from the backup's decision to its first advert and
+            // first GARP on the wire"; all VIPs announced is shown too.
             let adv = Self::stat(c, Kind::Agent, |t| Some(t.late_ms()));
+            let garp = Self::stat(c, Kind::Agent, |t| t.first_garp_ms);
             let all = Self::stat(c, Kind::Agent, |t| t.all_garp_ms);
-            if let (Some(adv), Some(all)) = (adv, all) {
+            if let (Some(adv), Some(garp), Some(all)) = (adv, garp, all) {
                 let _ = writeln!(
                     g,
-                    "| takeover path p99 ≤ 0.5 ms, 100 VIPs | first advert {:.2} ms, all VIPs announced {:.2} ms after the deadline | {} |",
+                    "| takeover path p99 ≤ 0.5 ms, 100 VIPs (first advert, first GARP) | first advert {:.2} ms, first GARP {:.2} ms after the deadline (all 100 VIPs announced: {:.2} ms) | {} |",
                     adv[1],
+                    garp[1],
                     all[1],
-                    yes(adv[1] <= 0.5 && all[1] <= 0.5)
+                    yes(adv[1] <= 0.5 && garp[1] <= 0.5)
                 );
             }
         }
