@@ -66,12 +66,26 @@ impl RunOptions {
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
+    // Handlers first: a SIGHUP during start-up must not kill the daemon
+    // (the default action), and a SIGTERM must still stop it gracefully.
+    let signals = Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    };
     let xdp = opts.xdp_mode(&cfg);
     preflight(&cfg, xdp).await?;
     let mut daemon = Daemon::start(cfg, opts).await?;
-    let result = daemon.run().await;
+    let result = daemon.run(signals).await;
     daemon.stop().await;
     result
+}
+
+/// The signals the daemon acts on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 /// A request from the control socket or the metrics endpoint.
@@ -278,18 +292,15 @@ impl Daemon {
     }
 
     /// The main loop; returns on SIGTERM/SIGINT.
-    async fn run(&mut self) -> anyhow::Result<()> {
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sighup = signal(SignalKind::hangup())?;
+    async fn run(&mut self, mut signals: Signals) -> anyhow::Result<()> {
         loop {
             let next = self.next_deadline();
             self.timer.arm(next)?;
             tokio::select! {
                 biased;
-                _ = sigterm.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
-                _ = sigint.recv() => { info!("SIGINT: stopping"); return Ok(()); }
-                _ = sighup.recv() => self.reload().await,
+                _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
+                _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()); }
+                _ = signals.hup.recv() => self.reload().await,
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_advert(ev).await,
                     Err(e) => { error!(error = %e, "data plane event stream failed"); bail!(e); }
