@@ -784,10 +784,19 @@ impl Daemon {
     /// Graceful stop: every MASTER sends priority 0 and removes its VIPs.
     async fn stop(&mut self) {
         let now = dataplane::now();
+        let mut resigned = Vec::new();
+        let mut wait = Duration::ZERO;
         for i in 0..self.instances.len() {
+            let router = &self.instances[i].router;
+            if router.state() == State::Master {
+                resigned.push(self.instances[i].key);
+                wait = wait.max(router.master_down_interval());
+            }
             self.instances[i].router.handle_shutdown(now);
             self.drive(i).await;
         }
+        self.await_takeover(resigned, wait.min(HANDOVER_WAIT_MAX))
+            .await;
         for s in self.servers.drain(..) {
             s.abort();
         }
@@ -797,6 +806,38 @@ impl Daemon {
         }
         self.dataplane.shutdown();
         info!("stopped");
+    }
+
+    /// After resigning, waits (at most `limit`) until another router
+    /// advertises for every VRID we were MASTER of, plus a short grace for
+    /// it to add and announce the VIPs. Detaching XDP takes the kernel's
+    /// global rtnl lock for tens of milliseconds (veth: ~20 ms), which would
+    /// stall the new master's netlink calls if it shares our kernel
+    /// (containers, network namespaces); its takeover comes first.
+    async fn await_takeover(&mut self, mut pending: Vec<VridKey>, limit: Duration) {
+        if pending.is_empty() {
+            return;
+        }
+        let resigned_at = dataplane::now();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // The data plane may suppress the new master's adverts (same
+            // source, priority and interval as the last one it saw), so ask
+            // LAST_SEEN rather than rely on events.
+            pending.retain(|key| {
+                !matches!(self.dataplane.last_seen(*key),
+                          Ok(Some(ls)) if ls.ts > resigned_at && ls.priority > 0)
+            });
+            if pending.is_empty() {
+                tokio::time::sleep(TAKEOVER_GRACE).await;
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            let poll = tokio::time::Instant::now() + Duration::from_millis(1);
+            let _ = tokio::time::timeout_at(poll.min(deadline), self.events.recv()).await;
+        }
     }
 
     /// The status document, with fresh counters.
@@ -889,6 +930,12 @@ struct Resolved {
 /// How far ahead of its Master_Down deadline a backup may read LAST_SEEN
 /// when the timer wakes the daemon anyway (see [`Daemon::on_timers`]).
 const CATCH_UP_AHEAD: Duration = Duration::from_millis(2);
+
+/// Longest a graceful stop waits for a backup to take over before it
+/// detaches XDP (see [`Daemon::await_takeover`]).
+const HANDOVER_WAIT_MAX: Duration = Duration::from_secs(2);
+/// Time left to the new master to add and announce its VIPs.
+const TAKEOVER_GRACE: Duration = Duration::from_millis(20);
 
 /// How long start-up waits for IPv6 DAD on the link-local address.
 const LINK_LOCAL_WAIT_STEP: Duration = Duration::from_millis(100);
