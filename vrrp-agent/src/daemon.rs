@@ -269,7 +269,7 @@ impl Daemon {
         if !r.link.is_up() {
             router.handle_interface(now, false);
         }
-        let key = VridKey::new(r.link.index, cfg.vrid, family_tag(cfg.family));
+        let key = VridKey::new(r.link.index, cfg.vrid, AddrFamily::from(cfg.family).tag());
         info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
               source = %r.source, "instance configured");
         self.instances.push(Running {
@@ -339,7 +339,7 @@ impl Daemon {
             );
             return;
         };
-        let Some(adv) = rx_advert(&ev) else { return };
+        let Some(adv) = ev.rx_advert() else { return };
         let inst = &mut self.instances[i];
         if ev.priority == 0 {
             inst.prio0_rx += 1;
@@ -404,14 +404,8 @@ impl Daemon {
         if ls.ts <= inst.delivered.ts {
             return;
         }
-        let Some(version) = version_of(ls.version) else {
+        let Some(adv) = ls.rx_advert() else {
             return;
-        };
-        let adv = RxAdvert {
-            src: ls.src,
-            priority: ls.priority,
-            interval: ls.interval(),
-            version,
         };
         inst.delivered.deliver(&mut inst.router, ls.ts, adv);
     }
@@ -687,39 +681,36 @@ impl Daemon {
         }
         let now = dataplane::now();
         // Stop instances that went away or moved to another (interface, VRID, family).
-        let mut kept = Vec::new();
-        for mut inst in std::mem::take(&mut self.instances) {
-            let next = new
-                .instances
-                .iter()
-                .find(|n| n.name == inst.cfg.name && n.key() == inst.cfg.key());
+        let mut i = 0;
+        while i < self.instances.len() {
+            let next = {
+                let cfg = &self.instances[i].cfg;
+                new.instances
+                    .iter()
+                    .find(|n| n.name == cfg.name && n.key() == cfg.key())
+            };
             match next {
-                Some(n) if *n == inst.cfg => kept.push(inst),
+                Some(n) if *n == self.instances[i].cfg => i += 1,
                 Some(n) => {
                     info!(instance = %n.name, "reload: settings changed; reconfiguring");
-                    let old_vips = inst.cfg.virtual_ips.clone();
+                    let inst = &mut self.instances[i];
+                    let old_vips = std::mem::replace(&mut inst.cfg, n.clone()).virtual_ips;
                     inst.router
                         .reconfigure(now, n.router_config(inst.sender.src()));
-                    inst.cfg = n.clone();
-                    kept.push(inst);
-                    let i = kept.len() - 1;
-                    self.instances = kept;
                     self.drive(i).await;
                     if self.instances[i].router.state() == State::Master {
                         self.swap_vips(i, &old_vips).await;
                     }
-                    kept = std::mem::take(&mut self.instances);
+                    i += 1;
                 }
                 None => {
-                    info!(instance = %inst.cfg.name, "reload: instance removed; stopping it");
-                    inst.router.handle_shutdown(now);
-                    self.instances = vec![inst];
-                    self.drive(0).await;
-                    self.instances.clear();
+                    info!(instance = %self.instances[i].cfg.name, "reload: instance removed; stopping it");
+                    self.instances[i].router.handle_shutdown(now);
+                    self.drive(i).await;
+                    self.instances.remove(i);
                 }
             }
         }
-        self.instances = kept;
         // Start new instances.
         for n in &new.instances {
             if self.instances.iter().any(|r| r.cfg.name == n.name) {
@@ -1008,7 +999,7 @@ fn dataplane_config<'a>(
         vrids: instances
             .clone()
             .map(|(inst, ifindex)| {
-                let key = VridKey::new(ifindex, inst.vrid, family_tag(inst.family));
+                let key = VridKey::new(ifindex, inst.vrid, AddrFamily::from(inst.family).tag());
                 vrid_entry(inst, ifindex, deliver.get(&key).copied().unwrap_or(false))
             })
             .collect(),
@@ -1022,10 +1013,7 @@ fn vrid_entry(inst: &Instance, ifindex: u32, deliver_all: bool) -> VridEntry {
     VridEntry {
         ifindex,
         vrid: inst.vrid,
-        family: match inst.family {
-            Family::V4 => AddrFamily::V4,
-            Family::V6 => AddrFamily::V6,
-        },
+        family: inst.family.into(),
         version: match inst.version {
             Version::V2 => 2,
             Version::V3 => 3,
@@ -1035,30 +1023,6 @@ fn vrid_entry(inst: &Instance, ifindex: u32, deliver_all: bool) -> VridEntry {
         deliver_all,
         unicast_peers: inst.unicast_peers.clone(),
     }
-}
-
-fn family_tag(f: Family) -> u8 {
-    match f {
-        Family::V4 => vrrp_common::FAMILY_V4,
-        Family::V6 => vrrp_common::FAMILY_V6,
-    }
-}
-
-fn version_of(v: u8) -> Option<Version> {
-    match v {
-        2 => Some(Version::V2),
-        3 => Some(Version::V3),
-        _ => None,
-    }
-}
-
-fn rx_advert(ev: &Event) -> Option<RxAdvert> {
-    Some(RxAdvert {
-        src: ev.src,
-        priority: ev.priority,
-        interval: ev.interval(),
-        version: version_of(ev.version)?,
-    })
 }
 
 fn ms(d: Duration) -> u64 {

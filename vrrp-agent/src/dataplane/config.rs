@@ -49,6 +49,15 @@ impl AddrFamily {
     }
 }
 
+impl From<crate::proto::Family> for AddrFamily {
+    fn from(f: crate::proto::Family) -> Self {
+        match f {
+            crate::proto::Family::V4 => AddrFamily::V4,
+            crate::proto::Family::V6 => AddrFamily::V6,
+        }
+    }
+}
+
 /// One configured VRRP instance as the data plane sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VridEntry {
