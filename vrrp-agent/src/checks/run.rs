@@ -365,7 +365,9 @@ pub async fn exec_once(
             );
         }
     };
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    // Kills the group if this future is dropped mid-run (shutdown) or the
+    // run times out; disarmed when the command finished by itself.
+    let mut group = GroupKill(child.id().and_then(|p| i32::try_from(p).ok()));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let finished = tokio::time::timeout(timeout, async {
@@ -374,6 +376,7 @@ pub async fn exec_once(
     .await;
     match finished {
         Ok((stdout, stderr, status)) => {
+            group.0 = None;
             let output = Output { stdout, stderr };
             let outcome = match status {
                 Ok(st) => match (st.code(), st.signal()) {
@@ -387,16 +390,32 @@ pub async fn exec_once(
             (outcome, output)
         }
         Err(_elapsed) => {
-            if let Some(pgid) = pgid {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            group.kill();
             // Reap it: no zombie left behind.
             let _ = child.wait().await;
             (Outcome::Failure(Failure::TimedOut), Output::default())
         }
+    }
+}
+
+/// SIGKILLs a process group when dropped (or on [`GroupKill::kill`]),
+/// unless disarmed (`None`).
+struct GroupKill(Option<i32>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
