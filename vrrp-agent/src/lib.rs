@@ -10,6 +10,8 @@
 //! - [`daemon`]: the tokio shell that drives everything.
 #![deny(missing_docs)]
 
+pub mod checks;
+pub mod cmdline;
 pub mod config;
 pub mod control;
 pub mod daemon;
