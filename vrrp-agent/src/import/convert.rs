@@ -24,6 +24,8 @@ enum Origin {
     Line(Source, String),
     /// The keepalived default, with where it is defined.
     Default(String),
+    /// Decided by one of keepalived's completion rules (or ours), explained.
+    Rule(String),
 }
 
 impl Origin {
@@ -35,6 +37,7 @@ impl Origin {
         match self {
             Origin::Line(at, kw) => format!("{at} {kw}"),
             Origin::Default(why) => format!("keepalived default: {why}"),
+            Origin::Rule(why) => why.clone(),
         }
     }
 }
@@ -57,6 +60,13 @@ impl<T> Val<T> {
         Val {
             v,
             from: Origin::Default(why.into()),
+        }
+    }
+
+    fn rule(v: T, why: impl Into<String>) -> Val<T> {
+        Val {
+            v,
+            from: Origin::Rule(why.into()),
         }
     }
 }
@@ -848,7 +858,10 @@ impl Converter {
 
         let mut version = match (&d.version, v6) {
             (Some(v), _) => v.clone(),
-            (None, true) => Val::default(3, "IPv6 instances use VRRPv3 (vrrp_complete_instance)"),
+            (None, true) => Val::rule(
+                3,
+                "keepalived: IPv6 instances use VRRPv3 (vrrp_complete_instance)",
+            ),
             (None, false) => match &self.globals.vrrp_version {
                 Some(g) => g.clone(),
                 None => Val::default(2, "vrrp_version 2 (VRRP_VERSION_2, global_data.c)"),
@@ -859,12 +872,12 @@ impl Converter {
                 words: vec!["version".into()],
                 at: d.version.as_ref().map_or(at.clone(), |v| match &v.from {
                     Origin::Line(a, _) => a.clone(),
-                    Origin::Default(_) => at.clone(),
+                    Origin::Default(_) | Origin::Rule(_) => at.clone(),
                 }),
                 block: None,
             };
             if strict {
-                version = Val::default(3, "strict mode turns IPv6 VRRPv2 into v3");
+                version = Val::rule(3, "keepalived: strict mode turns IPv6 VRRPv2 into v3");
             } else {
                 self.changes(
                     &kw,
@@ -898,9 +911,9 @@ impl Converter {
         }
         let priority = match d.priority {
             Some(p) => p,
-            None if master => Val::default(
+            None if master => Val::rule(
                 255,
-                "255 with `state MASTER` and no priority (vrrp_complete_instance)",
+                "keepalived: 255 with `state MASTER` and no priority (vrrp_complete_instance)",
             ),
             None => Val::default(100, "VRRP_PRIO_DFL 100 (keepalived/include/vrrp.h)"),
         };
@@ -931,7 +944,7 @@ impl Converter {
                     ),
                 );
             }
-            preempt = Val::default(true, &format!("nopreempt is cleared with {why}"));
+            preempt = Val::rule(true, format!("keepalived clears nopreempt with {why}"));
         }
 
         let mut preempt_delay = d
@@ -958,13 +971,16 @@ impl Converter {
                     format!("keepalived ignores preempt_delay with {why}; written as 0"),
                 );
             }
-            preempt_delay = Val::default(Duration::ZERO, &format!("cleared with {why}"));
+            preempt_delay = Val::rule(
+                Duration::ZERO,
+                format!("keepalived clears preempt_delay with {why}"),
+            );
         }
 
         let accept_mode = match d.accept.clone() {
-            Some(a) if a.v && strict && version.v == 2 && priority.v != 255 => Val::default(
+            Some(a) if a.v && strict && version.v == 2 && priority.v != 255 => Val::rule(
                 false,
-                "strict mode resets accept for VRRPv2 (vrrp_complete_instance)",
+                "keepalived: strict mode resets accept for VRRPv2 (vrrp_complete_instance)",
             ),
             Some(a) => a,
             None if priority.v == 255 => {
@@ -1063,7 +1079,7 @@ impl Converter {
             if raw.v > Duration::from_secs(1) {
                 Val {
                     v: Duration::from_secs(1),
-                    from: Origin::Default("capped at 1s, vrrp-agent's maximum".into()),
+                    from: Origin::Rule("capped at 1s, vrrp-agent's maximum".into()),
                 }
             } else {
                 raw
@@ -1127,7 +1143,7 @@ impl Converter {
             words: vec!["virtual_ipaddress".into()],
             at: vips.first().map_or(at.clone(), |v| match &v.from {
                 Origin::Line(a, _) => a.clone(),
-                Origin::Default(_) => at.clone(),
+                Origin::Default(_) | Origin::Rule(_) => at.clone(),
             }),
             block: None,
         };
@@ -1141,9 +1157,9 @@ impl Converter {
         );
         vips.insert(
             0,
-            Val::default(
+            Val::rule(
                 ll,
-                "none: added, RFC 9568 §5.2.9 needs a link-local VIP first",
+                "added by the importer: RFC 9568 §5.2.9 needs a link-local VIP first",
             ),
         );
     }

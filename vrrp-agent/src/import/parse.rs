@@ -12,9 +12,9 @@
 //!   removed, `\` escapes the next character (`alloc_strvec_quoted_escaped`).
 //! - `include FILE` (and `includer`/`includem`/`includew`/`includeb`/
 //!   `includea`): FILE is a glob, relative to the directory of the including
-//!   file; matches are read in sorted order. A plain `include` matching
-//!   nothing is not an error in keepalived (a note here); the checked
-//!   variants are.
+//!   file; matches are read in sorted order. `include` and `includer`
+//!   matching nothing are not an error in keepalived (a note here);
+//!   `includem`/`includew`/`includeb`/`includea` are.
 //! - `@ID line` / `@^ID line`: the line counts only when the config id
 //!   (keepalived's `-i`, default the host name up to the first dot) is / is
 //!   not ID.
@@ -310,10 +310,11 @@ impl Reader {
             }
         };
         if matches.is_empty() {
-            let (severity, what) = if kind == "include" {
+            // Only the match-checking variants (m, w, b, a) require a match.
+            let (severity, what) = if matches!(kind, "include" | "includer") {
                 (
                     Severity::Harmless,
-                    "matches no file (keepalived ignores this too)",
+                    "matches no file (keepalived accepts this too)",
                 )
             } else {
                 (
