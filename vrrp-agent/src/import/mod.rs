@@ -36,8 +36,7 @@
 //!
 //! **Carried** (same behaviour): `vrrp_instance` name, `interface`,
 //! `virtual_router_id`, `priority`, `advert_int`, `version`,
-//! `vrrp_version`, `state` (informational: both start as Backup unless
-//! priority 255), `nopreempt`, `preempt`, `preempt_delay`, `accept`,
+//! `vrrp_version`, `state BACKUP`, `nopreempt`, `preempt`, `preempt_delay`, `accept`,
 //! `no_accept`, `vrrp_strict` / `strict_mode` (through the defaults they
 //! change), `virtual_ipaddress` addresses (a missing mask is /32 or /128, as
 //! in keepalived), `unicast_peer`, `garp_master_repeat`,
@@ -46,7 +45,10 @@
 //! arguments: same `INSTANCE name STATE priority` arguments),
 //! `include`/`includer`/`includem`/`includew`/`includeb`/`includea`.
 //!
-//! **Mapped with a difference** (listed, exit status 0): an IPv6
+//! **Mapped with a difference** (listed, exit status 0): `state MASTER`
+//! below priority 255 (keepalived claims mastership one advert interval
+//! after start-up; vrrp-agent waits Master_Down_Interval like any Backup;
+//! the election result is the same), an IPv6
 //! `virtual_ipaddress` whose link-local address is not first (moved first:
 //! RFC 9568 §5.2.9; keepalived sends them in file order and compares the
 //! list without regard to order), `unicast_peer` (vrrp-agent requires TTL
