@@ -8,6 +8,7 @@
 //! - [`tx`]: advert and gratuitous ARP / NA transmission.
 //! - [`notify`]: notify scripts; [`metrics`]: the Prometheus endpoint.
 //! - [`daemon`]: the tokio shell that drives everything.
+//! - [`import`]: `import-keepalived`, keepalived.conf to vrrp-agent config.
 #![deny(missing_docs)]
 
 pub mod checks;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod import;
 pub mod metrics;
 pub mod notify;
 pub mod proto;

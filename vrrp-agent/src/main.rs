@@ -1,4 +1,4 @@
-//! vrrp-agent command line: `run`, `check`, `status`.
+//! vrrp-agent command line: `run`, `check`, `status`, `import-keepalived`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -49,6 +49,8 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Convert a keepalived.conf; lists what is not carried, exits 2 if failover changes.
+    ImportKeepalived(ImportArgs),
     /// Show the state of a running daemon.
     Status {
         /// Print the JSON document instead of a table.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::ImportKeepalived(args) => import_keepalived(args),
         Command::Status {
             json,
             socket,
@@ -123,6 +126,50 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `import-keepalived FILE [-o OUT] [--config-id ID]`.
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The keepalived.conf to convert.
+    file: PathBuf,
+    /// Write the vrrp-agent config here instead of standard output.
+    #[arg(long, short, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// keepalived's config id (its `-i`) for `@ID` lines [default: the host name up to the first dot].
+    #[arg(long, value_name = "ID")]
+    config_id: Option<String>,
+}
+
+fn import_keepalived(args: ImportArgs) -> ExitCode {
+    let opts = vrrp_agent::import::ReadOptions {
+        config_id: args.config_id,
+    };
+    let conv = match vrrp_agent::import::import(&args.file, &opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vrrp-agent: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for n in &conv.notes {
+        eprintln!("{n}");
+    }
+    if let Some(toml) = &conv.toml {
+        let written = match &args.output {
+            Some(out) => std::fs::write(out, toml)
+                .map_err(|e| format!("cannot write {}: {e}", out.display())),
+            None => {
+                print!("{toml}");
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
+            eprintln!("vrrp-agent: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::from(conv.exit_status())
 }
 
 fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {

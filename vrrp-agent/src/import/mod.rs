@@ -1,0 +1,256 @@
+//! `vrrp-agent import-keepalived`: converts a keepalived.conf into a
+//! vrrp-agent config that elects, fails over and preempts the way the
+//! keepalived node did, so one node of a working pair can be converted while
+//! the other stays on keepalived.
+//!
+//! - [`parse`] reads keepalived's syntax (blocks, comments, quotes,
+//!   `include` globs, `@ID` conditional lines, `$NAME` parameters) into
+//!   statements that remember their file and line.
+//! - [`convert`] maps each keyword, one `match` arm per keyword, and renders
+//!   TOML where every value carries a comment naming its source line, or the
+//!   keepalived default it comes from.
+//!
+//! The reference is keepalived 2.2.7 (the version the interop tests run):
+//! its keepalived.conf(5) and its source (`lib/parser.c`,
+//! `keepalived/vrrp/vrrp_parser.c`, `vrrp_complete_instance()` in
+//! `keepalived/vrrp/vrrp.c`).
+//!
+//! # Defaults made explicit
+//!
+//! Every key is written even when it equals our default, because several of
+//! keepalived's defaults differ from ours:
+//!
+//! | key | keepalived default (where) | ours |
+//! |---|---|---|
+//! | `version` | global `vrrp_version`, itself 2 (`global_data.c`); IPv6 instances 3 (`vrrp_complete_instance`) | 3 |
+//! | `priority` | 100 (`VRRP_PRIO_DFL`, `vrrp.h`); 255 if `state MASTER` and no priority (`vrrp_complete_instance`) | required |
+//! | `advert_interval` | 1 s (`VRRP_ADVER_DFL`); v2 rounds to whole seconds, v3 to centiseconds | 1 s |
+//! | `preempt` | on (`nopreempt` clears it; ignored with `state MASTER` or priority 255) | true |
+//! | `preempt_delay` | 0; cleared with `state MASTER`, `nopreempt` or strict mode | 0 s |
+//! | `accept_mode` | accept unless strict mode; priority 255 always accepts; strict v2 never (`vrrp_complete_instance`) | false |
+//! | `garp_repeat` | `vrrp_garp_master_repeat` 5 (`VRRP_GARP_REP`); 1 with `vrrp_min_garp` | 5 |
+//! | `garp_interval` | `vrrp_garp_interval` / `vrrp_gna_interval` 0 (back to back) | 10 ms |
+//! | `v3_checksum` | with the IPv4 pseudo-header (RFC 5798) | rfc5798 |
+//!
+//! # Keyword coverage
+//!
+//! **Carried** (same behaviour): `vrrp_instance` name, `interface`,
+//! `virtual_router_id`, `priority`, `advert_int`, `version`,
+//! `vrrp_version`, `state BACKUP`, `nopreempt`, `preempt`, `preempt_delay`, `accept`,
+//! `no_accept`, `vrrp_strict` / `strict_mode` (through the defaults they
+//! change), `virtual_ipaddress` addresses (a missing mask is /32 or /128, as
+//! in keepalived), `unicast_peer`, `garp_master_repeat`,
+//! `vrrp_garp_master_repeat`, `vrrp_min_garp`, `vrrp_garp_interval`,
+//! `vrrp_gna_interval`, `router_id`, `notify` (a script path without
+//! arguments: same `INSTANCE name STATE priority` arguments),
+//! `include`/`includer`/`includem`/`includew`/`includeb`/`includea`.
+//!
+//! **Mapped with a difference** (listed, exit status 0): `state MASTER`
+//! below priority 255 (keepalived claims mastership one advert interval
+//! after start-up; vrrp-agent waits Master_Down_Interval like any Backup;
+//! the election result is the same), an IPv6
+//! `virtual_ipaddress` whose link-local address is not first (moved first:
+//! RFC 9568 §5.2.9; keepalived sends them in file order and compares the
+//! list without regard to order), `unicast_peer` (vrrp-agent requires TTL
+//! 255 on receive, so the peers must share a link), `use_vmac` (vrrp-agent
+//! keeps the interface MAC and announces moves with gratuitous ARP / NA),
+//! `nopreempt`/`preempt_delay` that keepalived itself ignores (kept as
+//! keepalived runs them), IPv6 `/128` VIPs (keepalived deprecates them with
+//! `preferred_lft 0`; vrrp-agent adds them with the kernel default).
+//!
+//! **Not carried, failover changes** (listed, exit status 2): these change
+//! who becomes MASTER, when, or what happens on a transition, so running
+//! the converted file as is would behave differently from the keepalived
+//! node:
+//! - `track_script`, `track_interface`, `track_file`, `track_process`,
+//!   `track_bfd`, `dont_track_primary`: priority or FAULT would no longer
+//!   follow the tracked object (the `vrrp_script`/`track_file` definitions
+//!   themselves are listed as harmless).
+//! - `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`,
+//!   `notify_master_rx_lower_pri`, `notify` with arguments or a user,
+//!   global `notify_fifo`/`vrrp_notify_fifo`: the actions run on failover
+//!   (promoting a database, restarting a proxy) would not happen.
+//! - `vrrp_sync_group` with two or more instances: the instances would fail
+//!   over independently.
+//! - `authentication` on a VRRPv2 instance (keepalived ignores it for v3 and
+//!   in strict mode): the keepalived peer drops adverts without it, and both
+//!   nodes become MASTER.
+//! - `unicast_src_ip`, `mcast_src_ip`: adverts leave from the interface's
+//!   primary address instead; a peer checking sources drops them.
+//! - `mcast_dst_ip`, global `vrrp_mcast_group4`/`vrrp_mcast_group6`: the
+//!   peers would not hear each other.
+//! - `down_timer_adverts` other than 3: a different Master_Down_Interval.
+//! - `virtual_ipaddress` options `dev` (another interface) and `use_vmac`,
+//!   `virtual_ipaddress_excluded`, `virtual_routes`, `virtual_rules`: those
+//!   addresses, routes or rules would not move with mastership.
+//! - an IPv6 instance without a link-local VIP: one is added (the first
+//!   address must be link-local), which changes the advert's address list;
+//!   the keepalived peer must list it too.
+//! - `version 2` on an IPv6 instance: keepalived runs non-standard VRRPv2
+//!   over IPv6 there; vrrp-agent speaks v3.
+//!
+//! **Not carried, harmless** (listed, exit status 0): notification e-mail
+//! (`notification_email*`, `smtp_*`), script security (`script_user`,
+//! `enable_script_security`), firewall integration (`vrrp_iptables`,
+//! `nftables*`), GARP refresh/lower-priority/delay tuning
+//! (`garp_master_delay`, `garp_master_refresh*`, `garp_lower_prio_*`,
+//! `garp_extra_if`), VIP options `label`, `brd`, `scope`, `preferred_lft`,
+//! `no_track`, `home`, `-nodad`, `noprefixroute`, `mngtmpaddr`, `autojoin`,
+//! advert checks (`skip_check_adv_addr`, `check_unicast_src`,
+//! `lower_prio_no_advert`, `higher_prio_send_advert`, `unicast_ttl`,
+//! `min_ttl`/`max_ttl`), process tuning, LVS (`virtual_server*`), static
+//! addresses and routes, and keywords the importer does not know (keepalived
+//! would reject a typo itself).
+//!
+//! Keys of the wave-2 config (checks and tracks, `notify_*`, sync groups,
+//! authentication, `unicast_src_ip`, VIP options) are not in `config.rs`
+//! yet: each of their keywords is one arm in [`convert`], ready to be carried
+//! when its key lands.
+//!
+//! # Exit status of the command
+//!
+//! 0: converted, nothing that changes failover was dropped. 2: converted and
+//! written, but something listed as "changes failover" was dropped; read the
+//! list before running it. 1: the file could not be converted (unreadable,
+//! broken braces, invalid values, an instance without VIPs).
+
+pub mod convert;
+pub mod parse;
+
+use std::{fmt, path::Path};
+
+pub use parse::ReadOptions;
+
+/// Where a statement came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Source {
+    /// The file, as opened (includes are joined to the including file's directory).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// How much a note matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Carried, but with a difference the operator should know.
+    Difference,
+    /// Not carried; failover behaves the same without it.
+    Harmless,
+    /// Not carried, and failover behaves differently without it.
+    ChangesFailover,
+    /// The file cannot be converted.
+    Error,
+}
+
+impl Severity {
+    fn label(self) -> &'static str {
+        match self {
+            Severity::Difference => "carried with a difference",
+            Severity::Harmless => "not carried",
+            Severity::ChangesFailover => "not carried, failover changes",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// A keyword that could not be carried as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Where the keyword is.
+    pub at: Source,
+    /// The keepalived keyword.
+    pub keyword: String,
+    /// How much it matters.
+    pub severity: Severity,
+    /// What happened and what to do instead.
+    pub message: String,
+}
+
+impl Note {
+    /// A note at `at` about `keyword`.
+    pub fn new(at: &Source, keyword: &str, severity: Severity, message: impl Into<String>) -> Note {
+        Note {
+            at: at.clone(),
+            keyword: keyword.to_owned(),
+            severity,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Note {
+    /// `FILE:LINE: keyword: (severity) what to do instead`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: ({}) {}",
+            self.at,
+            self.keyword,
+            self.severity.label(),
+            self.message
+        )
+    }
+}
+
+/// Why a conversion produced no config.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The top-level file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The path as given.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result of a conversion.
+#[derive(Clone, Debug)]
+pub struct Conversion {
+    /// The vrrp-agent config (TOML), or `None` when an error prevented it.
+    pub toml: Option<String>,
+    /// Every keyword not carried as is, in file order.
+    pub notes: Vec<Note>,
+}
+
+impl Conversion {
+    /// True when a note says failover changes (exit status 2).
+    pub fn changes_failover(&self) -> bool {
+        self.notes
+            .iter()
+            .any(|n| n.severity == Severity::ChangesFailover)
+    }
+
+    /// The process exit status: 0 faithful, 2 failover changes, 1 failed.
+    pub fn exit_status(&self) -> u8 {
+        if self.toml.is_none() {
+            1
+        } else if self.changes_failover() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Reads and converts a keepalived.conf.
+pub fn import(path: &Path, opts: &ReadOptions) -> Result<Conversion, ImportError> {
+    let (stmts, mut notes) = parse::read(path, opts)?;
+    let (toml, more) = convert::convert(&stmts, &path.display().to_string());
+    notes.extend(more);
+    notes.sort_by(|a, b| (&a.at.file, a.at.line).cmp(&(&b.at.file, b.at.line)));
+    let failed = notes.iter().any(|n| n.severity == Severity::Error);
+    Ok(Conversion {
+        toml: if failed { None } else { toml },
+        notes,
+    })
+}

@@ -1,0 +1,485 @@
+//! `import-keepalived` on the corpus in `tests/keepalived/`: each file is
+//! converted, the result parsed with `Config::parse`, and its important
+//! values, the keywords listed as not carried, and the exit status checked.
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use vrrp_agent::{
+    config::{Config, Instance},
+    import::{Conversion, ReadOptions, Severity, import},
+    proto::packet::Version,
+};
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/keepalived")
+        .join(name)
+}
+
+struct Converted {
+    conv: Conversion,
+    cfg: Option<Config>,
+}
+
+impl Converted {
+    fn cfg(&self) -> &Config {
+        self.cfg.as_ref().expect("a config")
+    }
+
+    fn instance(&self, name: &str) -> &Instance {
+        self.cfg()
+            .instances
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    /// The (keyword, severity) pairs listed, in file order.
+    fn listed(&self, severity: Severity) -> Vec<String> {
+        self.conv
+            .notes
+            .iter()
+            .filter(|n| n.severity == severity)
+            .map(|n| format!("{}:{}", n.at.line, n.keyword))
+            .collect()
+    }
+}
+
+fn convert_with(name: &str, config_id: Option<&str>) -> Converted {
+    let opts = ReadOptions {
+        config_id: Some(config_id.unwrap_or("node-under-test").to_owned()),
+    };
+    let conv = import(&corpus(name), &opts).expect("readable");
+    let cfg = conv
+        .toml
+        .as_ref()
+        .map(|t| Config::parse(t, name).unwrap_or_else(|e| panic!("{name}: {e}\n{t}")));
+    Converted { conv, cfg }
+}
+
+fn convert(name: &str) -> Converted {
+    convert_with(name, None)
+}
+
+fn vips(i: &Instance) -> Vec<String> {
+    i.virtual_ips.iter().map(|v| v.to_string()).collect()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn every_corpus_file_converts_to_a_valid_config_or_fails_cleanly() {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(corpus("")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "conf") {
+            files.push(p);
+        }
+    }
+    files.push(corpus("includes/keepalived.conf"));
+    assert!(files.len() >= 15, "corpus has {} files", files.len());
+    for f in files {
+        let conv = import(&f, &ReadOptions::default()).unwrap();
+        match &conv.toml {
+            Some(t) => {
+                Config::parse(t, "out").unwrap_or_else(|e| panic!("{}: {e}\n{t}", f.display()));
+                assert_ne!(conv.exit_status(), 1);
+            }
+            None => assert_eq!(conv.exit_status(), 1, "{}", f.display()),
+        }
+        // Every note names its file and line.
+        for n in &conv.notes {
+            assert!(n.at.line >= 1 && !n.at.file.is_empty() && !n.keyword.is_empty());
+        }
+    }
+}
+
+#[test]
+fn haproxy_master_keeps_v2_and_lists_auth_and_tracking() {
+    let c = convert("haproxy_master.conf");
+    let i = c.instance("VI_1");
+    assert_eq!(c.cfg().global.router_id, "haproxy1");
+    assert_eq!(
+        (i.interface.as_str(), i.vrid, i.priority),
+        ("eth0", 51, 101)
+    );
+    // keepalived defaults to VRRPv2; the pair must keep speaking it.
+    assert_eq!(i.version, Version::V2);
+    assert_eq!(i.advert_interval, Duration::from_secs(1));
+    assert_eq!(vips(i), ["192.0.2.100/24"]);
+    assert!(i.preempt && i.accept_mode);
+    assert_eq!(i.garp_repeat, 5);
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        ["26:authentication", "33:track_script"]
+    );
+    assert_eq!(c.listed(Severity::Difference), ["21:state"]);
+    assert!(
+        c.listed(Severity::Harmless)
+            .contains(&"31:virtual_ipaddress".to_owned())
+    );
+    assert!(
+        c.listed(Severity::Harmless)
+            .contains(&"4:notification_email".to_owned())
+    );
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn nginx_backup_is_carried_faithfully() {
+    let c = convert("nginx_backup.conf");
+    let i = c.instance("nginx_vip");
+    assert_eq!(
+        (i.interface.as_str(), i.vrid, i.priority),
+        ("ens192", 60, 90)
+    );
+    assert_eq!(i.version, Version::V2);
+    assert_eq!(vips(i), ["198.51.100.80/24"]);
+    assert!(i.unicast_peers.is_empty());
+    assert!(c.conv.notes.is_empty(), "{:?}", c.conv.notes);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn redis_nopreempt_carried_notify_scripts_listed() {
+    let c = convert("redis_failover.conf");
+    let i = c.instance("REDIS");
+    assert!(!i.preempt);
+    assert_eq!((i.vrid, i.priority), (79, 150));
+    assert_eq!(vips(i), ["203.0.113.79/24"]);
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        [
+            "26:track_script",
+            "29:notify_master",
+            "30:notify_backup",
+            "31:notify_fault",
+            "32:notify_stop"
+        ]
+    );
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn mariadb_notify_script_and_interval_are_carried() {
+    let c = convert("mariadb_nopreempt.conf");
+    let i = c.instance("VI_MYSQL");
+    assert!(!i.preempt);
+    assert_eq!(i.advert_interval, Duration::from_secs(2));
+    assert_eq!(
+        i.notify.as_deref(),
+        Some(Path::new("/usr/local/bin/mysql-vip-notify.sh"))
+    );
+    assert_eq!(c.conv.exit_status(), 0, "{:?}", c.conv.notes);
+}
+
+#[test]
+fn k8s_vip_without_mask_is_a_host_address() {
+    let c = convert("k8s_apiserver.conf");
+    let i = c.instance("VI_1");
+    assert_eq!(vips(i), ["192.0.2.200/32"]);
+    assert_eq!(i.priority, 101);
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        ["19:authentication", "26:track_script"]
+    );
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn cloud_unicast_keeps_peers_and_lists_the_pinned_source() {
+    let c = convert("cloud_unicast.conf");
+    let i = c.instance("VI_CLOUD");
+    assert_eq!(i.unicast_peers, [ip("198.51.100.12")]);
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        ["9:unicast_src_ip", "16:notify_master"]
+    );
+    assert_eq!(c.listed(Severity::Difference), ["11:unicast_peer"]);
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn global_vrrp_version_3_and_sub_second_interval() {
+    let c = convert("unicast_v3.conf");
+    let i = c.instance("VI_FAST");
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.advert_interval, Duration::from_millis(500));
+    assert_eq!(i.unicast_peers, [ip("192.0.2.12"), ip("192.0.2.13")]);
+    assert_eq!(i.priority, 200);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn ipv6_with_link_local_first_is_v3_and_unchanged() {
+    let c = convert("ipv6_link_local.conf");
+    let i = c.instance("VI6");
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(vips(i), ["fe80::61/64", "2001:db8:61::1/64"]);
+    assert!(c.conv.notes.is_empty(), "{:?}", c.conv.notes);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn ipv6_without_link_local_gets_one_and_says_so() {
+    let c = convert("ipv6_global_only.conf");
+    let i = c.instance("VI6_GLOBAL");
+    assert_eq!(vips(i), ["fe80::3e/64", "2001:db8:62::10/64"]);
+    let n = &c.conv.notes[0];
+    assert_eq!(
+        (n.at.line, n.keyword.as_str(), n.severity),
+        (9, "virtual_ipaddress", Severity::ChangesFailover)
+    );
+    assert!(n.message.contains("fe80::3e/64"), "{}", n.message);
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn dual_stack_moves_the_link_local_first() {
+    let c = convert("dual_stack.conf");
+    let v4 = c.instance("VI4_GW");
+    let v6 = c.instance("VI6_GW");
+    assert_eq!((v4.version, v6.version), (Version::V3, Version::V3));
+    assert_eq!((v4.vrid, v6.vrid), (10, 10));
+    assert_eq!(vips(v6), ["fe80::10/64", "2001:db8:10::1/64"]);
+    assert!(
+        c.listed(Severity::Difference)
+            .contains(&"24:virtual_ipaddress".to_owned())
+    );
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn sync_group_is_listed_and_both_members_converted() {
+    let c = convert("sync_group_router.conf");
+    assert_eq!(c.cfg().instances.len(), 2);
+    assert_eq!(c.instance("VI_INSIDE").interface, "eth1");
+    assert_eq!(c.instance("VI_OUTSIDE").interface, "eth2");
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        ["3:vrrp_sync_group", "8:notify_master"]
+    );
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn several_instances_on_one_interface_with_defaults() {
+    let c = convert("multi_instance.conf");
+    let names: Vec<&str> = c.cfg().instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["web", "api", "mail"]);
+    assert_eq!(vips(c.instance("api")), ["192.0.2.12/24", "192.0.2.13/24"]);
+    // `vrrp_instance web { interface eth0` on one line.
+    assert_eq!(c.instance("web").interface, "eth0");
+    // No priority: keepalived's VRRP_PRIO_DFL.
+    assert_eq!(c.instance("mail").priority, 100);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn dual_master_keeps_each_priority() {
+    let c = convert("dual_master.conf");
+    assert_eq!(c.instance("VIP_A").priority, 150);
+    assert_eq!(c.instance("VIP_B").priority, 100);
+    assert_eq!(c.listed(Severity::Difference), ["4:state"]);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn include_globs_are_read_relative_to_the_including_file() {
+    let c = convert("includes/keepalived.conf");
+    let names: Vec<&str> = c.cfg().instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["WEB", "DB"]);
+    assert!(!c.instance("DB").preempt);
+    assert_eq!(c.cfg().global.router_id, "lb-inc");
+    // The source comment names the included file.
+    let toml = c.conv.toml.as_deref().unwrap();
+    assert!(toml.contains("conf.d/20-db.conf:5 nopreempt"), "{toml}");
+    // `includer` of a pattern matching nothing is accepted, as in keepalived.
+    assert_eq!(c.listed(Severity::Harmless), ["6:includer"]);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn strict_mode_defaults() {
+    let c = convert("strict.conf");
+    let s = c.instance("VI_STRICT");
+    assert!(!s.accept_mode, "strict mode: no accept for a non-owner");
+    assert_eq!(
+        s.preempt_delay,
+        Duration::ZERO,
+        "strict mode clears preempt_delay"
+    );
+    assert_eq!(s.version, Version::V3);
+    let o = c.instance("VI_OWNER");
+    assert!(o.accept_mode, "the owner accepts");
+    assert_eq!(o.priority, 255);
+    assert_eq!(c.listed(Severity::Difference), ["13:preempt_delay"]);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn garp_settings_from_global_defs() {
+    let c = convert("garp_tuning.conf");
+    let i = c.instance("VI_GARP");
+    assert_eq!(i.garp_repeat, 3);
+    assert_eq!(i.garp_interval, Duration::from_millis(50));
+    assert_eq!(i.preempt_delay, Duration::from_secs(5));
+    assert_eq!(
+        c.listed(Severity::Harmless),
+        ["5:vrrp_garp_master_delay", "6:vrrp_garp_master_refresh"]
+    );
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn conditional_lines_and_parameters_follow_the_config_id() {
+    let a = convert_with("conditional.conf", Some("lb1"));
+    let b = convert_with("conditional.conf", Some("lb2"));
+    assert_eq!(a.cfg().global.router_id, "lb1");
+    assert_eq!(b.cfg().global.router_id, "lb2");
+    assert_eq!(a.instance("VI_COND").priority, 150);
+    assert_eq!(b.instance("VI_COND").priority, 100);
+    assert_eq!(vips(a.instance("VI_COND")), ["192.0.2.60/24"]);
+    assert_eq!(a.instance("VI_COND").unicast_peers, [ip("192.0.2.62")]);
+    assert_eq!(b.instance("VI_COND").unicast_peers, [ip("192.0.2.61")]);
+}
+
+#[test]
+fn state_master_without_priority_is_the_owner_and_keeps_preempt() {
+    let c = convert("owner.conf");
+    let i = c.instance("VI_OWNER");
+    assert_eq!(i.priority, 255);
+    assert!(i.preempt, "keepalived clears nopreempt with state MASTER");
+    assert!(i.accept_mode);
+    assert_eq!(c.listed(Severity::Difference), ["4:nopreempt"]);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn vip_options_dev_routes_and_excluded_are_listed() {
+    let c = convert("vip_options.conf");
+    let i = c.instance("VI_OPTS");
+    assert_eq!(vips(i), ["192.0.2.70/24", "198.51.100.70/24"]);
+    assert_eq!(
+        c.listed(Severity::ChangesFailover),
+        [
+            "10:virtual_ipaddress",
+            "12:virtual_ipaddress_excluded",
+            "15:virtual_routes"
+        ]
+    );
+    assert_eq!(c.listed(Severity::Difference), ["7:use_vmac"]);
+    assert_eq!(c.conv.exit_status(), 2);
+}
+
+#[test]
+fn lvs_blocks_are_listed_but_do_not_fail() {
+    let c = convert("lvs_director.conf");
+    assert_eq!(c.instance("VI_LVS").priority, 150);
+    assert!(
+        c.listed(Severity::Harmless)
+            .contains(&"16:virtual_server".to_owned())
+    );
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn broken_files_produce_no_config() {
+    let c = convert("broken_braces.conf");
+    assert!(c.conv.toml.is_none());
+    assert_eq!(c.listed(Severity::Error), ["1:{"]);
+    assert_eq!(c.conv.exit_status(), 1);
+    let c = convert("no_vip.conf");
+    assert!(c.conv.toml.is_none());
+    assert_eq!(c.listed(Severity::Error), ["2:virtual_ipaddress"]);
+}
+
+// ---- through the binary ----
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("vrrp-import-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn agent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vrrp-agent"))
+}
+
+#[test]
+fn cli_writes_output_lists_drops_as_file_line_keyword_and_exits_2() {
+    let d = TempDir::new("cli");
+    let out_file = d.0.join("haproxy.toml");
+    let src = corpus("haproxy_master.conf");
+    let out = agent()
+        .arg("import-keepalived")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let want = format!("{}:26: authentication: ", src.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&want)), "{stderr}");
+    // The written file passes `check`.
+    let chk = agent()
+        .args(["check", "--config"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(chk.status.code(), Some(0), "{chk:?}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        text.contains(&format!("# {}:23 virtual_router_id", src.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_faithful_conversion_exits_0_to_stdout() {
+    let out = agent()
+        .arg("import-keepalived")
+        .arg(corpus("nginx_backup.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    Config::parse(&text, "stdout").unwrap();
+}
+
+#[test]
+fn cli_unconvertible_exits_1_without_output() {
+    let out = agent()
+        .arg("import-keepalived")
+        .arg(corpus("broken_braces.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let out = agent()
+        .arg("import-keepalived")
+        .arg(corpus("does-not-exist.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
