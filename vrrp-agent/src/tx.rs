@@ -7,6 +7,12 @@
 //! a mixed keepalived / vrrp-agent pair behaves identically and no VMAC
 //! interface is needed. The kernel therefore fills in the Ethernet header of
 //! adverts (raw IP socket), and announcement frames carry the interface MAC.
+//!
+//! DSCP: adverts are network control traffic and are marked CS6 by default
+//! (DSCP 48, TOS / Traffic Class byte 0xc0), as keepalived marks them, so a
+//! congested queue that honours DSCP does not hold a healthy master's adverts
+//! behind bulk traffic until its backups take over. GARP / NA frames are
+//! layer 2 and carry no DSCP.
 
 use std::{
     io,
@@ -54,6 +60,16 @@ pub enum TxError {
     },
 }
 
+/// DSCP of adverts unless configured otherwise: CS6, network control (RFC 4594).
+pub const DEFAULT_ADVERT_DSCP: u8 = 48;
+
+/// The IPv4 TOS / IPv6 Traffic Class byte for `dscp`: the DSCP in the upper
+/// six bits, ECN (the lower two) left to the network. `dscp` above 63 is cut
+/// to its six bits (the config rejects it before).
+pub fn dscp_to_tos(dscp: u8) -> u8 {
+    (dscp & 0x3f) << 2
+}
+
 /// Sends VRRP messages (the bytes from `proto::packet::Advert::emit`) from
 /// one interface. TTL / hop limit 255 as RFC 9568 §5.1.1.3 / §5.1.2.3 require.
 pub struct AdvertSender {
@@ -65,7 +81,8 @@ pub struct AdvertSender {
 impl AdvertSender {
     /// A raw IP socket (protocol 112) bound to `ifname` and to `src` (the
     /// interface's primary IPv4 address, or its IPv6 link-local address),
-    /// with multicast loopback off.
+    /// with multicast loopback off, sending with DSCP
+    /// [`DEFAULT_ADVERT_DSCP`] until [`AdvertSender::set_dscp`].
     pub fn new(ifname: &str, ifindex: u32, src: IpAddr) -> Result<AdvertSender, TxError> {
         let setup = |source| TxError::Setup {
             what: "advert",
@@ -111,12 +128,29 @@ impl AdvertSender {
                 .map_err(setup)?;
             }
         }
+        set_dscp(&sock, src, DEFAULT_ADVERT_DSCP).map_err(setup)?;
         sock.set_nonblocking(true).map_err(setup)?;
         // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
         // ownership of; nothing else closes or replaces it.
         let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
             .map_err(|e| setup(e.into()))?;
         Ok(AdvertSender { sock, src, ifindex })
+    }
+
+    /// Sets the DSCP (0..=63) of the adverts sent from now on.
+    pub fn set_dscp(&self, dscp: u8) -> io::Result<()> {
+        set_dscp(self.sock.get_ref(), self.src, dscp)
+    }
+
+    /// The TOS / Traffic Class byte the socket sends with.
+    pub fn tos(&self) -> io::Result<u8> {
+        let sock = self.sock.get_ref();
+        let tos = if self.src.is_ipv4() {
+            sock.tos_v4()?
+        } else {
+            sock.tclass_v6()?
+        };
+        Ok(u8::try_from(tos).unwrap_or(u8::MAX))
     }
 
     /// The source address adverts carry.
@@ -149,6 +183,16 @@ impl AdvertSender {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// IP_TOS or IPV6_TCLASS, by the family of the socket's source `src`.
+fn set_dscp(sock: &Socket, src: IpAddr, dscp: u8) -> io::Result<()> {
+    let tos = u32::from(dscp_to_tos(dscp));
+    if src.is_ipv4() {
+        sock.set_tos_v4(tos)
+    } else {
+        sock.set_tclass_v6(tos)
     }
 }
 
@@ -259,4 +303,18 @@ pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp
             IpAddr::V6(a) => ll_src.map(|src| announce::unsolicited_na(mac, src, a)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DSCP goes in the upper six bits; the ECN bits stay clear.
+    #[test]
+    fn dscp_maps_to_the_tos_byte() {
+        assert_eq!(dscp_to_tos(DEFAULT_ADVERT_DSCP), 0xc0, "CS6");
+        assert_eq!(dscp_to_tos(46), 0xb8, "EF");
+        assert_eq!(dscp_to_tos(0), 0);
+        assert_eq!(dscp_to_tos(63), 0xfc);
+    }
 }
