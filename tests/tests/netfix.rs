@@ -21,7 +21,7 @@ use nix::sys::{
     socket::{self, AddressFamily, SockFlag, SockProtocol, SockType, sockopt},
 };
 use tests::{
-    cluster::Lab,
+    cluster::{Agent, Lab},
     netns::{Netns, privileged},
 };
 
@@ -184,4 +184,151 @@ fn adverts_carry_cs6_by_default_and_the_configured_dscp() {
     let a = lab.agent(0, &config(200, "advert_dscp = 0"));
     a.wait_state("VI_6", "MASTER", SETTLE).unwrap();
     assert_eq!(advert_tos(&cap), (Some(0), Some(0)), "DSCP 0 configured");
+}
+
+// ---- defect 1: IGMP / MLD membership ----------------------------------------
+
+/// Turns the lab's bridge into a snooping one with an active querier (IGMPv3
+/// and MLDv2), the way a managed switch behaves: ff02::12 is then forwarded
+/// only to ports that reported it. Returns once the bridge has taken the
+/// querier role (it gates forwarding on that).
+fn snooping_querier(lab: &Lab) {
+    let lan = &lab.lan.lan;
+    // The MLD querier needs a usable link-local source address.
+    lan.addr_add("br0", "fe80::100/64").unwrap();
+    let set = |args: &[&str]| {
+        let mut all = vec!["link", "set", "br0", "type", "bridge"];
+        all.extend_from_slice(args);
+        lan.ip(&all).unwrap();
+    };
+    // 1 s (centiseconds): the window hosts get to answer a query, and how
+    // long a new querier waits before it counts as one. Set before the
+    // querier, whose enabling reads it.
+    set(&["mcast_query_response_interval", "100"]);
+    set(&[
+        "mcast_snooping",
+        "1",
+        "mcast_igmp_version",
+        "3",
+        "mcast_mld_version",
+        "2",
+    ]);
+    set(&["mcast_querier", "1"]);
+    // Until then the bridge floods unknown groups; after that it forwards
+    // them to ports that reported them only.
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// The bridge ports (`p<i>`) on which the bridge has learned `group`.
+fn mdb_ports(lab: &Lab, group: &str) -> Vec<String> {
+    let out = lab
+        .lan
+        .lan
+        .exec("bridge", &["mdb", "show", "dev", "br0"])
+        .unwrap_or_default();
+    out.lines()
+        .filter(|l| l.split_whitespace().any(|w| w == group))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.find(|x| *x == "port")
+                .and_then(|_| w.next().map(str::to_owned))
+        })
+        .collect()
+}
+
+/// Whether `ns` has joined 224.0.0.18 on eth0 (`/proc/net/igmp`: the
+/// group in host byte order, "120000E0" on little-endian).
+fn igmp_joined(ns: &Netns) -> bool {
+    let text = ns.exec("cat", &["/proc/net/igmp"]).unwrap_or_default();
+    let group = format!("{:08X}", u32::from_ne_bytes([224, 0, 0, 18]));
+    let mut on_eth0 = false;
+    for line in text.lines() {
+        if !line.starts_with('\t') && !line.starts_with(' ') {
+            on_eth0 = line.split_whitespace().nth(1) == Some("eth0");
+        } else if on_eth0 && line.split_whitespace().next() == Some(group.as_str()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Both routers' states of `instance`.
+fn states(a: &Agent, b: &Agent, instance: &str) -> (Option<String>, Option<String>) {
+    (a.state(instance), b.state(instance))
+}
+
+/// On a bridge that snoops MLD with a querier (a Linux bridge's default
+/// snooping plus a querier, like a managed switch), two agents elect one
+/// MASTER for IPv6: each joins ff02::12, so the bridge forwards the adverts
+/// to it. A link flap drops the bridge's record of the port; the kernel
+/// re-reports on link up, so the election holds afterwards too. IPv4 elects
+/// correctly there as well (a Linux bridge floods 224.0.0.x), and the IGMP
+/// membership exists for switches that do snoop it.
+#[test]
+fn one_master_on_a_snooping_bridge_with_a_querier() {
+    if !privileged() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Lab::new("nfs", 2);
+    snooping_querier(&lab);
+    let a = lab.agent(0, &config(200, ""));
+    a.wait_state("VI_6", "MASTER", SETTLE).unwrap();
+    let b = lab.agent(1, &config(100, ""));
+    b.wait_state("VI_6", "BACKUP", SETTLE).unwrap();
+    // Many advert intervals (100 ms) and Master_Down_Intervals (~0.4 s):
+    // a backup that missed the adverts would have taken over.
+    std::thread::sleep(Duration::from_secs(2));
+    let want = (Some("MASTER".to_owned()), Some("BACKUP".to_owned()));
+    assert_eq!(states(&a, &b, "VI_6"), want, "IPv6");
+    assert_eq!(states(&a, &b, "VI_4"), want, "IPv4");
+    let both = tests::cluster::wait_until(SETTLE, || {
+        let p = mdb_ports(&lab, "ff02::12");
+        p.contains(&"p0".to_owned()) && p.contains(&"p1".to_owned())
+    });
+    assert!(
+        both.is_some(),
+        "bridge learned ff02::12 on {:?}",
+        mdb_ports(&lab, "ff02::12")
+    );
+    assert!(igmp_joined(lab.router(0)) && igmp_joined(lab.router(1)));
+
+    // Link flap on the backup: the bridge forgets port p1's groups.
+    lab.router(1).ip(&["link", "set", "eth0", "down"]).unwrap();
+    let forgot = tests::cluster::wait_until(SETTLE, || {
+        !mdb_ports(&lab, "ff02::12").contains(&"p1".to_owned())
+    });
+    assert!(forgot.is_some(), "bridge kept p1's group while it was down");
+    lab.router(1).ip(&["link", "set", "eth0", "up"]).unwrap();
+    let relearned = tests::cluster::wait_until(SETTLE, || {
+        mdb_ports(&lab, "ff02::12").contains(&"p1".to_owned())
+    });
+    assert!(relearned.is_some(), "no MLD report after link up");
+    b.wait_state("VI_6", "BACKUP", SETTLE).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(states(&a, &b, "VI_6"), want, "IPv6 after a link flap");
+    assert_eq!(states(&a, &b, "VI_4"), want, "IPv4 after a link flap");
+    assert!(
+        igmp_joined(lab.router(1)),
+        "IGMP membership kept over the flap"
+    );
+
+    // A reload (reconfiguring the instances in place) keeps the membership:
+    // leaving would send an MLD Done and the bridge would drop the port.
+    std::fs::write(&b.config, config(90, "")).unwrap();
+    b.signal(Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        mdb_ports(&lab, "ff02::12").contains(&"p1".to_owned()),
+        "ff02::12 kept on p1 over a reload"
+    );
+    assert!(
+        igmp_joined(lab.router(1)),
+        "IGMP membership kept over a reload"
+    );
+    assert_eq!(states(&a, &b, "VI_6"), want, "IPv6 after a reload");
+
+    // The membership goes with the agent.
+    drop(b);
+    assert!(!igmp_joined(lab.router(1)), "membership left on exit");
 }
