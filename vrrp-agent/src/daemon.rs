@@ -39,7 +39,7 @@ use vrrp_common::{DropReason, Stat, VridKey};
 use crate::{
     config::{Config, Instance, VirtualIp, XdpMode},
     control::{self, ControlSocket, Histogram, InstanceStatus, Status, XdpStatus},
-    dataplane::{self, AddrFamily, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
+    dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
     metrics,
     notify::Notifier,
     proto::{Action, Advert, Family, Instant, RxAdvert, State, Version, VirtualRouter},
@@ -269,7 +269,7 @@ impl Daemon {
         if !r.link.is_up() {
             router.handle_interface(now, false);
         }
-        let key = VridKey::new(r.link.index, cfg.vrid, AddrFamily::from(cfg.family).tag());
+        let key = dataplane::vrid_key(r.link.index, cfg.vrid, cfg.family);
         info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
               source = %r.source, "instance configured");
         self.instances.push(Running {
@@ -339,7 +339,7 @@ impl Daemon {
             );
             return;
         };
-        let Some(adv) = ev.rx_advert() else { return };
+        let adv = ev.rx_advert();
         let inst = &mut self.instances[i];
         if ev.priority == 0 {
             inst.prio0_rx += 1;
@@ -404,9 +404,7 @@ impl Daemon {
         if ls.ts <= inst.delivered.ts {
             return;
         }
-        let Some(adv) = ls.rx_advert() else {
-            return;
-        };
+        let adv = ls.rx_advert();
         inst.delivered.deliver(&mut inst.router, ls.ts, adv);
     }
 
@@ -418,22 +416,8 @@ impl Daemon {
     /// host that drops their packets — and the remaining GARP/NA rounds run
     /// in the background.
     async fn drive(&mut self, i: usize) {
-        let mut actions = Vec::new();
-        while let Some(action) = self.instances[i].router.poll_action() {
-            actions.push(action);
-        }
-        // Reorder only within runs that end at a RemoveVips, so a resign
-        // followed by a restart never adds VIPs before removing them.
-        for run in actions.split_inclusive_mut(|a| *a == Action::RemoveVips) {
-            run.sort_by_key(|a| match a {
-                Action::SendAdvert { .. } => 0,
-                Action::StateChange { .. } => 1,
-                Action::AddVips => 2,
-                Action::Announce | Action::RemoveVips => 3,
-            });
-        }
         let mut first_round_sent = false;
-        for action in actions {
+        while let Some(action) = self.instances[i].router.poll_action() {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(i, priority).await,
                 Action::AddVips => {
@@ -999,7 +983,7 @@ fn dataplane_config<'a>(
         vrids: instances
             .clone()
             .map(|(inst, ifindex)| {
-                let key = VridKey::new(ifindex, inst.vrid, AddrFamily::from(inst.family).tag());
+                let key = dataplane::vrid_key(ifindex, inst.vrid, inst.family);
                 vrid_entry(inst, ifindex, deliver.get(&key).copied().unwrap_or(false))
             })
             .collect(),
@@ -1013,7 +997,7 @@ fn vrid_entry(inst: &Instance, ifindex: u32, deliver_all: bool) -> VridEntry {
     VridEntry {
         ifindex,
         vrid: inst.vrid,
-        family: inst.family.into(),
+        family: inst.family,
         version: match inst.version {
             Version::V2 => 2,
             Version::V3 => 3,
@@ -1161,13 +1145,13 @@ mod tests {
         Event {
             ts,
             ifindex: 7,
-            family: AddrFamily::V4,
+            family: Family::V4,
             src: MASTER,
             src_mac: [2, 0, 0, 0, 0, 1],
-            version: 3,
+            version: Version::V3,
             vrid: 51,
             priority,
-            interval_raw: 100,
+            interval: Duration::from_secs(1),
             count: 1,
             addrs: vec![IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100))],
             checksum_form: None,

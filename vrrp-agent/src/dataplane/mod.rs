@@ -28,9 +28,9 @@ use std::{
 };
 
 pub use clock::{age, monotonic_now_ns, now};
-pub use config::{AddrFamily, DataPlaneConfig, VridEntry};
+pub use config::{DataPlaneConfig, Family, FamilyTag, VridEntry, vrid_key};
 pub use counters::{Counters, LastSeenInfo, VipCounters, VridCounters};
-pub use event::{DecodeError, Event, decode, interval_from_raw};
+pub use event::{DecodeError, Event, decode};
 pub use socket::SocketDataPlane;
 pub use sys::{ifindex, ifname};
 use tracing::warn;
