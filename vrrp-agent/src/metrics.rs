@@ -6,7 +6,9 @@
 //! Every series carries `instance`, `interface` and `vrid` labels. Beyond the
 //! SPEC list there are `vrrp_effective_priority`, `vrrp_garp_sent_total`,
 //! `vrrp_priority_zero_{received,sent}_total`, `vrrp_advert_interval_seconds`,
-//! `vrrp_master_advert_interval_seconds` and `vrrp_xdp_info{mode}`.
+//! `vrrp_master_advert_interval_seconds`, `vrrp_xdp_info{mode}` and
+//! `vrrp_agent_connections_refused_total`. Connections go through the
+//! bounded accept loop of [`crate::control::accept`].
 
 use std::{fmt::Write as _, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -16,7 +18,7 @@ use tokio::{
 };
 use vrrp_common::DropReason;
 
-use crate::control::{InstanceStatus, STATES, Status};
+use crate::control::{ConnLimit, InstanceStatus, STATES, Status, accept};
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -208,6 +210,17 @@ pub fn render(status: &Status) -> String {
         "vrrp_xdp_info{{mode=\"{}\"}} 1",
         escape(&status.xdp.mode)
     );
+    family(
+        &mut out,
+        "vrrp_agent_connections_refused_total",
+        "counter",
+        "Control socket and metrics connections refused at the connection cap.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_agent_connections_refused_total {}",
+        status.connections_refused
+    );
     out
 }
 
@@ -270,29 +283,20 @@ pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `GET /metrics` forever; `status` is asked for a fresh [`Status`] per scrape.
-pub async fn serve<F, Fut>(listener: TcpListener, status: F)
+/// Serves `GET /metrics` forever, at most `limit`'s connections at once
+/// (shared with the control socket); `status` is asked for a fresh
+/// [`Status`] per scrape.
+pub async fn serve<F, Fut>(listener: TcpListener, limit: Arc<ConnLimit>, status: F)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Status> + Send + 'static,
 {
     let status = Arc::new(status);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    accept::serve(&listener, "metrics", limit, move |stream| {
         let status = status.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(stream, &*status).await {
-                tracing::debug!(%peer, error = %e, "metrics client failed");
-            }
-        });
-    }
+        async move { handle(stream, &*status).await }
+    })
+    .await
 }
 
 async fn handle<F, Fut>(mut stream: TcpStream, status: &F) -> io::Result<()>
@@ -360,14 +364,14 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Histogram, VipCounters};
+    use crate::control::{Histogram, MAX_CONNECTIONS, VipCounters};
 
     fn status() -> Status {
         let mut i = InstanceStatus {
             name: "VI \"1\"".into(),
             interface: "eth0".into(),
             vrid: 51,
-            state: "BACKUP".into(),
+            state: crate::proto::State::Backup,
             priority: 100,
             effective_priority: 90,
             transitions: 2,
@@ -443,7 +447,9 @@ mod tests {
     async fn http_endpoint() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, || async { status() }));
+        let server = tokio::spawn(serve(listener, ConnLimit::new(MAX_CONNECTIONS), || async {
+            status()
+        }));
         let get = |path: &'static str| async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())

@@ -41,7 +41,7 @@ use self::{
 use crate::{
     agent::{AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
     config::{Config, Instance, XdpMode},
-    control::{ControlSocket, Status},
+    control::{ConnLimit, ControlSocket, MAX_CONNECTIONS, Status},
     dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
     metrics,
     notify::Notifier,
@@ -136,6 +136,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     status_rx: mpsc::Receiver<StatusRequest>,
     servers: Vec<JoinHandle<()>>,
+    /// The cap on status connections, and its refusals.
+    conn_limit: Arc<ConnLimit>,
     /// The earliest deadline of any instance (sub-millisecond precise).
     timer: DeadlineTimer,
 }
@@ -171,7 +173,8 @@ impl Daemon {
         info!(mode = %dataplane.mode(), "data plane ready");
 
         let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
-        let servers = serve_status(&cfg, status_tx).await?;
+        let conn_limit = ConnLimit::new(MAX_CONNECTIONS);
+        let servers = serve_status(&cfg, status_tx, conn_limit.clone()).await?;
         let mut daemon = Daemon {
             notifier: Some(Notifier::new(cfg.global.notify_timeout)),
             cfg,
@@ -184,6 +187,7 @@ impl Daemon {
             io,
             frames,
             status_rx,
+            conn_limit,
             timer: DeadlineTimer::new().context("deadline timer")?,
             servers,
         };
@@ -355,18 +359,20 @@ impl Daemon {
 async fn serve_status(
     cfg: &Config,
     status_tx: mpsc::Sender<StatusRequest>,
+    limit: Arc<ConnLimit>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut servers = Vec::new();
     let sock = ControlSocket::bind(&cfg.global.control_socket).await?;
     let tx = status_tx.clone();
+    let l = limit.clone();
     servers.push(tokio::spawn(async move {
-        sock.serve(move || ask(tx.clone())).await
+        sock.serve(l, move || ask(tx.clone())).await
     }));
     if let Some(addr) = cfg.global.metrics_listen {
         let listener = metrics::bind(addr)
             .await
             .with_context(|| format!("metrics_listen {addr}"))?;
-        servers.push(tokio::spawn(metrics::serve(listener, move || {
+        servers.push(tokio::spawn(metrics::serve(listener, limit, move || {
             ask(status_tx.clone())
         })));
         info!(%addr, "metrics endpoint listening");

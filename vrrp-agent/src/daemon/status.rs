@@ -32,7 +32,7 @@ impl Daemon {
             .map(|r| {
                 let router = r.router();
                 let mut s = InstanceStatus::from_config(r.config());
-                s.state = router.state().to_string();
+                s.state = router.state();
                 s.effective_priority = router.priority();
                 s.master = router.current_master();
                 s.master_adver_interval_ms = ms(router.master_adver_interval());
@@ -94,6 +94,7 @@ impl Daemon {
                 mode,
             },
             instances,
+            connections_refused: self.conn_limit.refused(),
         }
     }
 }

@@ -79,9 +79,10 @@ pub const OWNER_PRIORITY: u8 = 255;
 pub const RESIGN_PRIORITY: u8 = 0;
 
 /// Protocol state of a virtual router.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum State {
     /// Configured, not started (RFC 9568 "Initialize").
+    #[default]
     Init,
     /// Monitoring the master.
     Backup,
