@@ -25,11 +25,61 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const MAX_REQUEST_HEAD: usize = 8192;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Per-instance gauges: name, help, value.
+type Series<T> = (&'static str, &'static str, fn(&InstanceStatus) -> T);
+
+const GAUGES: [Series<f64>; 4] = [
+    ("vrrp_priority", "Configured priority.", |i| {
+        i.priority.into()
+    }),
+    ("vrrp_effective_priority", "Priority in use.", |i| {
+        i.effective_priority.into()
+    }),
+    (
+        "vrrp_advert_interval_seconds",
+        "Our advertisement interval.",
+        |i| i.advert_interval_ms as f64 / 1000.0,
+    ),
+    (
+        "vrrp_master_advert_interval_seconds",
+        "Advertisement interval learned from the master.",
+        |i| i.master_adver_interval_ms as f64 / 1000.0,
+    ),
+];
+
+const COUNTERS: [Series<u64>; 6] = [
+    ("vrrp_transitions_total", "State changes.", |i| {
+        i.transitions
+    }),
+    (
+        "vrrp_adverts_received_total",
+        "Valid adverts received.",
+        |i| i.counters.adverts_rx,
+    ),
+    ("vrrp_adverts_sent_total", "Adverts sent.", |i| {
+        i.counters.adverts_tx
+    }),
+    (
+        "vrrp_priority_zero_received_total",
+        "Priority-0 adverts received.",
+        |i| i.counters.prio0_rx,
+    ),
+    (
+        "vrrp_priority_zero_sent_total",
+        "Priority-0 adverts sent.",
+        |i| i.counters.prio0_tx,
+    ),
+    (
+        "vrrp_garp_sent_total",
+        "Gratuitous ARPs and unsolicited NAs sent.",
+        |i| i.counters.garp_tx,
+    ),
+];
+
 /// Renders the metrics page.
 pub fn render(status: &Status) -> String {
     let mut out = String::new();
     let insts = &status.instances;
-
     family(
         &mut out,
         "vrrp_state",
@@ -42,138 +92,89 @@ pub fn render(status: &Status) -> String {
             let _ = writeln!(out, "vrrp_state{{{},state=\"{s}\"}} {v}", labels(i));
         }
     }
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_priority",
-        "Configured priority.",
-        |i| i.priority.into(),
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_effective_priority",
-        "Priority in use.",
-        |i| i.effective_priority.into(),
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_advert_interval_seconds",
-        "Our advertisement interval.",
-        |i| i.advert_interval_ms as f64 / 1000.0,
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_master_advert_interval_seconds",
-        "Advertisement interval learned from the master.",
-        |i| i.master_adver_interval_ms as f64 / 1000.0,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_transitions_total",
-        "State changes.",
-        |i| i.transitions,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_adverts_received_total",
-        "Valid adverts received.",
-        |i| i.counters.adverts_rx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_adverts_sent_total",
-        "Adverts sent.",
-        |i| i.counters.adverts_tx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_priority_zero_received_total",
-        "Priority-0 adverts received.",
-        |i| i.counters.prio0_rx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_priority_zero_sent_total",
-        "Priority-0 adverts sent.",
-        |i| i.counters.prio0_tx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_garp_sent_total",
-        "Gratuitous ARPs and unsolicited NAs sent.",
-        |i| i.counters.garp_tx,
-    );
-
+    for (name, help, f) in GAUGES {
+        gauge(&mut out, insts, name, help, f);
+    }
+    for (name, help, f) in COUNTERS {
+        counter(&mut out, insts, name, help, f);
+    }
+    drops(&mut out, insts);
+    vip_traffic(&mut out, insts);
+    interarrival(&mut out, insts);
     family(
         &mut out,
+        "vrrp_xdp_info",
+        "gauge",
+        "Data plane mode in use.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_xdp_info{{mode=\"{}\"}} 1",
+        escape(&status.xdp.mode)
+    );
+    family(
+        &mut out,
+        "vrrp_agent_connections_refused_total",
+        "counter",
+        "Control socket and metrics connections refused at the connection cap.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_agent_connections_refused_total {}",
+        status.connections_refused
+    );
+    out
+}
+
+fn drops(out: &mut String, insts: &[InstanceStatus]) {
+    family(
+        out,
         "vrrp_rx_dropped_total",
         "counter",
         "Adverts dropped, by reason.",
     );
     for i in insts {
-        for r in DropReason::ALL {
+        let reasons = DropReason::ALL
+            .iter()
+            .map(|r| (r.label(), i.counters.rx_dropped.get(*r)))
+            .chain([("vrid", i.counters.rx_dropped.vrid)]);
+        for (reason, n) in reasons {
             let _ = writeln!(
                 out,
-                "vrrp_rx_dropped_total{{{},reason=\"{}\"}} {}",
-                labels(i),
-                r.label(),
-                i.counters.rx_dropped.get(r)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "vrrp_rx_dropped_total{{{},reason=\"vrid\"}} {}",
-            labels(i),
-            i.counters.rx_dropped.vrid
-        );
-    }
-    family(
-        &mut out,
-        "vrrp_vip_rx_packets_total",
-        "counter",
-        "Packets addressed to a virtual IP.",
-    );
-    for i in insts {
-        for v in &i.vip_counters {
-            let _ = writeln!(
-                out,
-                "vrrp_vip_rx_packets_total{{{},vip=\"{}\"}} {}",
-                labels(i),
-                v.vip,
-                v.rx_packets
+                "vrrp_rx_dropped_total{{{},reason=\"{reason}\"}} {n}",
+                labels(i)
             );
         }
     }
-    family(
-        &mut out,
-        "vrrp_vip_rx_bytes_total",
-        "counter",
-        "Bytes addressed to a virtual IP.",
-    );
-    for i in insts {
-        for v in &i.vip_counters {
-            let _ = writeln!(
-                out,
-                "vrrp_vip_rx_bytes_total{{{},vip=\"{}\"}} {}",
-                labels(i),
-                v.vip,
-                v.rx_bytes
-            );
-        }
-    }
+}
 
+fn vip_traffic(out: &mut String, insts: &[InstanceStatus]) {
+    for (name, help, bytes) in [
+        (
+            "vrrp_vip_rx_packets_total",
+            "Packets addressed to a virtual IP.",
+            false,
+        ),
+        (
+            "vrrp_vip_rx_bytes_total",
+            "Bytes addressed to a virtual IP.",
+            true,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for i in insts {
+            for v in &i.vip_counters {
+                let n = if bytes { v.rx_bytes } else { v.rx_packets };
+                let _ = writeln!(out, "{name}{{{},vip=\"{}\"}} {n}", labels(i), v.vip);
+            }
+        }
+    }
+}
+
+fn interarrival(out: &mut String, insts: &[InstanceStatus]) {
     let name = "vrrp_advert_interarrival_seconds";
     family(
-        &mut out,
+        out,
         name,
         "histogram",
         "Time between consecutive adverts (kernel receive timestamps).",
@@ -198,30 +199,6 @@ pub fn render(status: &Status) -> String {
         let _ = writeln!(out, "{name}_sum{{{}}} {}", labels(i), float(h.sum));
         let _ = writeln!(out, "{name}_count{{{}}} {}", labels(i), h.count);
     }
-
-    family(
-        &mut out,
-        "vrrp_xdp_info",
-        "gauge",
-        "Data plane mode in use.",
-    );
-    let _ = writeln!(
-        out,
-        "vrrp_xdp_info{{mode=\"{}\"}} 1",
-        escape(&status.xdp.mode)
-    );
-    family(
-        &mut out,
-        "vrrp_agent_connections_refused_total",
-        "counter",
-        "Control socket and metrics connections refused at the connection cap.",
-    );
-    let _ = writeln!(
-        out,
-        "vrrp_agent_connections_refused_total {}",
-        status.connections_refused
-    );
-    out
 }
 
 fn labels(i: &InstanceStatus) -> String {

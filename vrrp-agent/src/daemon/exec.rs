@@ -153,17 +153,7 @@ impl Daemon {
                     announce(io, frames, vips, first..repeat, interval);
                 }
             }
-            Command::RemoveVips { vips, .. } => {
-                if let Some(t) = io.announce.take() {
-                    t.abort();
-                }
-                let dels = vips.iter().map(|v| self.netlink.del_vip(io.ifindex, v));
-                for (vip, res) in vips.iter().zip(futures::future::join_all(dels).await) {
-                    if let Err(e) = res {
-                        error!(instance = %io.name, %vip, error = %e, "cannot remove virtual IP");
-                    }
-                }
-            }
+            Command::RemoveVips { vips, .. } => remove_vips(&self.netlink, io, &vips).await,
             Command::RestoreVip { vip, .. } => {
                 warn!(instance = %io.name, %vip,
                       "virtual IP removed by someone else while MASTER; restoring it");
@@ -209,6 +199,19 @@ async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checks
                 }
             }
             Err(e) => warn!(instance = %io.name, error = %e, "advert not sent"),
+        }
+    }
+}
+
+/// Stops a running announcement and removes the VIPs (requests pipelined).
+async fn remove_vips(netlink: &crate::vips::Netlink, io: &mut Io, vips: &[VirtualIp]) {
+    if let Some(t) = io.announce.take() {
+        t.abort();
+    }
+    let dels = vips.iter().map(|v| netlink.del_vip(io.ifindex, v));
+    for (vip, res) in vips.iter().zip(futures::future::join_all(dels).await) {
+        if let Err(e) = res {
+            error!(instance = %io.name, %vip, error = %e, "cannot remove virtual IP");
         }
     }
 }
