@@ -416,3 +416,44 @@ fn set_priority_reaches_the_next_advert() {
         "{cmds:#?}"
     );
 }
+
+// ---- address owner -------------------------------------------------------------
+
+/// An address owner (priority 255) is MASTER at once and never removes its
+/// VIPs — they are the interface's own addresses: not on a stop, not on a
+/// fault, and not as "left by a crash" at start.
+#[test]
+fn address_owner_never_removes_its_addresses() {
+    let owner = instance(255, "");
+    assert!(!vrrp_agent::agent::removes_stale_vips(&owner));
+    assert!(vrrp_agent::agent::removes_stale_vips(&instance(254, "")));
+    let mut a = Agent::new();
+    a.add_instance(t(0), owner, link(true));
+    a.start(t(0));
+    assert_eq!(state(&a), State::Master);
+    assert!(
+        drain(&mut a)
+            .iter()
+            .any(|c| matches!(c, Command::AddVips { .. }))
+    );
+    a.handle_link(t(5), IFINDEX, false);
+    assert_eq!(state(&a), State::Fault);
+    let faulted = drain(&mut a);
+    assert!(
+        !faulted
+            .iter()
+            .any(|c| matches!(c, Command::RemoveVips { .. })),
+        "{faulted:#?}"
+    );
+    a.handle_link(t(6), IFINDEX, true);
+    drain(&mut a);
+    let _ = a.handle_stop(t(10));
+    let stopped = drain(&mut a);
+    assert!(matches!(&stopped[0], Command::SendAdvert { advert, .. } if advert.priority == 0));
+    assert!(
+        !stopped
+            .iter()
+            .any(|c| matches!(c, Command::RemoveVips { .. })),
+        "{stopped:#?}"
+    );
+}

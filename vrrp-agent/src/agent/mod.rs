@@ -30,6 +30,10 @@
 //!   its VIPs); up again -> as at startup. A removed interface is down.
 //! - A VIP removed by someone else while we are MASTER is added back (ours
 //!   are only removed after the core left MASTER).
+//! - An address owner (configured priority 255) never removes its VIPs:
+//!   they are the interface's own addresses (RFC 9568 §1, "IPvX Address
+//!   Owner"), so neither the start-up cleanup of VIPs left by a crash
+//!   ([`removes_stale_vips`]) nor a stop or a fault deletes them.
 //!
 //! Not in the RFCs, decided here:
 //!
@@ -71,12 +75,24 @@ pub use handover::{Handover, HandoverStep};
 use self::delivered::Delivered;
 use crate::{
     config,
-    proto::{Action, Advert, Instant, State, VirtualRouter},
+    proto::{Action, Advert, Instant, State, VirtualRouter, router::OWNER_PRIORITY},
 };
 
 /// How far ahead of its Master_Down deadline a Backup reads `LAST_SEEN`
 /// when the timer wakes the shell anyway.
 pub const CATCH_UP_AHEAD: Duration = Duration::from_millis(2);
+
+/// Whether the VIPs of `cfg` found on the interface at start are removed
+/// as left behind by a crash: yes, except for an address owner, whose VIPs
+/// are the interface's own addresses.
+pub fn removes_stale_vips(cfg: &config::Instance) -> bool {
+    !is_owner(cfg)
+}
+
+/// The configured address owner (RFC 9568 §5.2.4: priority 255).
+fn is_owner(cfg: &config::Instance) -> bool {
+    cfg.priority == OWNER_PRIORITY
+}
 
 /// One configured instance at run time.
 #[derive(Debug)]
@@ -361,6 +377,7 @@ impl Agent {
                     interval: inst.cfg.garp_interval,
                     first_round_sent: std::mem::take(&mut first_round_sent),
                 },
+                Action::RemoveVips if is_owner(&inst.cfg) => continue,
                 Action::RemoveVips => Command::RemoveVips {
                     id,
                     vips: inst.cfg.virtual_ips.clone(),

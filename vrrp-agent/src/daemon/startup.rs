@@ -10,8 +10,8 @@ use anyhow::{Context as _, anyhow};
 use tracing::{error, info, warn};
 
 use crate::{
-    agent::Link,
-    config::{Config, Instance, XdpMode},
+    agent::{self, Link},
+    config::{Config, Instance, VirtualIp, XdpMode},
     control,
     proto::Family,
     vips::{self, LinkInfo, Netlink},
@@ -46,7 +46,14 @@ pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Resul
         .await
         .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
     let mut addrs = netlink.addresses(link.index).await?;
-    let mut ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+    // An address owner's VIPs are its own addresses, usable as the source;
+    // anyone else's never are (they move with the master).
+    let not_source: &[VirtualIp] = if agent::removes_stale_vips(inst) {
+        &inst.virtual_ips
+    } else {
+        &[]
+    };
+    let mut ll_src = vips::link_local_ipv6(&addrs, not_source);
     // Right after boot or link-up the link-local address is still in
     // duplicate address detection (about 1-2 s); IPv6 adverts need it.
     if inst.family == Family::V6 && ll_src.is_none() && link.is_up() {
@@ -54,14 +61,14 @@ pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Resul
         for _ in 0..LINK_LOCAL_WAIT_STEPS {
             tokio::time::sleep(LINK_LOCAL_WAIT_STEP).await;
             addrs = netlink.addresses(link.index).await?;
-            ll_src = vips::link_local_ipv6(&addrs, &inst.virtual_ips);
+            ll_src = vips::link_local_ipv6(&addrs, not_source);
             if ll_src.is_some() {
                 break;
             }
         }
     }
     let source = match inst.family {
-        Family::V4 => vips::primary_ipv4(&addrs, &inst.virtual_ips).map(IpAddr::V4).ok_or_else(|| {
+        Family::V4 => vips::primary_ipv4(&addrs, not_source).map(IpAddr::V4).ok_or_else(|| {
             anyhow!(
                 "instance {}: interface {} has no IPv4 address to send adverts from (RFC 9568 §5.1.1.1: the primary address)",
                 inst.name,
@@ -84,8 +91,12 @@ pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Resul
 }
 
 /// Removes the instance's VIPs found on the interface: a crash may have
-/// left them, and no two routers may answer for them.
+/// left them, and no two routers may answer for them. Not an address
+/// owner's ([`agent::removes_stale_vips`]).
 pub(super) async fn remove_stale_vips(netlink: &Netlink, inst: &Instance, ifindex: u32) {
+    if !agent::removes_stale_vips(inst) {
+        return;
+    }
     let Ok(addrs) = netlink.addresses(ifindex).await else {
         return;
     };
