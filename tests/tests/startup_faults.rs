@@ -73,3 +73,45 @@ fn address_owner_keeps_its_own_address() {
         a.log_tail(30)
     );
 }
+
+/// Issue 9, defect 8: `rx_dropped.vrid` counts the foreign-VRID adverts of
+/// the instance's own interface and family, not a global count copied into
+/// every instance.
+#[test]
+fn foreign_vrid_drops_are_counted_per_interface_and_family() {
+    use tests::frames::{Advert, Envelope};
+    let lab = Lab::new("fv", 1);
+    let text = format!(
+        "{}\n[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 51\n\
+         priority = 100\nversion = 3\nadvert_interval = \"100ms\"\n\
+         virtual_ips = [\"fe80::51/64\", \"2001:db8::10/64\"]\n",
+        config(100, "192.0.2.10").replace("name = \"VI_1\"", "name = \"VI_4\"")
+    );
+    let a = lab.agent(0, &text);
+    a.wait_state("VI_4", "MASTER", SETTLE)
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.log_tail(30)));
+    a.wait_state("VI_6", "MASTER", SETTLE)
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.log_tail(30)));
+    // IPv4 adverts of VRID 99, which nobody configured.
+    let mut env = Envelope::v4(99);
+    env.src = "192.0.2.100".parse().unwrap();
+    let frame = env.frame(&Advert::v3(99, 100, &["192.0.2.99".parse().unwrap()]));
+    for _ in 0..5 {
+        lab.client().send_frame("eth0", &frame).unwrap();
+    }
+    let vrid_drops = |name: &str| -> Option<u64> {
+        let st = a.status()?;
+        st["instances"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == name)?["counters"]["rx_dropped"]["vrid"]
+            .as_u64()
+    };
+    let counted = tests::cluster::wait_until(SETTLE, || vrid_drops("VI_4").is_some_and(|n| n >= 5));
+    assert!(
+        counted.is_some(),
+        "VI_4 vrid drops: {:?}",
+        vrid_drops("VI_4")
+    );
+    assert_eq!(vrid_drops("VI_6"), Some(0), "IPv4 drops counted on IPv6");
+}

@@ -11,18 +11,23 @@ use vrrp_common::DropReason;
 use super::Daemon;
 use crate::{
     control::{Histogram, InstanceStatus, Status, XdpStatus},
-    dataplane,
+    dataplane::{self, FamilyTag as _},
 };
 
 impl Daemon {
     /// The status document, with fresh counters.
     pub(super) fn status(&self) -> Status {
         let vip_counters = self.dataplane.vip_counters().unwrap_or_default();
-        let foreign = self
-            .dataplane
-            .counters()
-            .ok()
-            .map(|g| g.stat(vrrp_common::Stat::AdvertsForeign));
+        let vrids = self.dataplane.all_vrid_counters().unwrap_or_default();
+        // Valid adverts for a VRID nobody configured, on the instance's own
+        // interface and family (RFC 9568 §7.1: discarded).
+        let foreign = |ifindex: u32, family: u8| -> u64 {
+            vrids
+                .iter()
+                .filter(|(k, _)| k.ifindex == ifindex && k.family == family)
+                .map(|(_, c)| c.foreign)
+                .sum()
+        };
         let now = dataplane::now();
         let unix_now = unix_ms();
         let instances = self
@@ -54,9 +59,7 @@ impl Daemon {
                         c.rx_dropped.add(reason, v.dropped(reason));
                     }
                 }
-                if let Some(f) = foreign {
-                    c.rx_dropped.vrid = f;
-                }
+                c.rx_dropped.vrid = foreign(r.ifindex(), r.config().family.tag());
                 for vc in &mut s.vip_counters {
                     if let Some(k) = vip_counters.iter().find(|k| k.vip == vc.vip) {
                         vc.rx_packets = k.rx_packets;

@@ -248,6 +248,15 @@ impl DataPlane {
         }
     }
 
+    /// Counters of every VRID seen on the attached interfaces, configured
+    /// or foreign.
+    pub fn all_vrid_counters(&self) -> Result<Vec<(VridKey, VridCounters)>, DataPlaneError> {
+        match self {
+            DataPlane::Xdp(x) => x.all_vrid_counters(),
+            DataPlane::Socket(s) => Ok(s.all_vrid_counters()),
+        }
+    }
+
     /// VIP traffic counters (zero on the socket path, which sees no VIP traffic).
     pub fn vip_counters(&self) -> Result<Vec<VipCounters>, DataPlaneError> {
         match self {
