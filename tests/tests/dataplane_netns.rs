@@ -14,8 +14,8 @@ use std::{
 use tests::netns::{Netns, TempDir, have_keepalived, keepalived, privileged, veth_pair};
 use vrrp_agent::{
     dataplane::{
-        ActiveMode, AddrFamily, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry, XdpMode,
-        monotonic_now_ns, xdp_built_in,
+        ActiveMode, DataPlane, DataPlaneConfig, Event, EventStream, Family, FamilyTag, VridEntry,
+        XdpMode, monotonic_now_ns, xdp_built_in,
     },
     proto::packet::{Advert, V3Checksum, Version},
 };
@@ -68,7 +68,7 @@ fn needs_xdp() -> bool {
     false
 }
 
-fn config(ifindex: u32, family: AddrFamily) -> DataPlaneConfig {
+fn config(ifindex: u32, family: Family) -> DataPlaneConfig {
     DataPlaneConfig {
         vrids: vec![VridEntry {
             ifindex,
@@ -162,13 +162,13 @@ async fn recv(events: &mut EventStream) -> Event {
 
 /// Crafted adverts through `mode`: first advert, an identical one, one with
 /// TTL 254, a priority change, then "deliver all".
-fn crafted(mode: XdpMode, family: AddrFamily) {
+fn crafted(mode: XdpMode, family: Family) {
     let t = Topo::new();
     let p_mac = t.p.mac("vp0").expect("mac");
     let ifindex = t.a.ifindex("vr0").expect("ifindex");
     let src: IpAddr = match family {
-        AddrFamily::V4 => Ipv4Addr::new(192, 0, 2, 2).into(),
-        AddrFamily::V6 => "fe80::2".parse::<Ipv6Addr>().unwrap().into(),
+        Family::V4 => Ipv4Addr::new(192, 0, 2, 2).into(),
+        Family::V6 => "fe80::2".parse::<Ipv6Addr>().unwrap().into(),
     };
     let key = VridKey::new(ifindex, VRID, family.tag());
     let cfg = config(ifindex, family);
@@ -201,17 +201,17 @@ fn crafted(mode: XdpMode, family: AddrFamily) {
         assert_eq!(first.src_mac, p_mac);
         assert_eq!(
             (first.ifindex, first.vrid, first.version, first.priority),
-            (ifindex, VRID, 3, 100)
+            (ifindex, VRID, Version::V3, 100)
         );
-        assert_eq!(first.interval(), Duration::from_secs(1));
+        assert_eq!(first.interval, Duration::from_secs(1));
         assert_eq!(first.family, family);
         assert_eq!(first.key(), key);
         assert_eq!(first.checksum_form, Some(ChecksumForm::PseudoHeader));
         assert_ne!(first.reason & event_reason::FIRST, 0, "{first:?}");
         assert_eq!(first.from_socket(), socket);
         let want_addrs: Vec<IpAddr> = match family {
-            AddrFamily::V4 => vec!["192.0.2.100".parse().unwrap()],
-            AddrFamily::V6 => vec![
+            Family::V4 => vec!["192.0.2.100".parse().unwrap()],
+            Family::V6 => vec![
                 "fe80::100".parse().unwrap(),
                 "2001:db8::100".parse().unwrap(),
             ],
@@ -272,7 +272,7 @@ fn xdp_crafted_ipv4() {
     if needs_xdp() {
         return;
     }
-    crafted(XdpMode::Driver, AddrFamily::V4);
+    crafted(XdpMode::Driver, Family::V4);
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn xdp_crafted_ipv6() {
     if needs_xdp() {
         return;
     }
-    crafted(XdpMode::Driver, AddrFamily::V6);
+    crafted(XdpMode::Driver, Family::V6);
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn xdp_skb_mode_crafted_ipv4() {
     if needs_xdp() {
         return;
     }
-    crafted(XdpMode::Skb, AddrFamily::V4);
+    crafted(XdpMode::Skb, Family::V4);
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn socket_crafted_ipv4() {
     if needs_root() {
         return;
     }
-    crafted(XdpMode::Off, AddrFamily::V4);
+    crafted(XdpMode::Off, Family::V4);
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn socket_crafted_ipv6() {
     if needs_root() {
         return;
     }
-    crafted(XdpMode::Off, AddrFamily::V6);
+    crafted(XdpMode::Off, Family::V6);
 }
 
 /// keepalived 2.2.7 as master in `p`: its adverts arrive as events.
@@ -312,8 +312,8 @@ fn from_keepalived(mode: XdpMode) {
     let t = Topo::new();
     let dir = TempDir::new("dp-ka").expect("tempdir");
     let ifindex = t.a.ifindex("vr0").expect("ifindex");
-    let key = VridKey::new(ifindex, VRID, AddrFamily::V4.tag());
-    let cfg = config(ifindex, AddrFamily::V4);
+    let key = VridKey::new(ifindex, VRID, Family::V4.tag());
+    let cfg = config(ifindex, Family::V4);
     let conf = format!(
         "global_defs {{\n  router_id dp_test\n  vrrp_version 3\n}}\n\
          vrrp_instance VI_1 {{\n  state MASTER\n  interface vp0\n  virtual_router_id {VRID}\n  \
@@ -331,8 +331,11 @@ fn from_keepalived(mode: XdpMode) {
         assert!(first.ts.as_nanos() <= monotonic_now_ns());
         assert_eq!(first.src, IpAddr::from(Ipv4Addr::new(192, 0, 2, 2)));
         assert_eq!(first.src_mac, p_mac);
-        assert_eq!((first.vrid, first.version, first.priority), (VRID, 3, 150));
-        assert_eq!(first.interval(), Duration::from_millis(100));
+        assert_eq!(
+            (first.vrid, first.version, first.priority),
+            (VRID, Version::V3, 150)
+        );
+        assert_eq!(first.interval, Duration::from_millis(100));
         assert_eq!(
             first.addrs,
             vec![IpAddr::from(Ipv4Addr::new(192, 0, 2, 100))]
@@ -388,7 +391,7 @@ fn xdp_auto_attaches_and_detaches_on_drop() {
     }
     let t = Topo::new();
     let ifindex = t.a.ifindex("vr0").expect("ifindex");
-    let cfg = config(ifindex, AddrFamily::V4);
+    let cfg = config(ifindex, Family::V4);
     t.a.run(|| {
         let dp = DataPlane::open(&cfg, XdpMode::Auto).expect("open");
         assert_eq!(dp.mode(), ActiveMode::Driver);
@@ -409,7 +412,7 @@ fn auto_falls_back_without_xdp() {
     }
     let t = Topo::new();
     let ifindex = t.a.ifindex("vr0").expect("ifindex");
-    let cfg = config(ifindex, AddrFamily::V4);
+    let cfg = config(ifindex, Family::V4);
     t.a.run(|| {
         let err = DataPlane::open(&cfg, XdpMode::Driver)
             .err()
@@ -469,8 +472,8 @@ fn xdp_vip_counters_and_reload() {
     let p_ip = Ipv4Addr::new(192, 0, 2, 2);
     let vip = Ipv4Addr::new(192, 0, 2, 100);
     let vip2 = Ipv4Addr::new(192, 0, 2, 101);
-    let cfg = config(ifindex, AddrFamily::V4);
-    let key = VridKey::new(ifindex, VRID, AddrFamily::V4.tag());
+    let cfg = config(ifindex, Family::V4);
+    let key = VridKey::new(ifindex, VRID, Family::V4.tag());
     t.a.run(|| {
         let mut dp = DataPlane::open(&cfg, XdpMode::Driver).expect("open");
         let udp = udp_frame(a_mac, p_mac, p_ip, vip);
@@ -507,7 +510,7 @@ fn xdp_vip_counters_and_reload() {
 
         // Reload: the VRID replaced by another one (an interface without
         // VRIDs would be detached), the VIP replaced by another one.
-        let mut reload_cfg = config(ifindex, AddrFamily::V4);
+        let mut reload_cfg = config(ifindex, Family::V4);
         reload_cfg.vrids[0].vrid = VRID + 1;
         reload_cfg.vips = vec![vip2.into()];
         dp.apply(&reload_cfg).expect("reload");
@@ -552,7 +555,7 @@ fn socket_path_over_bridged_lan() {
     let ifindex = rx.ifindex("eth0").expect("ifindex");
     let tx_mac = tx.mac("eth0").expect("mac");
     let src = IpAddr::from(Ipv4Addr::new(192, 0, 2, 3));
-    let cfg = config(ifindex, AddrFamily::V4);
+    let cfg = config(ifindex, Family::V4);
     rx.run_async(|| async {
         let mut dp = DataPlane::open(&cfg, XdpMode::Off).expect("open");
         let mut events = dp.events().expect("events");
@@ -570,7 +573,7 @@ fn unicast_peers(mode: XdpMode) {
     let ifindex = t.a.ifindex("vr0").expect("ifindex");
     let p_mac = t.p.mac("vp0").expect("mac");
     let src = IpAddr::from(Ipv4Addr::new(192, 0, 2, 2));
-    let mut cfg = config(ifindex, AddrFamily::V4);
+    let mut cfg = config(ifindex, Family::V4);
     cfg.vrids[0].unicast_peers = vec!["192.0.2.3".parse().unwrap()];
     t.a.run_async(|| async {
         let mut dp = DataPlane::open(&cfg, mode).expect("open");

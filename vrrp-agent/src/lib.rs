@@ -1,16 +1,20 @@
 //! vrrp-agent: a VRRP failover agent with an XDP data plane.
 //!
 //! - [`proto`]: the protocol core, pure (no sockets, no clocks, no tokio).
+//! - [`agent`]: every instance and every decision around the core, pure
+//!   too: inputs `handle_*(now, ..)`, outputs [`agent::Command`]s.
 //! - [`dataplane`]: loads the XDP program, reads its ring buffer and counters.
 //! - [`config`]: the TOML config file and its validation.
 //! - [`control`]: the status socket, the `Status` document and its table.
 //! - [`vips`]: netlink: interfaces, virtual IPs, link/address events.
 //! - [`tx`]: advert and gratuitous ARP / NA transmission.
 //! - [`notify`]: notify scripts; [`metrics`]: the Prometheus endpoint.
-//! - [`daemon`]: the tokio shell that drives everything.
+//! - [`daemon`]: the tokio shell: the event loop and the executor of the
+//!   agent's commands (all I/O).
 //! - [`import`]: `import-keepalived`, keepalived.conf to vrrp-agent config.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod checks;
 pub mod cmdline;
 pub mod config;

@@ -6,7 +6,9 @@
 //! Every series carries `instance`, `interface` and `vrid` labels. Beyond the
 //! SPEC list there are `vrrp_effective_priority`, `vrrp_garp_sent_total`,
 //! `vrrp_priority_zero_{received,sent}_total`, `vrrp_advert_interval_seconds`,
-//! `vrrp_master_advert_interval_seconds` and `vrrp_xdp_info{mode}`.
+//! `vrrp_master_advert_interval_seconds`, `vrrp_xdp_info{mode}` and
+//! `vrrp_agent_connections_refused_total`. Connections go through the
+//! bounded accept loop of [`crate::control::accept`].
 
 use std::{fmt::Write as _, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -16,18 +18,68 @@ use tokio::{
 };
 use vrrp_common::DropReason;
 
-use crate::control::{InstanceStatus, STATES, Status};
+use crate::control::{ConnLimit, InstanceStatus, STATES, Status, accept};
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const MAX_REQUEST_HEAD: usize = 8192;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Per-instance gauges: name, help, value.
+type Series<T> = (&'static str, &'static str, fn(&InstanceStatus) -> T);
+
+const GAUGES: [Series<f64>; 4] = [
+    ("vrrp_priority", "Configured priority.", |i| {
+        i.priority.into()
+    }),
+    ("vrrp_effective_priority", "Priority in use.", |i| {
+        i.effective_priority.into()
+    }),
+    (
+        "vrrp_advert_interval_seconds",
+        "Our advertisement interval.",
+        |i| i.advert_interval_ms as f64 / 1000.0,
+    ),
+    (
+        "vrrp_master_advert_interval_seconds",
+        "Advertisement interval learned from the master.",
+        |i| i.master_adver_interval_ms as f64 / 1000.0,
+    ),
+];
+
+const COUNTERS: [Series<u64>; 6] = [
+    ("vrrp_transitions_total", "State changes.", |i| {
+        i.transitions
+    }),
+    (
+        "vrrp_adverts_received_total",
+        "Valid adverts received.",
+        |i| i.counters.adverts_rx,
+    ),
+    ("vrrp_adverts_sent_total", "Adverts sent.", |i| {
+        i.counters.adverts_tx
+    }),
+    (
+        "vrrp_priority_zero_received_total",
+        "Priority-0 adverts received.",
+        |i| i.counters.prio0_rx,
+    ),
+    (
+        "vrrp_priority_zero_sent_total",
+        "Priority-0 adverts sent.",
+        |i| i.counters.prio0_tx,
+    ),
+    (
+        "vrrp_garp_sent_total",
+        "Gratuitous ARPs and unsolicited NAs sent.",
+        |i| i.counters.garp_tx,
+    ),
+];
+
 /// Renders the metrics page.
 pub fn render(status: &Status) -> String {
     let mut out = String::new();
     let insts = &status.instances;
-
     family(
         &mut out,
         "vrrp_state",
@@ -40,138 +92,89 @@ pub fn render(status: &Status) -> String {
             let _ = writeln!(out, "vrrp_state{{{},state=\"{s}\"}} {v}", labels(i));
         }
     }
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_priority",
-        "Configured priority.",
-        |i| i.priority.into(),
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_effective_priority",
-        "Priority in use.",
-        |i| i.effective_priority.into(),
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_advert_interval_seconds",
-        "Our advertisement interval.",
-        |i| i.advert_interval_ms as f64 / 1000.0,
-    );
-    gauge(
-        &mut out,
-        insts,
-        "vrrp_master_advert_interval_seconds",
-        "Advertisement interval learned from the master.",
-        |i| i.master_adver_interval_ms as f64 / 1000.0,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_transitions_total",
-        "State changes.",
-        |i| i.transitions,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_adverts_received_total",
-        "Valid adverts received.",
-        |i| i.counters.adverts_rx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_adverts_sent_total",
-        "Adverts sent.",
-        |i| i.counters.adverts_tx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_priority_zero_received_total",
-        "Priority-0 adverts received.",
-        |i| i.counters.prio0_rx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_priority_zero_sent_total",
-        "Priority-0 adverts sent.",
-        |i| i.counters.prio0_tx,
-    );
-    counter(
-        &mut out,
-        insts,
-        "vrrp_garp_sent_total",
-        "Gratuitous ARPs and unsolicited NAs sent.",
-        |i| i.counters.garp_tx,
-    );
-
+    for (name, help, f) in GAUGES {
+        gauge(&mut out, insts, name, help, f);
+    }
+    for (name, help, f) in COUNTERS {
+        counter(&mut out, insts, name, help, f);
+    }
+    drops(&mut out, insts);
+    vip_traffic(&mut out, insts);
+    interarrival(&mut out, insts);
     family(
         &mut out,
+        "vrrp_xdp_info",
+        "gauge",
+        "Data plane mode in use.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_xdp_info{{mode=\"{}\"}} 1",
+        escape(&status.xdp.mode)
+    );
+    family(
+        &mut out,
+        "vrrp_agent_connections_refused_total",
+        "counter",
+        "Control socket and metrics connections refused at the connection cap.",
+    );
+    let _ = writeln!(
+        out,
+        "vrrp_agent_connections_refused_total {}",
+        status.connections_refused
+    );
+    out
+}
+
+fn drops(out: &mut String, insts: &[InstanceStatus]) {
+    family(
+        out,
         "vrrp_rx_dropped_total",
         "counter",
         "Adverts dropped, by reason.",
     );
     for i in insts {
-        for r in DropReason::ALL {
+        let reasons = DropReason::ALL
+            .iter()
+            .map(|r| (r.label(), i.counters.rx_dropped.get(*r)))
+            .chain([("vrid", i.counters.rx_dropped.vrid)]);
+        for (reason, n) in reasons {
             let _ = writeln!(
                 out,
-                "vrrp_rx_dropped_total{{{},reason=\"{}\"}} {}",
-                labels(i),
-                r.label(),
-                i.counters.rx_dropped.get(r)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "vrrp_rx_dropped_total{{{},reason=\"vrid\"}} {}",
-            labels(i),
-            i.counters.rx_dropped.vrid
-        );
-    }
-    family(
-        &mut out,
-        "vrrp_vip_rx_packets_total",
-        "counter",
-        "Packets addressed to a virtual IP.",
-    );
-    for i in insts {
-        for v in &i.vip_counters {
-            let _ = writeln!(
-                out,
-                "vrrp_vip_rx_packets_total{{{},vip=\"{}\"}} {}",
-                labels(i),
-                v.vip,
-                v.rx_packets
+                "vrrp_rx_dropped_total{{{},reason=\"{reason}\"}} {n}",
+                labels(i)
             );
         }
     }
-    family(
-        &mut out,
-        "vrrp_vip_rx_bytes_total",
-        "counter",
-        "Bytes addressed to a virtual IP.",
-    );
-    for i in insts {
-        for v in &i.vip_counters {
-            let _ = writeln!(
-                out,
-                "vrrp_vip_rx_bytes_total{{{},vip=\"{}\"}} {}",
-                labels(i),
-                v.vip,
-                v.rx_bytes
-            );
-        }
-    }
+}
 
+fn vip_traffic(out: &mut String, insts: &[InstanceStatus]) {
+    for (name, help, bytes) in [
+        (
+            "vrrp_vip_rx_packets_total",
+            "Packets addressed to a virtual IP.",
+            false,
+        ),
+        (
+            "vrrp_vip_rx_bytes_total",
+            "Bytes addressed to a virtual IP.",
+            true,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for i in insts {
+            for v in &i.vip_counters {
+                let n = if bytes { v.rx_bytes } else { v.rx_packets };
+                let _ = writeln!(out, "{name}{{{},vip=\"{}\"}} {n}", labels(i), v.vip);
+            }
+        }
+    }
+}
+
+fn interarrival(out: &mut String, insts: &[InstanceStatus]) {
     let name = "vrrp_advert_interarrival_seconds";
     family(
-        &mut out,
+        out,
         name,
         "histogram",
         "Time between consecutive adverts (kernel receive timestamps).",
@@ -196,19 +199,6 @@ pub fn render(status: &Status) -> String {
         let _ = writeln!(out, "{name}_sum{{{}}} {}", labels(i), float(h.sum));
         let _ = writeln!(out, "{name}_count{{{}}} {}", labels(i), h.count);
     }
-
-    family(
-        &mut out,
-        "vrrp_xdp_info",
-        "gauge",
-        "Data plane mode in use.",
-    );
-    let _ = writeln!(
-        out,
-        "vrrp_xdp_info{{mode=\"{}\"}} 1",
-        escape(&status.xdp.mode)
-    );
-    out
 }
 
 fn labels(i: &InstanceStatus) -> String {
@@ -270,29 +260,20 @@ pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `GET /metrics` forever; `status` is asked for a fresh [`Status`] per scrape.
-pub async fn serve<F, Fut>(listener: TcpListener, status: F)
+/// Serves `GET /metrics` forever, at most `limit`'s connections at once
+/// (shared with the control socket); `status` is asked for a fresh
+/// [`Status`] per scrape.
+pub async fn serve<F, Fut>(listener: TcpListener, limit: Arc<ConnLimit>, status: F)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Status> + Send + 'static,
 {
     let status = Arc::new(status);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    accept::serve(&listener, "metrics", limit, move |stream| {
         let status = status.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(stream, &*status).await {
-                tracing::debug!(%peer, error = %e, "metrics client failed");
-            }
-        });
-    }
+        async move { handle(stream, &*status).await }
+    })
+    .await
 }
 
 async fn handle<F, Fut>(mut stream: TcpStream, status: &F) -> io::Result<()>
@@ -360,14 +341,14 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Histogram, VipCounters};
+    use crate::control::{Histogram, MAX_CONNECTIONS, VipCounters};
 
     fn status() -> Status {
         let mut i = InstanceStatus {
             name: "VI \"1\"".into(),
             interface: "eth0".into(),
             vrid: 51,
-            state: "BACKUP".into(),
+            state: crate::proto::State::Backup,
             priority: 100,
             effective_priority: 90,
             transitions: 2,
@@ -443,7 +424,9 @@ mod tests {
     async fn http_endpoint() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, || async { status() }));
+        let server = tokio::spawn(serve(listener, ConnLimit::new(MAX_CONNECTIONS), || async {
+            status()
+        }));
         let get = |path: &'static str| async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())

@@ -7,7 +7,8 @@ use std::{
 };
 
 use vrrp_agent::control::{
-    self, ControlSocket, Counters, InstanceStatus, Status, VipCounters, XdpStatus,
+    self, ConnLimit, ControlSocket, Counters, InstanceStatus, MAX_CONNECTIONS, State, Status,
+    VipCounters, XdpStatus,
 };
 
 struct TempDir(PathBuf);
@@ -46,7 +47,7 @@ fn sample() -> Status {
             vrid: 51,
             version: 3,
             family: "ipv4".into(),
-            state: "MASTER".into(),
+            state: State::Master,
             priority: 100,
             effective_priority: 100,
             master: Some("192.0.2.1".parse().unwrap()),
@@ -63,6 +64,7 @@ fn sample() -> Status {
             }],
             advert_interarrival: Default::default(),
         }],
+        connections_refused: 0,
     }
 }
 
@@ -78,7 +80,8 @@ fn serve(path: &Path) -> std::sync::mpsc::Receiver<()> {
         rt.block_on(async move {
             let sock = ControlSocket::bind(&path).await.unwrap();
             ready_tx.send(()).unwrap();
-            sock.serve(|| async { sample() }).await;
+            sock.serve(ConnLimit::new(MAX_CONNECTIONS), || async { sample() })
+                .await;
         });
     });
     ready_rx.recv().unwrap();

@@ -13,49 +13,38 @@ use vrrp_common::{
 
 use super::DataPlaneError;
 
-/// Address family of a VRRP instance (one family per instance, RFC 5798 §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AddrFamily {
-    /// IPv4: adverts to 224.0.0.18.
-    V4,
-    /// IPv6: adverts to ff02::12.
-    V6,
+pub use crate::proto::Family;
+
+/// The family tag of the kernel ABI (`vrrp_common` keys, events and
+/// records) for the protocol's [`Family`]: the conversion lives here, on
+/// the data plane's side, so the protocol core knows nothing of the ABI.
+pub trait FamilyTag: Sized {
+    /// The `vrrp_common` tag.
+    fn tag(self) -> u8;
+    /// The family of a `vrrp_common` tag, if valid.
+    fn from_tag(tag: u8) -> Option<Self>;
 }
 
-impl AddrFamily {
-    /// The family tag used in `vrrp_common` keys and events.
-    pub const fn tag(self) -> u8 {
+impl FamilyTag for Family {
+    fn tag(self) -> u8 {
         match self {
-            AddrFamily::V4 => FAMILY_V4,
-            AddrFamily::V6 => FAMILY_V6,
+            Family::V4 => FAMILY_V4,
+            Family::V6 => FAMILY_V6,
         }
     }
 
-    /// The family of `addr`.
-    pub const fn of(addr: &IpAddr) -> Self {
-        match addr {
-            IpAddr::V4(_) => AddrFamily::V4,
-            IpAddr::V6(_) => AddrFamily::V6,
-        }
-    }
-
-    /// The family for a `vrrp_common` tag, if valid.
-    pub const fn from_tag(tag: u8) -> Option<Self> {
+    fn from_tag(tag: u8) -> Option<Self> {
         match tag {
-            FAMILY_V4 => Some(AddrFamily::V4),
-            FAMILY_V6 => Some(AddrFamily::V6),
+            FAMILY_V4 => Some(Family::V4),
+            FAMILY_V6 => Some(Family::V6),
             _ => None,
         }
     }
 }
 
-impl From<crate::proto::Family> for AddrFamily {
-    fn from(f: crate::proto::Family) -> Self {
-        match f {
-            crate::proto::Family::V4 => AddrFamily::V4,
-            crate::proto::Family::V6 => AddrFamily::V6,
-        }
-    }
+/// The map key of VRID `vrid` of `family` on interface `ifindex`.
+pub fn vrid_key(ifindex: u32, vrid: u8, family: Family) -> VridKey {
+    VridKey::new(ifindex, vrid, family.tag())
 }
 
 /// One configured VRRP instance as the data plane sees it.
@@ -66,7 +55,7 @@ pub struct VridEntry {
     /// Virtual router id, 1..=255.
     pub vrid: u8,
     /// Address family of the instance.
-    pub family: AddrFamily,
+    pub family: Family,
     /// VRRP version, 2 or 3; adverts of the other version are dropped.
     pub version: u8,
     /// v2 only: Adver Int in seconds; differing v2 adverts are dropped
@@ -85,8 +74,8 @@ pub struct VridEntry {
 
 impl VridEntry {
     /// The map key of this instance.
-    pub const fn key(&self) -> VridKey {
-        VridKey::new(self.ifindex, self.vrid, self.family.tag())
+    pub fn key(&self) -> VridKey {
+        vrid_key(self.ifindex, self.vrid, self.family)
     }
 
     /// The kernel's view of this instance.
@@ -184,8 +173,8 @@ impl DataPlaneConfig {
                 return bad(format!("VRID {}: interface index 0", e.vrid));
             }
             match (e.version, e.family) {
-                (3, _) | (2, AddrFamily::V4) => {}
-                (2, AddrFamily::V6) => {
+                (3, _) | (2, Family::V4) => {}
+                (2, Family::V6) => {
                     return bad(format!("VRID {}: VRRPv2 has no IPv6 (RFC 3768)", e.vrid));
                 }
                 (v, _) => return bad(format!("VRID {}: version {v} is not 2 or 3", e.vrid)),
@@ -200,7 +189,7 @@ impl DataPlaneConfig {
                 ));
             }
             for p in &e.unicast_peers {
-                if AddrFamily::of(p) != e.family {
+                if Family::of(*p) != e.family {
                     return bad(format!("VRID {}: peer {p} is not {:?}", e.vrid, e.family));
                 }
                 d.peers.insert((e.ifindex, e.family.tag(), addr_bytes(p)));
@@ -231,7 +220,7 @@ impl DataPlaneConfig {
 mod tests {
     use super::*;
 
-    fn entry(vrid: u8, version: u8, family: AddrFamily) -> VridEntry {
+    fn entry(vrid: u8, version: u8, family: Family) -> VridEntry {
         VridEntry {
             ifindex: 3,
             vrid,
@@ -246,7 +235,7 @@ mod tests {
 
     #[test]
     fn flags_follow_entry() {
-        let mut e = entry(51, 3, AddrFamily::V4);
+        let mut e = entry(51, 3, Family::V4);
         assert_eq!(e.vrid_config().flags, 0);
         assert_eq!(
             e.vrid_config().v2_adver_int,
@@ -270,20 +259,20 @@ mod tests {
             }
             .desired()
         };
-        assert!(cfg(entry(0, 3, AddrFamily::V4)).is_err());
-        assert!(cfg(entry(1, 2, AddrFamily::V6)).is_err());
-        assert!(cfg(entry(1, 4, AddrFamily::V4)).is_err());
-        let mut e = entry(1, 3, AddrFamily::V6);
+        assert!(cfg(entry(0, 3, Family::V4)).is_err());
+        assert!(cfg(entry(1, 2, Family::V6)).is_err());
+        assert!(cfg(entry(1, 4, Family::V4)).is_err());
+        let mut e = entry(1, 3, Family::V6);
         e.unicast_peers = vec!["192.0.2.2".parse().unwrap()];
         assert!(cfg(e).is_err());
         let dup = DataPlaneConfig {
-            vrids: vec![entry(1, 3, AddrFamily::V4), entry(1, 3, AddrFamily::V4)],
+            vrids: vec![entry(1, 3, Family::V4), entry(1, 3, Family::V4)],
             vips: vec![],
         };
         assert!(dup.desired().is_err());
         // Same VRID in both families is two instances (RFC 5798 §5.2.3).
         let both = DataPlaneConfig {
-            vrids: vec![entry(1, 3, AddrFamily::V4), entry(1, 3, AddrFamily::V6)],
+            vrids: vec![entry(1, 3, Family::V4), entry(1, 3, Family::V6)],
             vips: vec![],
         };
         assert_eq!(both.desired().unwrap().vrids.len(), 2);
@@ -293,7 +282,7 @@ mod tests {
     fn address_bytes_round_trip() {
         for a in ["192.0.2.7", "2001:db8::7"] {
             let ip: IpAddr = a.parse().unwrap();
-            let tag = AddrFamily::of(&ip).tag();
+            let tag = Family::of(ip).tag();
             assert_eq!(addr_from_bytes(tag, &addr_bytes(&ip)), Some(ip));
         }
     }

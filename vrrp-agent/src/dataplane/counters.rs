@@ -7,10 +7,10 @@ use vrrp_common::{
 };
 
 use super::{
-    config::{AddrFamily, addr_from_bytes},
+    config::{Family, FamilyTag, addr_from_bytes},
     event::checksum_form_from_u8,
 };
-use crate::proto::time::Instant;
+use crate::proto::{RxAdvert, Version, packet::interval_from_wire, time::Instant};
 
 /// Global counters: [`Stat`] values and drops by [`DropReason`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,9 +115,9 @@ pub struct LastSeenInfo {
     /// Advertised priority.
     pub priority: u8,
     /// Advertised version.
-    pub version: u8,
-    /// Raw interval field (v2 seconds, v3 centiseconds).
-    pub interval_raw: u16,
+    pub version: Version,
+    /// Advertised interval (decoded once, by the codec's rule).
+    pub interval: std::time::Duration,
     /// Count IPvX Addr.
     pub count: u8,
     /// The checksum form that verified.
@@ -134,15 +134,16 @@ pub struct LastSeenInfo {
 
 impl LastSeenInfo {
     /// Decodes the kernel entry of a VRID of family `family`.
-    pub(crate) fn from_raw(family: AddrFamily, raw: &LastSeen) -> Option<Self> {
+    pub(crate) fn from_raw(family: Family, raw: &LastSeen) -> Option<Self> {
+        let version = Version::from_number(raw.version)?;
         Some(Self {
             ts: Instant::from_nanos(raw.ts_ns),
             rx_total: raw.rx_total,
             src: addr_from_bytes(family.tag(), &raw.src_ip)?,
             src_mac: raw.src_mac,
             priority: raw.priority,
-            version: raw.version,
-            interval_raw: raw.interval,
+            version,
+            interval: interval_from_wire(version, raw.interval),
             count: raw.count,
             checksum_form: checksum_form_from_u8(raw.checksum_form),
             hist_counts: raw.hist.map(u64::from),
@@ -155,19 +156,14 @@ impl LastSeenInfo {
         self.hist_counts.iter().sum()
     }
 
-    /// The advertised interval (converted by version).
-    pub fn interval(&self) -> std::time::Duration {
-        super::event::interval_from_raw(self.version, self.interval_raw)
-    }
-
     /// What the protocol core needs from this advert, to deliver it at a
-    /// Master_Down deadline (`None` for an invalid version).
-    pub fn rx_advert(&self) -> Option<crate::proto::RxAdvert> {
-        Some(crate::proto::RxAdvert {
+    /// Master_Down deadline.
+    pub fn rx_advert(&self) -> RxAdvert {
+        RxAdvert {
             src: self.src,
             priority: self.priority,
-            interval: self.interval(),
-            version: super::event::version_from_u8(self.version)?,
-        })
+            interval: self.interval,
+            version: self.version,
+        }
     }
 }

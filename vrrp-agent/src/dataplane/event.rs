@@ -4,8 +4,8 @@ use std::{mem::size_of, net::IpAddr, time::Duration};
 
 use vrrp_common::{AdvertEvent, ChecksumForm, FAMILY_V4, FAMILY_V6, VridKey};
 
-use super::config::{AddrFamily, addr_from_bytes};
-use crate::proto::{RxAdvert, Version, time::Instant};
+use super::config::{Family, FamilyTag, addr_from_bytes, vrid_key};
+use crate::proto::{RxAdvert, Version, packet::interval_from_wire, time::Instant};
 
 /// One valid VRRP advertisement, as delivered to the daemon by either the
 /// XDP ring buffer or the socket fallback.
@@ -17,19 +17,20 @@ pub struct Event {
     /// Interface it arrived on.
     pub ifindex: u32,
     /// Address family of the IP header.
-    pub family: AddrFamily,
+    pub family: Family,
     /// Sender IP address.
     pub src: IpAddr,
     /// Sender MAC address.
     pub src_mac: [u8; 6],
-    /// VRRP version, 2 or 3.
-    pub version: u8,
+    /// VRRP version.
+    pub version: Version,
     /// Virtual router id.
     pub vrid: u8,
     /// Advertised priority (0 = the master resigns).
     pub priority: u8,
-    /// Raw interval field: v2 seconds, v3 centiseconds. See [`Event::interval`].
-    pub interval_raw: u16,
+    /// Advertised interval, decoded once from the wire field (v2 seconds,
+    /// v3 centiseconds) by the codec's [`interval_from_wire`].
+    pub interval: Duration,
     /// Count IPvX Addr as on the wire.
     pub count: u8,
     /// The advertised addresses; the XDP path copies at most
@@ -51,47 +52,23 @@ pub struct Event {
 
 impl Event {
     /// The map key of the VRID this advert belongs to.
-    pub const fn key(&self) -> VridKey {
-        VridKey::new(self.ifindex, self.vrid, self.family.tag())
+    pub fn key(&self) -> VridKey {
+        vrid_key(self.ifindex, self.vrid, self.family)
     }
 
-    /// The advertised interval (v2 seconds / v3 centiseconds converted).
-    pub fn interval(&self) -> Duration {
-        interval_from_raw(self.version, self.interval_raw)
-    }
-
-    /// What the protocol core needs from this advert (`None` for a version
-    /// other than 2 or 3, which neither path delivers).
-    pub fn rx_advert(&self) -> Option<RxAdvert> {
-        Some(RxAdvert {
+    /// What the protocol core needs from this advert.
+    pub fn rx_advert(&self) -> RxAdvert {
+        RxAdvert {
             src: self.src,
             priority: self.priority,
-            interval: self.interval(),
-            version: version_from_u8(self.version)?,
-        })
+            interval: self.interval,
+            version: self.version,
+        }
     }
 
     /// Whether the event came from the socket fallback.
     pub const fn from_socket(&self) -> bool {
         self.reason & vrrp_common::event_reason::SOCKET != 0
-    }
-}
-
-/// Converts a raw interval field: seconds for VRRPv2 (RFC 3768 §5.3.7),
-/// centiseconds for VRRPv3 (RFC 9568 §5.2.7).
-pub fn interval_from_raw(version: u8, raw: u16) -> Duration {
-    if version == 2 {
-        Duration::from_secs(u64::from(raw))
-    } else {
-        Duration::from_millis(u64::from(raw) * 10)
-    }
-}
-
-pub(crate) fn version_from_u8(v: u8) -> Option<Version> {
-    match v {
-        2 => Some(Version::V2),
-        3 => Some(Version::V3),
-        _ => None,
     }
 }
 
@@ -112,6 +89,9 @@ pub enum DecodeError {
     /// The family tag is neither 4 nor 6.
     #[error("ring buffer record with unknown address family {0}")]
     Family(u8),
+    /// The version is neither 2 nor 3.
+    #[error("ring buffer record with unknown VRRP version {0}")]
+    Version(u8),
 }
 
 /// Decodes one ring-buffer record. The bytes come from the kernel but are
@@ -124,7 +104,7 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
     // (repr(C), integers and byte arrays only), and read_unaligned copes
     // with the ring buffer's 8-byte record alignment being irrelevant.
     let raw: AdvertEvent = unsafe { core::ptr::read_unaligned(record.as_ptr().cast()) };
-    let family = AddrFamily::from_tag(raw.family).ok_or(DecodeError::Family(raw.family))?;
+    let family = Family::from_tag(raw.family).ok_or(DecodeError::Family(raw.family))?;
     let src = addr_from_bytes(raw.family, &raw.src_ip).ok_or(DecodeError::Family(raw.family))?;
     let width = if raw.family == FAMILY_V4 { 4 } else { 16 };
     let copied = usize::from(raw.addrs_copied).min(raw.addrs.len() / width);
@@ -136,16 +116,17 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
             _ => None,
         })
         .collect();
+    let version = Version::from_number(raw.version).ok_or(DecodeError::Version(raw.version))?;
     Ok(Event {
         ts: Instant::from_nanos(raw.ts_ns),
         ifindex: raw.ifindex,
         family,
         src,
         src_mac: raw.src_mac,
-        version: raw.version,
+        version,
         vrid: raw.vrid,
         priority: raw.priority,
-        interval_raw: raw.interval,
+        interval: interval_from_wire(version, raw.interval),
         count: raw.count,
         addrs,
         checksum_form: checksum_form_from_u8(raw.checksum_form),
@@ -202,11 +183,11 @@ mod tests {
         assert_eq!(ev.src, "192.0.2.1".parse::<IpAddr>().unwrap());
         assert_eq!(ev.addrs.len(), 2);
         assert_eq!(ev.addrs[1], "192.0.2.11".parse::<IpAddr>().unwrap());
-        assert_eq!(ev.interval(), Duration::from_secs(1));
+        assert_eq!(ev.interval, Duration::from_secs(1));
         assert_eq!(ev.checksum_form, Some(ChecksumForm::PseudoHeader));
         assert_eq!(ev.key(), VridKey::new(7, 51, FAMILY_V4));
         assert!(!ev.from_socket());
-        let rx = ev.rx_advert().unwrap();
+        let rx = ev.rx_advert();
         assert_eq!(
             (rx.src, rx.priority, rx.version),
             (ev.src, 100, Version::V3)
@@ -231,12 +212,40 @@ mod tests {
         );
         r.family = 9;
         assert_eq!(decode(&bytes(&r)), Err(DecodeError::Family(9)));
+        let mut r = raw_v4();
+        r.version = 4;
+        assert_eq!(decode(&bytes(&r)), Err(DecodeError::Version(4)));
         assert_eq!(decode(&[0u8; 3]), Err(DecodeError::Short(3)));
     }
 
+    /// The kernel's newest-advert record converts with the codec's units
+    /// (v3 centiseconds, v2 seconds) and the IPv4 address in the first
+    /// four bytes; an unknown version is no advert.
     #[test]
-    fn v2_interval_is_seconds() {
-        assert_eq!(interval_from_raw(2, 3), Duration::from_secs(3));
-        assert_eq!(interval_from_raw(3, 3), Duration::from_millis(30));
+    fn last_seen_record_decodes_with_the_codec_units() {
+        use super::super::counters::LastSeenInfo;
+        let mut ls = vrrp_common::LastSeen {
+            priority: 150,
+            version: 3,
+            interval: 50,
+            ..Default::default()
+        };
+        ls.src_ip[..4].copy_from_slice(&[192, 0, 2, 50]);
+        let rx = LastSeenInfo::from_raw(Family::V4, &ls).unwrap().rx_advert();
+        assert_eq!(
+            rx,
+            RxAdvert {
+                src: "192.0.2.50".parse().unwrap(),
+                priority: 150,
+                interval: Duration::from_millis(500),
+                version: Version::V3,
+            }
+        );
+        ls.version = 2;
+        ls.interval = 2;
+        let v2 = LastSeenInfo::from_raw(Family::V4, &ls).unwrap();
+        assert_eq!(v2.interval, Duration::from_secs(2));
+        ls.version = 4;
+        assert_eq!(LastSeenInfo::from_raw(Family::V4, &ls), None);
     }
 }

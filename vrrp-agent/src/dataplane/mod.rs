@@ -28,9 +28,9 @@ use std::{
 };
 
 pub use clock::{age, monotonic_now_ns, now};
-pub use config::{AddrFamily, DataPlaneConfig, VridEntry};
+pub use config::{DataPlaneConfig, Family, FamilyTag, VridEntry, vrid_key};
 pub use counters::{Counters, LastSeenInfo, VipCounters, VridCounters};
-pub use event::{DecodeError, Event, decode, interval_from_raw};
+pub use event::{DecodeError, Event, decode};
 pub use socket::SocketDataPlane;
 pub use sys::{ifindex, ifname};
 use tracing::warn;
@@ -245,6 +245,15 @@ impl DataPlane {
         match self {
             DataPlane::Xdp(x) => x.vrid_counters(key),
             DataPlane::Socket(s) => Ok(s.vrid_counters(key)),
+        }
+    }
+
+    /// Counters of every VRID seen on the attached interfaces, configured
+    /// or foreign.
+    pub fn all_vrid_counters(&self) -> Result<Vec<(VridKey, VridCounters)>, DataPlaneError> {
+        match self {
+            DataPlane::Xdp(x) => x.all_vrid_counters(),
+            DataPlane::Socket(s) => Ok(s.all_vrid_counters()),
         }
     }
 

@@ -26,13 +26,13 @@ use vrrp_common::{
 use super::{
     DataPlaneError,
     clock::{monotonic_now_ns, realtime_now_ns, realtime_to_monotonic},
-    config::{AddrFamily, DataPlaneConfig, Desired, addr_bytes, key_tuple},
+    config::{DataPlaneConfig, Desired, Family, FamilyTag, addr_bytes, key_tuple},
     counters::{Counters, LastSeenInfo, VipCounters, VridCounters},
     event::Event,
     sys,
 };
 use crate::proto::{
-    packet::{Advert, split_frame},
+    packet::{Advert, interval_to_wire, split_frame},
     time::Instant,
 };
 
@@ -80,7 +80,7 @@ impl SocketState {
                 return None;
             }
         };
-        let family = AddrFamily::of(&meta.src);
+        let family = Family::of(meta.src);
         let key = msg
             .get(1)
             .map(|vrid| VridKey::new(ifindex, *vrid, family.tag()));
@@ -92,18 +92,14 @@ impl SocketState {
             }
         };
         let key = VridKey::new(ifindex, advert.vrid, family.tag());
-        let version = msg[0] >> 4;
-        // Raw interval as on the wire: v2 Adver Int (seconds, byte 5),
-        // v3 Max Adver Int (centiseconds, low 12 bits of bytes 4..6).
-        let interval_raw = if version == 2 {
-            u16::from(msg[5])
-        } else {
-            u16::from_be_bytes([msg[4], msg[5]]) & 0x0fff
-        };
+        let version = advert.version.number();
+        // The raw field again, for the kernel-shaped LAST_SEEN record (the
+        // codec decoded it; a parsed interval always has an encoding).
+        let interval_raw = interval_to_wire(advert.version, advert.interval).unwrap_or(0);
         let Some(cfg) = self.desired.vrids.get(&key_tuple(&key)).copied() else {
             let other = match family {
-                AddrFamily::V4 => AddrFamily::V6,
-                AddrFamily::V6 => AddrFamily::V4,
+                Family::V4 => Family::V6,
+                Family::V6 => Family::V4,
             };
             if self
                 .desired
@@ -192,10 +188,10 @@ impl SocketState {
             family,
             src: meta.src,
             src_mac,
-            version,
+            version: advert.version,
             vrid: advert.vrid,
             priority: advert.priority,
-            interval_raw,
+            interval: advert.interval,
             count,
             addrs: advert.addrs,
             checksum_form: Some(form),
@@ -211,7 +207,7 @@ impl SocketState {
         &self,
         cfg: &VridConfig,
         ifindex: u32,
-        family: AddrFamily,
+        family: Family,
         src: &IpAddr,
         version: u8,
         interval_raw: u16,
@@ -361,7 +357,7 @@ impl SocketDataPlane {
 
     /// The newest valid advert for a configured VRID.
     pub fn last_seen(&self, key: VridKey) -> Option<LastSeenInfo> {
-        let family = AddrFamily::from_tag(key.family)?;
+        let family = Family::from_tag(key.family)?;
         lock(&self.state)
             .last_seen
             .get(&key)
@@ -527,7 +523,7 @@ mod tests {
         VridEntry {
             ifindex: IF,
             vrid,
-            family: AddrFamily::V4,
+            family: Family::V4,
             version,
             v2_adver_int: 1,
             local_priority: 100,
@@ -549,8 +545,8 @@ mod tests {
         let ev = st.process(&f, IF, 1_000).expect("event");
         assert_eq!(ev.src, IpAddr::V4(SRC));
         assert_eq!(ev.src_mac, SRC_MAC);
-        assert_eq!((ev.vrid, ev.priority, ev.interval_raw), (51, 120, 10));
-        assert_eq!(ev.interval(), Duration::from_millis(100));
+        assert_eq!((ev.vrid, ev.priority), (51, 120));
+        assert_eq!(ev.interval, Duration::from_millis(100));
         assert_eq!(ev.reason, event_reason::SOCKET | event_reason::FIRST);
         assert_eq!(ev.ts.as_nanos(), 1_000);
         // The second identical advert is still delivered (socket path), without FIRST.
@@ -590,7 +586,7 @@ mod tests {
         // not observed, its second (3 s later) is.
         st.process(&b, IF, 2_000 * MS).expect("event");
         st.process(&b, IF, 5_000 * MS).expect("event");
-        let ls = LastSeenInfo::from_raw(AddrFamily::V4, &st.last_seen[&key]).expect("decodes");
+        let ls = LastSeenInfo::from_raw(Family::V4, &st.last_seen[&key]).expect("decodes");
         let mut want = [0u64; INTERARRIVAL_HIST_LEN];
         want[4] = 2; // <= 0.1 s
         want[6] = 1; // <= 0.5 s

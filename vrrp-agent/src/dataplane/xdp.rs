@@ -24,7 +24,7 @@ use vrrp_common::{
 
 use super::{
     ActiveMode, DataPlaneError, XdpMode,
-    config::{AddrFamily, DataPlaneConfig, Desired, key_from_tuple, key_tuple, peer_key},
+    config::{DataPlaneConfig, Desired, Family, FamilyTag, key_from_tuple, key_tuple, peer_key},
     counters::{Counters, LastSeenInfo, VipCounters, VridCounters},
     event::{Event, decode},
     sys,
@@ -640,7 +640,7 @@ impl XdpDataPlane {
     /// The newest valid advert the program saw for a configured VRID.
     pub fn last_seen(&self, key: VridKey) -> Result<Option<LastSeenInfo>, DataPlaneError> {
         let raw = self.last_seen_raw(key)?;
-        let Some(family) = AddrFamily::from_tag(key.family) else {
+        let Some(family) = Family::from_tag(key.family) else {
             return Ok(None);
         };
         Ok(raw.and_then(|r| LastSeenInfo::from_raw(family, &r)))

@@ -61,6 +61,15 @@ impl Version {
             Version::V3 => 3,
         }
     }
+
+    /// The version for a Version field value, `None` unless 2 or 3.
+    pub const fn from_number(n: u8) -> Option<Version> {
+        match n {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            _ => None,
+        }
+    }
 }
 
 /// Address family of a virtual router.
@@ -466,11 +475,7 @@ impl Advert {
             return Err(RxError::Ttl);
         }
         let packet = Packet::new_checked(vrrp_msg)?;
-        let version = match packet.version() {
-            2 => Version::V2,
-            3 => Version::V3,
-            _ => return Err(RxError::Version),
-        };
+        let version = Version::from_number(packet.version()).ok_or(RxError::Version)?;
         if packet.msg_type() != TYPE_ADVERTISEMENT {
             return Err(RxError::Type);
         }
@@ -499,15 +504,16 @@ impl Advert {
             }
         }
         .ok_or(RxError::Checksum)?;
-        let interval = match version {
+        let raw_interval = match version {
             Version::V2 => {
                 if packet.v2_auth_type() != 0 {
                     return Err(RxError::AuthType);
                 }
-                Duration::from_secs(u64::from(packet.v2_adver_int()))
+                u16::from(packet.v2_adver_int())
             }
-            Version::V3 => CENTISECOND * u32::from(packet.v3_max_adver_int()),
+            Version::V3 => packet.v3_max_adver_int(),
         };
+        let interval = interval_from_wire(version, raw_interval);
         if interval.is_zero() {
             return Err(RxError::Interval);
         }
@@ -635,8 +641,18 @@ pub fn v3_interval_centis(interval: Duration) -> Option<u16> {
         .filter(|cs| (1..=V3_MAX_ADVER_INT_CS).contains(cs))
 }
 
-/// The interval a raw wire field stands for (v2 seconds, v3 centiseconds),
-/// e.g. for [`vrrp_common::LastSeen::interval`].
+/// The raw wire field for `interval` in `version` (v2 seconds, v3
+/// centiseconds), `None` if it has no exact encoding.
+pub fn interval_to_wire(version: Version, interval: Duration) -> Option<u16> {
+    match version {
+        Version::V2 => v2_interval_secs(interval).map(u16::from),
+        Version::V3 => v3_interval_centis(interval),
+    }
+}
+
+/// The interval a raw wire field stands for (v2 seconds, v3 centiseconds):
+/// the one decoder of the interval, used by the codec and by the data plane
+/// for the kernel's records.
 pub fn interval_from_wire(version: Version, raw: u16) -> Duration {
     match version {
         Version::V2 => Duration::from_secs(u64::from(raw)),

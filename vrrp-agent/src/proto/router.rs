@@ -84,20 +84,23 @@
 //! delivers only the newest one when a deadline is due. When the core needs
 //! to see every advert, [`VirtualRouter::wants_every_advert`] says so.
 //!
-//! Actions come in a fixed order: `StateChange` first, then, entering Master,
-//! `AddVips`, `SendAdvert`, `Announce` (the VIPs must exist before they are
-//! announced, RFC 9568 §8.1.2); leaving Master on shutdown, `SendAdvert {
-//! priority: 0 }` then `RemoveVips`; yielding to a better master, the last
-//! `SendAdvert` at our priority then `RemoveVips`.
+//! Actions come in the order the wire needs them, so a driver carries them
+//! out as polled and never re-sorts: an advert first (peers and their
+//! takeover clocks see it at once), then `StateChange`, then the addresses.
+//! Entering Master: `SendAdvert`, `StateChange`, `AddVips`, `Announce` (the
+//! VIPs must exist before they are announced, RFC 9568 §8.1.2). Leaving
+//! Master on shutdown or a resigning reconfiguration: `SendAdvert {
+//! priority: 0 }`, `StateChange`, `RemoveVips`. Yielding to a better
+//! master: the last `SendAdvert` at our priority (see above),
+//! `StateChange`, `RemoveVips`. Leaving it for a down interface:
+//! `StateChange`, `RemoveVips`.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use vrrp_common::{AdvertEvent, FAMILY_V4, FAMILY_V6, LastSeen};
-
-use super::packet::{Advert, Family, RxMeta, Version, interval_from_wire};
+use super::packet::{Advert, Family, RxMeta, Version};
 use super::time::Instant;
 
 /// Priority of the virtual router's address owner (RFC 9568 §5.2.4).
@@ -106,9 +109,10 @@ pub const OWNER_PRIORITY: u8 = 255;
 pub const RESIGN_PRIORITY: u8 = 0;
 
 /// Protocol state of a virtual router.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum State {
     /// Configured, not started (RFC 9568 "Initialize").
+    #[default]
     Init,
     /// Monitoring the master.
     Backup,
@@ -157,7 +161,7 @@ pub struct RouterConfig {
 }
 
 /// What the core needs from a received advert (built from an `Advert` +
-/// `RxMeta`, or from the kernel's `LastSeen` / `AdvertEvent`).
+/// `RxMeta` here, or by the data plane from the kernel's records).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxAdvert {
     /// The sender's primary address (IP source).
@@ -179,46 +183,6 @@ impl RxAdvert {
             interval: advert.interval,
             version: advert.version,
         }
-    }
-
-    /// From a data-plane event; `None` for a version or family the data
-    /// plane should never have passed.
-    pub fn from_event(ev: &AdvertEvent) -> Option<Self> {
-        let family = match ev.family {
-            FAMILY_V4 => Family::V4,
-            FAMILY_V6 => Family::V6,
-            _ => return None,
-        };
-        Self::from_raw(family, ev.src_ip, ev.priority, ev.version, ev.interval)
-    }
-
-    /// From the kernel's newest-advert record of a VRID of `family`.
-    pub fn from_last_seen(ls: &LastSeen, family: Family) -> Option<Self> {
-        Self::from_raw(family, ls.src_ip, ls.priority, ls.version, ls.interval)
-    }
-
-    fn from_raw(
-        family: Family,
-        src: [u8; 16],
-        priority: u8,
-        version: u8,
-        raw_interval: u16,
-    ) -> Option<Self> {
-        let version = match version {
-            2 => Version::V2,
-            3 => Version::V3,
-            _ => return None,
-        };
-        let src = match family {
-            Family::V4 => IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3])),
-            Family::V6 => IpAddr::V6(Ipv6Addr::from(src)),
-        };
-        Some(Self {
-            src,
-            priority,
-            interval: interval_from_wire(version, raw_interval),
-            version,
-        })
     }
 }
 
@@ -376,11 +340,13 @@ impl VirtualRouter {
         if from == State::Stop {
             return;
         }
-        self.set_state(State::Stop);
         if from == State::Master {
             self.push(Action::SendAdvert {
                 priority: RESIGN_PRIORITY,
             });
+        }
+        self.set_state(State::Stop);
+        if from == State::Master {
             self.push(Action::RemoveVips);
         }
         self.clear_timers();
@@ -484,13 +450,15 @@ impl VirtualRouter {
             || old.family != self.cfg.family
         {
             let was = self.state;
-            if matches!(was, State::Master | State::Backup) {
-                self.set_state(State::Init);
-            }
             if was == State::Master {
                 self.push(Action::SendAdvert {
                     priority: RESIGN_PRIORITY,
                 });
+            }
+            if matches!(was, State::Master | State::Backup) {
+                self.set_state(State::Init);
+            }
+            if was == State::Master {
                 self.push(Action::RemoveVips);
             }
             self.clear_timers();
@@ -567,14 +535,16 @@ impl VirtualRouter {
     /// Master_Down_Timer or Preempt timer expiry, or owner startup:
     /// RFC 9568 §6.4.1 / §6.4.2.
     fn become_master(&mut self, now: Instant) {
+        // The advert first: peers and the takeover clock see it at once;
+        // the VIPs follow and are announced once they exist.
+        self.push(Action::SendAdvert {
+            priority: self.priority,
+        });
         self.set_state(State::Master);
         self.clear_timers();
         self.master = None;
         self.master_adver_interval = self.cfg.advert_interval;
         self.push(Action::AddVips);
-        self.push(Action::SendAdvert {
-            priority: self.priority,
-        });
         self.push(Action::Announce);
         self.adver_timer = Some(now + self.cfg.advert_interval);
     }
@@ -620,12 +590,12 @@ impl VirtualRouter {
         let other_wins = adv.priority > self.priority
             || (adv.priority == self.priority && addr_greater(adv.src, self.cfg.primary_addr));
         if other_wins {
-            self.set_state(State::Backup);
             // The yielding master's last advert (module doc): the winner
             // re-announces even if its advert reached us first.
             self.push(Action::SendAdvert {
                 priority: self.priority,
             });
+            self.set_state(State::Backup);
             self.push(Action::RemoveVips);
             self.adver_timer = None;
             self.follow(now, adv);

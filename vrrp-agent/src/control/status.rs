@@ -1,40 +1,40 @@
-//! The control socket: `vrrp-agent status` talks to the daemon through it.
-//!
-//! Protocol: the client connects to a unix stream socket, writes one command
-//! line (`status\n`), and reads one JSON document followed by a newline; the
-//! server then closes the connection. An unknown command is answered with
-//! `{"error": "..."}`. The socket is created with mode 0600 (only root, or the
-//! daemon's user, may read the state), its directory with 0700 when missing.
-//!
-//! The [`Status`] document is the SPEC's `status --json` contract; fields
-//! beyond the SPEC are extensions and may be added, never renamed.
+//! The status document: the SPEC's `status --json` contract and the table
+//! `vrrp-agent status` prints. Fields beyond the SPEC are extensions and may
+//! be added, never renamed.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    future::Future,
-    io,
-    net::IpAddr,
-    os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt},
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr, time::Duration};
 
-use serde::{Deserialize, Serialize};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    net::{UnixListener, UnixStream},
-};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use vrrp_common::{DropReason, INTERARRIVAL_BOUNDS_NS};
 
-/// How long a client waits for the daemon's answer.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Longest request line the server reads.
-const MAX_REQUEST: u64 = 256;
+pub use crate::proto::State;
 
-/// Names of the states, in the order metrics and tables list them.
-pub const STATES: [&str; 5] = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
+/// The states, in the order metrics and tables list them.
+pub const STATES: [State; 5] = [
+    State::Init,
+    State::Backup,
+    State::Master,
+    State::Fault,
+    State::Stop,
+];
+
+/// A state is written as the core names it (`MASTER`, `BACKUP`, ...), the
+/// spelling of SPEC and of keepalived's notify argument.
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        STATES
+            .into_iter()
+            .find(|s| s.to_string() == name)
+            .ok_or_else(|| D::Error::custom(format!("unknown state `{name}`")))
+    }
+}
 
 /// The daemon's state as `vrrp-agent status --json` prints it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,10 @@ pub struct Status {
     pub xdp: XdpStatus,
     /// One entry per configured instance, in config order.
     pub instances: Vec<InstanceStatus>,
+    /// Extension: connections to the control socket and the metrics
+    /// endpoint refused because [`super::MAX_CONNECTIONS`] were open.
+    #[serde(default)]
+    pub connections_refused: u64,
 }
 
 /// Data plane attachment.
@@ -69,8 +73,8 @@ pub struct InstanceStatus {
     pub version: u8,
     /// `ipv4` or `ipv6`.
     pub family: String,
-    /// One of [`STATES`].
-    pub state: String,
+    /// Protocol state.
+    pub state: State,
     /// Configured priority.
     pub priority: u8,
     /// Priority in use (differs from `priority` while tracking lowers it).
@@ -117,7 +121,7 @@ impl InstanceStatus {
                 Family::V4 => "ipv4".into(),
                 Family::V6 => "ipv6".into(),
             },
-            state: STATES[0].into(),
+            state: State::Init,
             priority: inst.priority,
             effective_priority: inst.priority,
             master: None,
@@ -335,241 +339,6 @@ impl Histogram {
     }
 }
 
-/// Control socket failures.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// Another daemon answers on the socket.
-    #[error(
-        "another vrrp-agent is already running on control socket {0} (set global.control_socket to run a second one)"
-    )]
-    InUse(PathBuf),
-    /// Something that is not a socket is in the way.
-    #[error("{0} exists and is not a socket; refusing to replace it")]
-    NotASocket(PathBuf),
-    /// Creating the socket or its directory failed.
-    #[error("cannot create control socket {path}: {source}")]
-    Bind {
-        /// Socket path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: io::Error,
-    },
-    /// No daemon listens on the path.
-    #[error("no vrrp-agent is running (nothing listens on {0})")]
-    NotRunning(PathBuf),
-    /// Connecting failed for another reason (e.g. permission).
-    #[error("cannot connect to {path}: {source}")]
-    Connect {
-        /// Socket path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The daemon did not answer in time.
-    #[error("vrrp-agent on {0} did not answer within {CLIENT_TIMEOUT:?}")]
-    Timeout(PathBuf),
-    /// The answer was not what the protocol says.
-    #[error("bad answer from vrrp-agent on {path}: {message}")]
-    Protocol {
-        /// Socket path.
-        path: PathBuf,
-        /// What was wrong.
-        message: String,
-    },
-}
-
-/// A bound control socket. Dropping it removes the socket file if it is still ours.
-pub struct ControlSocket {
-    listener: UnixListener,
-    path: PathBuf,
-    ino: (u64, u64),
-}
-
-impl ControlSocket {
-    /// Binds `path` with mode 0600. A stale socket file (nobody answers) is
-    /// removed; a live daemon on it is [`ControlError::InUse`].
-    pub async fn bind(path: &Path) -> Result<ControlSocket, ControlError> {
-        let bind_err = |source| ControlError::Bind {
-            path: path.to_owned(),
-            source,
-        };
-        check_socket_free(path).await?;
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-            && !dir.exists()
-        {
-            std::fs::create_dir_all(dir).map_err(bind_err)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(bind_err)?;
-        }
-        // Create the socket 0600 from the start (umask), so there is no
-        // window in which others could connect; chmod again for certainty.
-        let old_mask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let listener = UnixListener::bind(path);
-        nix::sys::stat::umask(old_mask);
-        let listener = listener.map_err(bind_err)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
-        let md = std::fs::metadata(path).map_err(bind_err)?;
-        Ok(ControlSocket {
-            listener,
-            path: path.to_owned(),
-            ino: (md.dev(), md.ino()),
-        })
-    }
-
-    /// The socket path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Serves requests until the future is dropped. `status` is asked for a
-    /// fresh [`Status`] on every request (e.g. by reading a `watch` channel or
-    /// asking the main loop over a oneshot).
-    pub async fn serve<F, Fut>(&self, status: F)
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Status> + Send + 'static,
-    {
-        let status = Arc::new(status);
-        loop {
-            let stream = match self.listener.accept().await {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let status = status.clone();
-            tokio::spawn(async move {
-                if let Err(e) = handle_client(stream, &*status).await {
-                    tracing::debug!(error = %e, "control client failed");
-                }
-            });
-        }
-    }
-}
-
-impl Drop for ControlSocket {
-    fn drop(&mut self) {
-        // Only unlink the file if it is still the socket we created (a second
-        // daemon may have replaced a socket it believed stale).
-        if let Ok(md) = std::fs::symlink_metadata(&self.path)
-            && (md.dev(), md.ino()) == self.ino
-        {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Fails when a live daemon answers on `path`, removes a stale socket file.
-pub async fn check_socket_free(path: &Path) -> Result<(), ControlError> {
-    let md = match std::fs::symlink_metadata(path) {
-        Ok(md) => md,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(ControlError::Bind {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    if !md.file_type().is_socket() {
-        return Err(ControlError::NotASocket(path.to_owned()));
-    }
-    match tokio::time::timeout(CLIENT_TIMEOUT, UnixStream::connect(path)).await {
-        Ok(Ok(_)) => Err(ControlError::InUse(path.to_owned())),
-        // Timed out: something holds the socket but does not accept; treat as live.
-        Err(_) => Err(ControlError::InUse(path.to_owned())),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            tracing::info!(path = %path.display(), "removing stale control socket");
-            std::fs::remove_file(path).map_err(|source| ControlError::Bind {
-                path: path.to_owned(),
-                source,
-            })
-        }
-        Ok(Err(source)) => Err(ControlError::Bind {
-            path: path.to_owned(),
-            source,
-        }),
-    }
-}
-
-async fn handle_client<F, Fut>(stream: UnixStream, status: &F) -> io::Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Status>,
-{
-    let (rd, mut wr) = stream.into_split();
-    let mut line = String::new();
-    let mut rd = BufReader::new(rd.take(MAX_REQUEST));
-    tokio::time::timeout(CLIENT_TIMEOUT, rd.read_line(&mut line))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client sent no request"))??;
-    let mut body = match line.trim() {
-        "status" => serde_json::to_vec(&status().await).map_err(io::Error::other)?,
-        other => serde_json::to_vec(
-            &serde_json::json!({ "error": format!("unknown command `{other}`") }),
-        )
-        .map_err(io::Error::other)?,
-    };
-    body.push(b'\n');
-    wr.write_all(&body).await?;
-    wr.shutdown().await
-}
-
-/// Asks the daemon on `path` for its status.
-pub async fn query_status(path: &Path) -> Result<Status, ControlError> {
-    let body = request(path, "status").await?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| ControlError::Protocol {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
-        return Err(ControlError::Protocol {
-            path: path.to_owned(),
-            message: err.to_owned(),
-        });
-    }
-    serde_json::from_value(v).map_err(|e| ControlError::Protocol {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-/// Sends one command line and returns the raw answer.
-pub async fn request(path: &Path, command: &str) -> Result<Vec<u8>, ControlError> {
-    let fut = async {
-        let mut s = UnixStream::connect(path)
-            .await
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                    ControlError::NotRunning(path.to_owned())
-                }
-                _ => ControlError::Connect {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?;
-        let io_err = |source| ControlError::Connect {
-            path: path.to_owned(),
-            source,
-        };
-        s.write_all(format!("{command}\n").as_bytes())
-            .await
-            .map_err(io_err)?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.map_err(io_err)?;
-        Ok(buf)
-    };
-    tokio::time::timeout(CLIENT_TIMEOUT, fut)
-        .await
-        .map_err(|_| ControlError::Timeout(path.to_owned()))?
-}
-
 /// `vrrp-agent status` without `--json`: a fixed-width table.
 pub fn render_table(s: &Status) -> String {
     let mut out = String::new();
@@ -595,7 +364,7 @@ pub fn render_table(s: &Status) -> String {
             i.vrid.to_string(),
             i.version.to_string(),
             i.family.clone(),
-            i.state.clone(),
+            i.state.to_string(),
             i.priority.to_string(),
             i.effective_priority.to_string(),
             i.master.map_or_else(|| "-".into(), |m| m.to_string()),
@@ -720,8 +489,8 @@ mod tests {
             ("VI_6", 7, 3, "ipv6")
         );
         assert_eq!(
-            (st.state.as_str(), st.priority, st.effective_priority),
-            ("INIT", 90, 90)
+            (st.state, st.priority, st.effective_priority),
+            (State::Init, 90, 90)
         );
         assert_eq!(
             (st.advert_interval_ms, st.master_adver_interval_ms),
@@ -730,6 +499,18 @@ mod tests {
         assert_eq!(st.virtual_ips, ["fe80::7/64", "2001:db8::7/64"]);
         assert_eq!(st.vip_counters.len(), 2);
         assert_eq!(st.master, None);
+    }
+
+    /// The state is written as SPEC spells it, and read back.
+    #[test]
+    fn state_serializes_as_its_name() {
+        for s in STATES {
+            let v = serde_json::to_value(s).unwrap();
+            assert_eq!(v, serde_json::Value::String(s.to_string()));
+            assert_eq!(serde_json::from_value::<State>(v).unwrap(), s);
+        }
+        assert_eq!(serde_json::to_string(&State::Master).unwrap(), "\"MASTER\"");
+        assert!(serde_json::from_str::<State>("\"ACTIVE\"").is_err());
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! The status document: the agent's view of each instance plus the data
+//! plane's counters, read fresh for every request.
+
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use vrrp_common::DropReason;
+
+use super::Daemon;
+use crate::{
+    control::{Histogram, InstanceStatus, Status, XdpStatus},
+    dataplane::{self, FamilyTag as _},
+};
+
+impl Daemon {
+    /// The status document, with fresh counters.
+    pub(super) fn status(&self) -> Status {
+        let vip_counters = self.dataplane.vip_counters().unwrap_or_default();
+        let vrids = self.dataplane.all_vrid_counters().unwrap_or_default();
+        // Valid adverts for a VRID nobody configured, on the instance's own
+        // interface and family (RFC 9568 §7.1: discarded).
+        let foreign = |ifindex: u32, family: u8| -> u64 {
+            vrids
+                .iter()
+                .filter(|(k, _)| k.ifindex == ifindex && k.family == family)
+                .map(|(_, c)| c.foreign)
+                .sum()
+        };
+        let now = dataplane::now();
+        let unix_now = unix_ms();
+        let instances = self
+            .agent
+            .instances()
+            .iter()
+            .map(|r| {
+                let router = r.router();
+                let mut s = InstanceStatus::from_config(r.config());
+                s.state = router.state();
+                s.effective_priority = router.priority();
+                s.master = router.current_master();
+                s.master_adver_interval_ms = ms(router.master_adver_interval());
+                s.transitions = r.transitions();
+                s.last_transition_unix_ms = r.last_transition().map_or(0, |t| {
+                    unix_now.saturating_sub(ms(now.saturating_duration_since(t)))
+                });
+                let c = &mut s.counters;
+                c.prio0_rx = r.prio0_rx();
+                let key = dataplane::vrid_key(r.ifindex(), r.config().vrid, r.config().family);
+                if let Some(io) = self.io.get(&r.id()) {
+                    c.adverts_tx = io.counters.adverts.load(Ordering::Relaxed);
+                    c.prio0_tx = io.counters.prio0.load(Ordering::Relaxed);
+                    c.garp_tx = io.counters.garp.load(Ordering::Relaxed);
+                }
+                if let Ok(Some(v)) = self.dataplane.vrid_counters(key) {
+                    c.adverts_rx = v.valid;
+                    for reason in DropReason::ALL {
+                        c.rx_dropped.add(reason, v.dropped(reason));
+                    }
+                }
+                c.rx_dropped.vrid = foreign(r.ifindex(), r.config().family.tag());
+                for vc in &mut s.vip_counters {
+                    if let Some(k) = vip_counters.iter().find(|k| k.vip == vc.vip) {
+                        vc.rx_packets = k.rx_packets;
+                        vc.rx_bytes = k.rx_bytes;
+                    }
+                }
+                c.vip_rx_packets = s.vip_counters.iter().map(|v| v.rx_packets).sum();
+                c.vip_rx_bytes = s.vip_counters.iter().map(|v| v.rx_bytes).sum();
+                // Measured by the data plane, which sees every advert (the
+                // XDP program wakes the daemon only on changes).
+                if let Ok(Some(ls)) = self.dataplane.last_seen(key) {
+                    s.advert_interarrival = Histogram::from_counts(&ls.hist_counts, ls.hist_sum_ns);
+                }
+                s
+            })
+            .collect();
+        let mut interfaces: Vec<String> = Vec::new();
+        for r in self.agent.instances() {
+            if !interfaces.contains(&r.config().interface) {
+                interfaces.push(r.config().interface.clone());
+            }
+        }
+        let mode = match self.dataplane.mode() {
+            dataplane::ActiveMode::Socket => "off".to_owned(),
+            m => m.as_str().to_owned(),
+        };
+        Status {
+            router_id: self.cfg.global.router_id.clone(),
+            xdp: XdpStatus {
+                interfaces: if mode == "off" {
+                    Vec::new()
+                } else {
+                    interfaces
+                },
+                mode,
+            },
+            instances,
+            connections_refused: self.conn_limit.refused(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
