@@ -560,7 +560,9 @@ fn three_routers_heal_without_false_takeover_or_flapping() {
     let delay = Duration::from_millis(1);
     // (priorities, partition): the winner alone against a master and its
     // backup; all three apart, the middle priority started last.
-    let cases: [(&[(u8, Duration)], &[&[usize]]); 3] = [
+    type Routers<'a> = &'a [(u8, Duration)];
+    type Groups<'a> = &'a [&'a [usize]];
+    let cases: [(Routers, Groups); 3] = [
         (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0], &[1, 2]]),
         (&[(200, SEC), (100, SEC), (150, SEC)], &[&[0], &[1], &[2]]),
         (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0, 2], &[1]]),
