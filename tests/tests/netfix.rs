@@ -21,8 +21,8 @@ use nix::sys::{
     socket::{self, AddressFamily, SockFlag, SockProtocol, SockType, sockopt},
 };
 use tests::{
-    cluster::{Agent, Lab},
-    netns::{Netns, privileged},
+    cluster::{Agent, Lab, mac_string, neigh_mac, ping, wait_until},
+    netns::{Netns, privileged, run_cmd},
 };
 
 /// Only bounds a wait; no assertion depends on it.
@@ -146,8 +146,7 @@ fn adverts_carry_cs6_by_default_and_the_configured_dscp() {
     let lab = Lab::new("nfd", 1);
     let cap = sniffer(lab.client());
     let a = lab.agent(0, &config(200, ""));
-    a.wait_state("VI_4", "MASTER", SETTLE).unwrap();
-    a.wait_state("VI_6", "MASTER", SETTLE).unwrap();
+    wait_both(&a, "MASTER");
     assert_eq!(advert_tos(&cap), (Some(0xc0), Some(0xc0)), "CS6");
 
     // EF (46) after a reload: 46 << 2 = 0xb8.
@@ -252,6 +251,13 @@ fn igmp_joined(ns: &Netns) -> bool {
     false
 }
 
+/// Waits until both instances of `agent` are in `state`.
+fn wait_both(agent: &Agent, state: &str) {
+    for instance in ["VI_4", "VI_6"] {
+        agent.wait_state(instance, state, SETTLE).unwrap();
+    }
+}
+
 /// Both routers' states of `instance`.
 fn states(a: &Agent, b: &Agent, instance: &str) -> (Option<String>, Option<String>) {
     (a.state(instance), b.state(instance))
@@ -282,7 +288,7 @@ fn one_master_on_a_snooping_bridge_with_a_querier() {
     let want = (Some("MASTER".to_owned()), Some("BACKUP".to_owned()));
     assert_eq!(states(&a, &b, "VI_6"), want, "IPv6");
     assert_eq!(states(&a, &b, "VI_4"), want, "IPv4");
-    let both = tests::cluster::wait_until(SETTLE, || {
+    let both = wait_until(SETTLE, || {
         let p = mdb_ports(&lab, "ff02::12");
         p.contains(&"p0".to_owned()) && p.contains(&"p1".to_owned())
     });
@@ -295,12 +301,12 @@ fn one_master_on_a_snooping_bridge_with_a_querier() {
 
     // Link flap on the backup: the bridge forgets port p1's groups.
     lab.router(1).ip(&["link", "set", "eth0", "down"]).unwrap();
-    let forgot = tests::cluster::wait_until(SETTLE, || {
+    let forgot = wait_until(SETTLE, || {
         !mdb_ports(&lab, "ff02::12").contains(&"p1".to_owned())
     });
     assert!(forgot.is_some(), "bridge kept p1's group while it was down");
     lab.router(1).ip(&["link", "set", "eth0", "up"]).unwrap();
-    let relearned = tests::cluster::wait_until(SETTLE, || {
+    let relearned = wait_until(SETTLE, || {
         mdb_ports(&lab, "ff02::12").contains(&"p1".to_owned())
     });
     assert!(relearned.is_some(), "no MLD report after link up");
@@ -331,4 +337,95 @@ fn one_master_on_a_snooping_bridge_with_a_querier() {
     // The membership goes with the agent.
     drop(b);
     assert!(!igmp_joined(lab.router(1)), "membership left on exit");
+}
+
+// ---- defect 2: split brain healed -------------------------------------------
+
+/// Isolates the routers' bridge ports from each other (`isolated` ports
+/// reach only non-isolated ones: both routers still reach the client), or
+/// joins them again; both ports in one command, so a heal is quick.
+fn isolate_routers(lab: &Lab, on: bool) {
+    let flag = if on { "on" } else { "off" };
+    let batch = lab.dir.path().join("isolate.batch");
+    std::fs::write(
+        &batch,
+        format!("link set dev p0 isolated {flag}\nlink set dev p1 isolated {flag}\n"),
+    )
+    .unwrap();
+    let batch = batch.display().to_string();
+    run_cmd("bridge", &["-n", lab.lan.lan.name(), "-batch", &batch]).unwrap();
+}
+
+/// Waits (on a fresh capture in `ns`) for the next IPv4 advert from `src`.
+fn next_advert_from(ns: &Netns, src: [u8; 4]) {
+    let fd = sniffer(ns);
+    let mut buf = vec![0u8; 2048];
+    let start = Instant::now();
+    while start.elapsed() < SETTLE {
+        if let Ok(n) = socket::recv(fd.as_raw_fd(), &mut buf, socket::MsgFlags::empty())
+            && vrrp_advert(&buf[..n]).is_some_and(|a| !a.v6)
+            && buf.get(26..30) == Some(&src[..])
+        {
+            return;
+        }
+    }
+    panic!("no advert from {src:?} within {SETTLE:?}");
+}
+
+/// A split brain healed, ten times, alternately right after the loser's
+/// advert (the winner's next advert reaches the loser first) and right
+/// after the winner's (the loser's reaches the winner first): within one
+/// advert interval (plus slack for the links and the daemon) one MASTER
+/// remains and the client's ARP and neighbour entries for the VIPs point at
+/// its MAC. (In the first order the loser used to yield silently and the
+/// client stayed on its MAC.)
+#[test]
+fn healed_split_brain_leaves_the_client_on_the_master() {
+    if !privileged() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Lab::new("nfb", 2);
+    let a = lab.agent(0, &config(200, ""));
+    wait_both(&a, "MASTER");
+    let b = lab.agent(1, &config(100, ""));
+    wait_both(&b, "BACKUP");
+    let (mac_a, mac_b) = (mac_string(lab.router(0)), mac_string(lab.router(1)));
+    let client = lab.client();
+    for vip in [VIP4, VIP6] {
+        assert!(wait_until(SETTLE, || ping(client, vip)).is_some(), "{vip}");
+    }
+    let on = |vip: &str, mac: &str| neigh_mac(client, vip).as_deref() == Some(mac);
+    let interval = Duration::from_millis(100);
+    let mut trials = Vec::new();
+    for trial in 0..10u32 {
+        isolate_routers(&lab, true);
+        wait_both(&b, "MASTER");
+        // The loser's announcements took the client.
+        let taken = wait_until(SETTLE, || on(VIP4, &mac_b) && on(VIP6, &mac_b));
+        assert!(taken.is_some(), "trial {trial}: client not on the loser");
+        // ~3 s of split brain, healed right after one side's advert.
+        std::thread::sleep(Duration::from_secs(3));
+        let first = if trial % 2 == 0 {
+            [192, 0, 2, 2]
+        } else {
+            [192, 0, 2, 1]
+        };
+        next_advert_from(client, first);
+        isolate_routers(&lab, false);
+        std::thread::sleep(interval + Duration::from_millis(400));
+        let outcome = (
+            states(&a, &b, "VI_4"),
+            states(&a, &b, "VI_6"),
+            neigh_mac(client, VIP4),
+            neigh_mac(client, VIP6),
+        );
+        trials.push(outcome.clone());
+        let want = (Some("MASTER".to_owned()), Some("BACKUP".to_owned()));
+        assert_eq!(
+            outcome,
+            (want.clone(), want, Some(mac_a.clone()), Some(mac_a.clone())),
+            "trial {trial} after the heal (winner {mac_a}, loser {mac_b}); earlier: {trials:?}"
+        );
+    }
 }

@@ -507,45 +507,51 @@ fn split_and_heal(lan: &mut Lan, groups: &[&[usize]], offset: Duration) -> Insta
 /// After a split brain heals, clients reach the surviving master within one
 /// advert interval whichever advert crosses first: heal at 100 points
 /// across an advert interval, for v2 and v3, with no, short and long link
-/// delay. When the winner's advert reaches the loser first, the loser
+/// delay, for a higher priority and for an equal one (the greater address
+/// wins). When the winner's advert reaches the loser first, the loser
 /// yields, and its last advert (router.rs, "Not in the RFCs") makes the
 /// winner re-announce; the RFC alone leaves the client on the loser's MAC.
 /// Afterwards nothing flaps: the loser changed state once, the winner not.
 #[test]
 fn healed_split_brain_moves_clients_to_the_winner_in_either_order() {
+    // (priorities of routers 0 and 1, winner); the winner starts first.
+    let pairs = [([200, 150], 0), ([150, 150], 1)];
     for version in [Version::V2, Version::V3] {
         for delay in [
             Duration::ZERO,
             Duration::from_millis(1),
             Duration::from_millis(300),
         ] {
-            let mut orders = [0u32; 2];
-            for step in 0..100u32 {
-                let mut lan = Lan::new(version, &[(200, SEC), (150, SEC)], delay);
-                lan.start(0, at(0));
-                lan.start(1, at(400));
-                lan.run_until(at(10_000));
-                assert_eq!(lan.client, Some(0));
-                let healed = split_and_heal(&mut lan, &[&[0], &[1]], SEC * step / 100);
-                assert_eq!(lan.client, Some(1), "the loser announced last");
-                let case = format!("{version:?}, delay {delay:?}, heal at {healed:?}");
-                let deadline = healed + SEC + delay * 2;
-                lan.run_until(deadline);
-                let (from, _) = lan.first_delivery_after(healed).unwrap();
-                orders[from] += 1;
-                assert_eq!(lan.masters(), vec![0], "{case}");
-                assert_eq!(lan.vip_holders(), 1, "{case}");
-                assert_eq!(lan.client, Some(0), "client on the winner: {case}");
-                lan.run_until(healed + SEC * 20);
-                assert_eq!(lan.masters(), vec![0], "{case}");
-                assert_eq!(lan.client, Some(0), "{case}");
-                assert_eq!(lan.transitions_after(0, healed), 0, "{case}");
-                assert_eq!(lan.transitions_after(1, healed), 1, "{case}");
+            for (prio, win) in pairs {
+                let lose = 1 - win;
+                let mut orders = [0u32; 2];
+                for step in 0..100u32 {
+                    let mut lan = Lan::new(version, &[(prio[0], SEC), (prio[1], SEC)], delay);
+                    lan.start(win, at(0));
+                    lan.start(lose, at(400));
+                    lan.run_until(at(10_000));
+                    assert_eq!(lan.client, Some(win));
+                    let healed = split_and_heal(&mut lan, &[&[0], &[1]], SEC * step / 100);
+                    assert_eq!(lan.client, Some(lose), "the loser announced last");
+                    let case =
+                        format!("{version:?}, {prio:?}, delay {delay:?}, heal at {healed:?}");
+                    lan.run_until(healed + SEC + delay * 2);
+                    let (from, _) = lan.first_delivery_after(healed).unwrap();
+                    orders[from] += 1;
+                    assert_eq!(lan.masters(), vec![win], "{case}");
+                    assert_eq!(lan.vip_holders(), 1, "{case}");
+                    assert_eq!(lan.client, Some(win), "client on the winner: {case}");
+                    lan.run_until(healed + SEC * 20);
+                    assert_eq!(lan.masters(), vec![win], "{case}");
+                    assert_eq!(lan.client, Some(win), "{case}");
+                    assert_eq!(lan.transitions_after(win, healed), 0, "{case}");
+                    assert_eq!(lan.transitions_after(lose, healed), 1, "{case}");
+                }
+                assert!(
+                    orders.iter().all(|n| *n > 0),
+                    "both crossing orders covered ({version:?}, {prio:?}, {delay:?}): {orders:?}"
+                );
             }
-            assert!(
-                orders.iter().all(|n| *n > 0),
-                "both crossing orders covered ({version:?}, {delay:?}): {orders:?}"
-            );
         }
     }
 }
@@ -560,7 +566,9 @@ fn three_routers_heal_without_false_takeover_or_flapping() {
     let delay = Duration::from_millis(1);
     // (priorities, partition): the winner alone against a master and its
     // backup; all three apart, the middle priority started last.
-    let cases: [(&[(u8, Duration)], &[&[usize]]); 3] = [
+    type Routers<'a> = &'a [(u8, Duration)];
+    type Groups<'a> = &'a [&'a [usize]];
+    let cases: [(Routers, Groups); 3] = [
         (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0], &[1, 2]]),
         (&[(200, SEC), (100, SEC), (150, SEC)], &[&[0], &[1], &[2]]),
         (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0, 2], &[1]]),

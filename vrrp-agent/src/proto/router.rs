@@ -21,8 +21,9 @@
 //! - Master (§6.4.3): Adver_Timer expiry -> advert. Priority-0 advert -> send
 //!   an advert at once and restart Adver_Timer. Higher priority, or equal
 //!   priority and a greater primary address (unsigned, network order) ->
-//!   Backup (v3 learns the interval; one last advert first, see below). Lower priority (or equal and a smaller
-//!   address) -> discard and, per RFC 9568, send an advert at once; we also
+//!   Backup (v3 learns the interval; one last advert first, see below).
+//!   Lower priority (or equal and a smaller address) -> discard and, per
+//!   RFC 9568, send an advert at once; we also
 //!   re-announce the VIPs (GARP/NA), as keepalived does, because a lower
 //!   priority master means a healed split brain whose clients may still
 //!   point at the other router.
@@ -71,8 +72,10 @@
 //!   pair: each loser sends one last advert, the winner re-announces after
 //!   each, and the last announcement heard is the winner's. The cost: when
 //!   a Backup preempts us, the new master answers our last advert with one
-//!   more advert and GARP/NA round. (A Master resigning with priority 0 is
-//!   not yielding and sends only the priority-0 advert.)
+//!   more advert and GARP/NA burst. (A Master resigning with priority 0 is
+//!   not yielding and sends only the priority-0 advert.) A loser that does
+//!   not send it (keepalived, any RFC router) leaves that order as the RFC
+//!   does.
 //! - Adverts from our own primary address (multicast loopback) and adverts
 //!   of another version or family are ignored.
 //! - Priority 0 passed to [`VirtualRouter::set_priority`] is raised to 1
