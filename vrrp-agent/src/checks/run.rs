@@ -195,6 +195,8 @@ impl Runner {
 
     async fn run_process(&self, target: &ProcessTarget) {
         let mut ticker = self.ticker();
+        // The first look is now, not at the ticker's immediate first tick.
+        ticker.reset();
         let mut watched: Option<PidFd> = None;
         loop {
             let start = std::time::Instant::now();
@@ -242,6 +244,7 @@ impl Runner {
             }
         };
         let mut ticker = self.ticker();
+        ticker.reset();
         let mut last: Option<i64> = None;
         loop {
             let start = std::time::Instant::now();
