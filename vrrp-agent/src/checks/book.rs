@@ -19,6 +19,7 @@ use super::{
 use crate::proto::Instant;
 
 struct Entry {
+    spec: CheckSpec,
     name: String,
     kind: &'static str,
     is_file: bool,
@@ -53,19 +54,38 @@ pub struct CheckReport {
     pub value: Option<i64>,
 }
 
+impl Entry {
+    fn new(spec: &CheckSpec) -> Entry {
+        Entry {
+            spec: spec.clone(),
+            name: spec.name.clone(),
+            kind: spec.kind.as_str(),
+            is_file: matches!(spec.kind, CheckKind::File { .. }),
+            status: CheckStatus::new(spec),
+        }
+    }
+}
+
 impl CheckBook {
     /// A book with every check in its initial state.
     pub fn new(specs: &[CheckSpec]) -> Self {
-        let entries = specs
+        CheckBook {
+            entries: specs.iter().map(Entry::new).collect(),
+        }
+    }
+
+    /// Applies a reloaded config (like [`super::Runners::reload`]): a check
+    /// whose spec did not change keeps its status; a changed or new one
+    /// starts over; a removed one is forgotten.
+    pub fn reload(&mut self, specs: &[CheckSpec]) {
+        let mut old = std::mem::take(&mut self.entries);
+        self.entries = specs
             .iter()
-            .map(|s| Entry {
-                name: s.name.clone(),
-                kind: s.kind.as_str(),
-                is_file: matches!(s.kind, CheckKind::File { .. }),
-                status: CheckStatus::new(s),
+            .map(|spec| match old.iter().position(|e| e.spec == *spec) {
+                Some(i) => old.swap_remove(i),
+                None => Entry::new(spec),
             })
             .collect();
-        CheckBook { entries }
     }
 
     fn entry(&self, name: &str) -> Option<&Entry> {
@@ -270,6 +290,36 @@ mod tests {
         let tracked = b.evaluate(100, &t[2..], false, |i| i != "eth1");
         assert_eq!(tracked.reasons[0].effect, Effect::Fault);
         assert!(b.record(&event("nope", Outcome::Success, 4)).is_none());
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_checks_and_restarts_changed_ones() {
+        let mut b = book();
+        b.record(&event("alive", Outcome::Success, 1));
+        b.record(&event("w", Outcome::Value(4), 1));
+        let mut specs = vec![
+            CheckSpec::new(
+                "alive",
+                CheckKind::Process(ProcessTarget::Name("redis-server".into())),
+            ),
+            CheckSpec::new(
+                "w",
+                CheckKind::File {
+                    path: "/elsewhere".into(),
+                },
+            ),
+            CheckSpec::new("new", CheckKind::File { path: "/n".into() }),
+        ];
+        b.reload(&specs);
+        assert_eq!(b.status("alive").map(|s| s.state()), Some(CheckState::Up));
+        assert_eq!(
+            b.status("w").map(|s| (s.state(), s.value())),
+            Some((CheckState::Init, 0))
+        );
+        assert_eq!(b.status("new").map(|s| s.state()), Some(CheckState::Init));
+        specs.remove(0);
+        b.reload(&specs);
+        assert!(b.status("alive").is_none());
     }
 
     #[test]
