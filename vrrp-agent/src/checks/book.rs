@@ -54,6 +54,25 @@ pub struct CheckReport {
     pub value: Option<i64>,
 }
 
+/// One entry of an instance's `"track"` list in `status --json` (SPEC:
+/// `{"check": "redis_ping", "state": "down", "weight": -60}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackReport {
+    /// The check's name (absent for an interface).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The interface's name (absent for a check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// `up | down | init`.
+    pub state: &'static str,
+    /// The weight in effect (0 in a sync group).
+    pub weight: i32,
+    /// keepalived's `reverse`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
+}
+
 impl Entry {
     fn new(spec: &CheckSpec) -> Entry {
         Entry {
@@ -175,6 +194,35 @@ impl CheckBook {
         )
     }
 
+    /// An instance's `"track"` list for status.
+    pub fn track_report(
+        &self,
+        tracks: &[TrackSpec],
+        in_sync_group: bool,
+        interface_up: impl Fn(&str) -> bool,
+    ) -> Vec<TrackReport> {
+        self.track_inputs(tracks, in_sync_group, interface_up)
+            .iter()
+            .map(|t| {
+                let (check, interface, state) = match t.source {
+                    Source::Interface { up } => {
+                        (None, Some(t.name), if up { "up" } else { "down" })
+                    }
+                    Source::Check(state) | Source::File { state, .. } => {
+                        (Some(t.name), None, state.as_str())
+                    }
+                };
+                TrackReport {
+                    check: check.map(str::to_owned),
+                    interface: interface.map(str::to_owned),
+                    state,
+                    weight: t.weight,
+                    reverse: t.reverse,
+                }
+            })
+            .collect()
+    }
+
     /// The status report, with state-change times converted to Unix ms from
     /// a pair of simultaneous readings of the two clocks.
     pub fn report(&self, now: Instant, now_unix_ms: u64) -> Vec<CheckReport> {
@@ -286,6 +334,16 @@ mod tests {
         assert_eq!(tr.map(|t| t.to), Some(CheckState::Down));
         let tracked = b.evaluate(100, &t, false, |_| true);
         assert_eq!(tracked.fault.map(|r| r.name), Some("alive".to_owned()));
+
+        let report = serde_json::to_value(b.track_report(&t, false, |_| true)).unwrap();
+        assert_eq!(
+            report,
+            serde_json::json!([
+                {"check": "alive", "state": "down", "weight": 0},
+                {"check": "w", "state": "up", "weight": -10},
+                {"interface": "eth1", "state": "up", "weight": 0},
+            ])
+        );
 
         let tracked = b.evaluate(100, &t[2..], false, |i| i != "eth1");
         assert_eq!(tracked.reasons[0].effect, Effect::Fault);

@@ -24,7 +24,7 @@ pub mod state;
 mod sys;
 pub mod track;
 
-pub use book::{CheckBook, CheckReport};
+pub use book::{CheckBook, CheckReport, TrackReport};
 pub use run::{CheckEvent, Runners};
 pub use spec::{CheckKind, CheckSpec, InitialState, ProcessTarget, TrackSpec, TrackTarget};
 pub use state::{CheckState, CheckStatus, Outcome};
