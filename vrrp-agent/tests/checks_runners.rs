@@ -330,3 +330,62 @@ async fn shutdown_stops_a_running_exec() {
         .await
         .expect("shutdown waited for the check to finish");
 }
+
+#[tokio::test]
+async fn reload_restarts_only_changed_checks() {
+    let dir = TempDir::new("reload");
+    let path = dir.path("w");
+    std::fs::write(&path, "1").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = spec(
+        CheckKind::Tcp {
+            address: listener.local_addr().unwrap(),
+        },
+        20,
+    );
+    let mut keep = spec(CheckKind::File { path: path.clone() }, 60_000);
+    keep.name = "keep".into();
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut runners = Runners::spawn(&[tcp, keep.clone()], tx);
+    let (mut tcp_up, mut file_read) = (false, false);
+    while !(tcp_up && file_read) {
+        let ev = until(&mut rx, |_| true).await;
+        tcp_up |= ev.outcome == Outcome::Success;
+        file_read |= ev.outcome == Outcome::Value(1);
+    }
+
+    // "t" changes kind; "keep" is unchanged and must not be restarted (a
+    // restarted file check would report its value again at once).
+    let mut changed = spec(CheckKind::File { path: path.clone() }, 60_000);
+    changed.name = "t".into();
+    runners.reload(&[changed, keep]).await;
+    let ev = until(&mut rx, |o| matches!(o, Outcome::Value(_))).await;
+    assert_eq!(
+        &*ev.check, "t",
+        "the changed check restarted as a file check"
+    );
+    let mut names: Vec<&str> = runners.names().collect();
+    names.sort();
+    assert_eq!(names, ["keep", "t"]);
+    std::fs::write(&path, "2").unwrap();
+    // Both see the rewrite; the first Value(2) from either proves they run,
+    // and no stale tcp result may arrive after the reload.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev = until(&mut rx, |_| true).await;
+        assert!(
+            matches!(ev.outcome, Outcome::Value(_)),
+            "stale event {ev:?}"
+        );
+        assert!(
+            !(&*ev.check == "keep" && ev.outcome == Outcome::Value(1)),
+            "the unchanged check was restarted"
+        );
+        if ev.outcome == Outcome::Value(2) {
+            seen.push(ev.check.to_string());
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["keep", "t"]);
+    runners.shutdown().await;
+}

@@ -10,7 +10,8 @@ use anyhow::{Context as _, bail};
 
 /// Debian packages: the eBPF toolchain's LLVM (for bpf-linker), what the
 /// tests, the demo and the benchmarks drive (keepalived, iproute2, tcpdump,
-/// ping, arping, procps) and a C toolchain for `cargo install`.
+/// ping, arping, procps, redis-server and redis-cli for the hot-standby
+/// test and demo) and a C toolchain for `cargo install`.
 const PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -23,6 +24,8 @@ const PACKAGES: &[&str] = &[
     "iputils-ping",
     "arping",
     "procps",
+    "redis-server",
+    "redis-tools",
 ];
 
 /// bpf-linker is built against Debian's LLVM 22 (its default is LLVM 23).
@@ -85,6 +88,9 @@ fn apt_packages() -> anyhow::Result<()> {
             .args(["update", "-q"])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
+    // Tests and the demo start keepalived and redis-server themselves inside
+    // their namespaces: keep the packages' services from starting.
+    let _no_services = NoServiceStart::install()?;
     run_cmd(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -96,6 +102,39 @@ fn apt_packages() -> anyhow::Result<()> {
         "installing Debian packages failed; llvm-22-dev may need the apt.llvm.org \
          repository (https://apt.llvm.org) on this release"
     })
+}
+
+/// Debian's `policy-rc.d` hook answering 101 ("action forbidden") while the
+/// packages install, so no service (redis-server, keepalived) is started on
+/// the host. Removed on drop, unless one was already there (then it is left
+/// alone and decides).
+struct NoServiceStart(Option<&'static str>);
+
+impl NoServiceStart {
+    const PATH: &'static str = "/usr/sbin/policy-rc.d";
+
+    fn install() -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::path::Path::new(Self::PATH).exists() {
+            return Ok(NoServiceStart(None));
+        }
+        std::fs::write(
+            Self::PATH,
+            "#!/bin/sh\n# cargo xtask setup: no service starts during install\nexit 101\n",
+        )
+        .with_context(|| format!("cannot write {}", Self::PATH))?;
+        std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot chmod {}", Self::PATH))?;
+        Ok(NoServiceStart(Some(Self::PATH)))
+    }
+}
+
+impl Drop for NoServiceStart {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn rust_toolchain() -> anyhow::Result<()> {

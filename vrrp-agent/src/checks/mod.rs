@@ -8,6 +8,8 @@
 //! effective priority / FAULT / INIT hold go to the protocol core, and sync
 //! groups follow [`track::sync_group`] (pure).
 //!
+//! - [`book`]: the agent's record of all checks: events in, transitions,
+//!   tracking and the status report out (the integration seam).
 //! - [`spec`]: the `[[check]]` table and `track` entries as plain types,
 //!   with validation that names the offending key.
 //! - [`state`]: rise/fall, keepalived's semantics.
@@ -15,12 +17,14 @@
 //! - [`run`]: the exec / tcp / process / file runners.
 //! - `sys`: pidfd and inotify, the only unsafe code here.
 
+pub mod book;
 pub mod run;
 pub mod spec;
 pub mod state;
 mod sys;
 pub mod track;
 
+pub use book::{CheckBook, CheckReport, TrackReport};
 pub use run::{CheckEvent, Runners};
 pub use spec::{CheckKind, CheckSpec, InitialState, ProcessTarget, TrackSpec, TrackTarget};
 pub use state::{CheckState, CheckStatus, Outcome};

@@ -75,8 +75,36 @@ pub struct CheckEvent {
 
 /// The running checks.
 pub struct Runners {
+    events: mpsc::Sender<CheckEvent>,
+    running: Vec<Running>,
+}
+
+struct Running {
+    spec: CheckSpec,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    fn start(spec: &CheckSpec, events: &mpsc::Sender<CheckEvent>) -> Running {
+        let (stop, stopped) = watch::channel(false);
+        let runner = Runner {
+            name: Arc::from(spec.name.as_str()),
+            spec: spec.clone(),
+            events: events.clone(),
+            stopped,
+        };
+        Running {
+            spec: spec.clone(),
+            stop,
+            task: tokio::spawn(runner.run()),
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }
 
 impl Runners {
@@ -84,28 +112,41 @@ impl Runners {
     /// A task ends when `events` is closed or on [`Runners::shutdown`].
     /// Must be called inside a tokio runtime.
     pub fn spawn(specs: &[CheckSpec], events: mpsc::Sender<CheckEvent>) -> Runners {
-        let (stop, stopped) = watch::channel(false);
-        let tasks = specs
-            .iter()
-            .map(|spec| {
-                let runner = Runner {
-                    name: Arc::from(spec.name.as_str()),
-                    spec: spec.clone(),
-                    events: events.clone(),
-                    stopped: stopped.clone(),
-                };
-                tokio::spawn(runner.run())
-            })
-            .collect();
-        Runners { stop, tasks }
+        let running = specs.iter().map(|s| Running::start(s, &events)).collect();
+        Runners { events, running }
+    }
+
+    /// Applies a reloaded config: a check whose spec did not change keeps
+    /// running untouched (no new first result, no gap); a removed or changed
+    /// one is stopped (and waited for) before a changed or new one starts.
+    pub async fn reload(&mut self, specs: &[CheckSpec]) {
+        let (keep, stop): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|r| specs.contains(&r.spec));
+        for r in stop {
+            r.stop().await;
+        }
+        self.running = keep;
+        for spec in specs {
+            if !self.running.iter().any(|r| r.spec == *spec) {
+                self.running.push(Running::start(spec, &self.events));
+            }
+        }
+    }
+
+    /// The names of the running checks.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.running.iter().map(|r| r.spec.name.as_str())
     }
 
     /// Stops every task (a running `exec` is killed with its group) and
     /// waits for them.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        for r in &self.running {
+            let _ = r.stop.send(true);
+        }
+        for r in self.running {
+            let _ = r.task.await;
         }
     }
 }
@@ -195,6 +236,8 @@ impl Runner {
 
     async fn run_process(&self, target: &ProcessTarget) {
         let mut ticker = self.ticker();
+        // The first look is now, not at the ticker's immediate first tick.
+        ticker.reset();
         let mut watched: Option<PidFd> = None;
         loop {
             let start = std::time::Instant::now();
@@ -242,6 +285,7 @@ impl Runner {
             }
         };
         let mut ticker = self.ticker();
+        ticker.reset();
         let mut last: Option<i64> = None;
         loop {
             let start = std::time::Instant::now();
@@ -286,16 +330,25 @@ struct OutputLog {
 }
 
 impl OutputLog {
-    fn maybe_log(&mut self, check: &str, outcome: &Outcome, output: &Output) {
+    /// Whether to log this run's output at `now`: a new result, or a minute
+    /// since the last log; never when there is nothing to show.
+    fn should_log(&mut self, outcome: &Outcome, output: &Output, now: std::time::Instant) -> bool {
         let changed = self.last_result.as_ref() != Some(outcome);
         let due = self
             .last_logged
-            .is_none_or(|t| t.elapsed() >= OUTPUT_LOG_EVERY);
+            .is_none_or(|t| now.saturating_duration_since(t) >= OUTPUT_LOG_EVERY);
         self.last_result = Some(outcome.clone());
         if !(changed || due) || (output.stdout.is_empty() && output.stderr.is_empty()) {
+            return false;
+        }
+        self.last_logged = Some(now);
+        true
+    }
+
+    fn maybe_log(&mut self, check: &str, outcome: &Outcome, output: &Output) {
+        if !self.should_log(outcome, output, std::time::Instant::now()) {
             return;
         }
-        self.last_logged = Some(std::time::Instant::now());
         tracing::info!(
             check,
             result = %outcome,
@@ -586,6 +639,36 @@ mod tests {
         assert_eq!(p("2147483649"), None);
         assert_eq!(p("-2147483649"), None);
         assert_eq!(p("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn output_is_logged_on_change_or_once_a_minute() {
+        let mut log = OutputLog::default();
+        let out = Output {
+            stdout: b"PONG".to_vec(),
+            stderr: Vec::new(),
+        };
+        let t0 = std::time::Instant::now();
+        let ok = Outcome::Success;
+        let ko = Outcome::Failure(Failure::Exit(1));
+        assert!(log.should_log(&ok, &out, t0), "first run");
+        assert!(
+            !log.should_log(&ok, &out, t0 + Duration::from_secs(1)),
+            "same result"
+        );
+        assert!(
+            log.should_log(&ko, &out, t0 + Duration::from_secs(2)),
+            "new result"
+        );
+        assert!(!log.should_log(&ko, &out, t0 + Duration::from_secs(3)));
+        assert!(
+            log.should_log(&ko, &out, t0 + Duration::from_secs(62)),
+            "a minute later"
+        );
+        assert!(
+            !log.should_log(&ok, &Output::default(), t0 + Duration::from_secs(63)),
+            "nothing to show"
+        );
     }
 
     #[test]
