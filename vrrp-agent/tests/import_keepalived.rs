@@ -483,3 +483,52 @@ fn cli_unconvertible_exits_1_without_output() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+/// Converts `text` written to a temporary file.
+fn convert_text(tag: &str, text: &str) -> Conversion {
+    let d = TempDir::new(tag);
+    let f = d.0.join("keepalived.conf");
+    std::fs::write(&f, text).unwrap();
+    import(&f, &ReadOptions::default()).unwrap()
+}
+
+#[test]
+fn conflicts_are_errors_at_the_keepalived_line() {
+    let dup = "vrrp_instance B {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.6/24 }\n}\n\
+               vrrp_instance C {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.7/24 }\n}\n";
+    let c = convert_text("dup", dup);
+    assert!(c.toml.is_none());
+    let n: Vec<(usize, &str)> = c
+        .notes
+        .iter()
+        .filter(|n| n.severity == Severity::Error)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect();
+    assert_eq!(n, [(8, "virtual_router_id")]);
+
+    let family = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+                  virtual_ipaddress { 192.0.2.5/24 }\n unicast_peer {\n  2001:db8::2\n }\n}\n";
+    let c = convert_text("fam", family);
+    assert!(c.toml.is_none());
+    assert!(
+        c.notes.iter().any(|n| n.severity == Severity::Error
+            && n.at.line == 6
+            && n.keyword == "unicast_peer"),
+        "{:?}",
+        c.notes
+    );
+}
+
+#[test]
+fn checked_include_without_match_is_an_error() {
+    let c = convert_text(
+        "incm",
+        "includem nothing.d/*.conf\nvrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+         virtual_ipaddress { 192.0.2.5/24 }\n}\n",
+    );
+    assert_eq!(c.exit_status(), 1);
+    assert_eq!(
+        (c.notes[0].at.line, c.notes[0].keyword.as_str()),
+        (1, "includem")
+    );
+}

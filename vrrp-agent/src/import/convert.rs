@@ -33,6 +33,14 @@ impl Origin {
         Origin::Line(s.at.clone(), s.keyword().to_owned())
     }
 
+    /// The source line, when the value comes from the file.
+    fn line(&self) -> Option<&Source> {
+        match self {
+            Origin::Line(at, _) => Some(at),
+            Origin::Default(_) | Origin::Rule(_) => None,
+        }
+    }
+
     fn comment(&self) -> String {
         match self {
             Origin::Line(at, kw) => format!("{at} {kw}"),
@@ -108,6 +116,7 @@ struct Draft {
 /// The instance ready to render.
 struct Instance {
     name: Val<String>,
+    name_at: Source,
     interface: Val<String>,
     vrid: Val<u8>,
     priority: Val<u8>,
@@ -160,6 +169,18 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
         }
         names.insert(d.name.clone(), d.at.clone());
         if let Some(i) = c.complete(d) {
+            let key = |i: &Instance| (i.interface.v.clone(), i.vrid.v, i.vips[0].v.family());
+            if let Some(first) = instances.iter().find(|o: &&Instance| key(o) == key(&i)) {
+                let at = i.vrid.from.line().unwrap_or(&i.name_at).clone();
+                let msg = format!(
+                    "instance {} uses the same interface, virtual_router_id and family as {}; \
+                     vrrp-agent needs them unique (keepalived allows it only with disjoint \
+                     unicast peers or other multicast groups)",
+                    i.name.v, first.name.v
+                );
+                c.error(&at, "virtual_router_id", msg);
+                continue;
+            }
             instances.push(i);
         }
     }
@@ -189,7 +210,10 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
             c.error(
                 &at,
                 "import",
-                format!("the converted config does not validate (an importer bug): {line}"),
+                format!(
+                    "vrrp-agent would reject the converted config: {line}; fix it in the \
+                     keepalived file and convert again"
+                ),
             );
         }
         return (None, c.notes);
@@ -207,10 +231,11 @@ impl Converter {
             .push(Note::new(&s.at, s.keyword(), severity, msg.into()));
     }
 
-    /// A note on an entry of a value block, named by the block's keyword.
-    fn entry_note(&mut self, s: &Stmt, keyword: &str, severity: Severity, msg: impl Into<String>) {
+    /// A note at `at` about `keyword`: an entry of a value block, or a
+    /// keyword judged only once the instance is complete.
+    fn note_at(&mut self, at: &Source, keyword: &str, severity: Severity, msg: impl Into<String>) {
         self.notes
-            .push(Note::new(&s.at, keyword, severity, msg.into()));
+            .push(Note::new(at, keyword, severity, msg.into()));
     }
 
     fn error(&mut self, at: &Source, keyword: &str, msg: impl Into<String>) {
@@ -693,8 +718,8 @@ impl Converter {
                 "dev" => {
                     let dev = opts.next().unwrap_or_default();
                     if d.interface.as_ref().is_none_or(|i| i.v != dev) {
-                        self.entry_note(
-                            s,
+                        self.note_at(
+                            &s.at,
                             "virtual_ipaddress",
                             Severity::ChangesFailover,
                             format!(
@@ -705,8 +730,8 @@ impl Converter {
                         );
                     }
                 }
-                "use_vmac" => self.entry_note(
-                    s,
+                "use_vmac" => self.note_at(
+                    &s.at,
                     "virtual_ipaddress",
                     Severity::ChangesFailover,
                     "`use_vmac` on a VIP is not carried: the VIP goes on the instance's \
@@ -714,8 +739,8 @@ impl Converter {
                 ),
                 "label" | "brd" | "scope" | "peer" | "preferred_lft" | "track_group" => {
                     let val = opts.next().unwrap_or_default();
-                    self.entry_note(
-                        s,
+                    self.note_at(
+                        &s.at,
                         "virtual_ipaddress",
                         Severity::Harmless,
                         format!(
@@ -725,8 +750,8 @@ impl Converter {
                     );
                 }
                 "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
-                | "no_track" => self.entry_note(
-                    s,
+                | "no_track" => self.note_at(
+                    &s.at,
                     "virtual_ipaddress",
                     Severity::Harmless,
                     format!("VIP option `{opt}` is not carried"),
@@ -741,8 +766,8 @@ impl Converter {
         if let IpAddr::V6(_) = vip.addr
             && vip.prefix_len == 128
         {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "virtual_ipaddress",
                 Severity::Difference,
                 "keepalived deprecates /128 VIPs (preferred_lft 0) so they are never a \
@@ -779,16 +804,16 @@ impl Converter {
             }
         }
         if s.words.len() > 1 {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "unicast_peer",
                 Severity::Harmless,
                 "min_ttl / max_ttl are not carried: vrrp-agent requires TTL 255 (RFC 9568 §7.1)",
             );
         }
         if d.unicast_peers.len() == 1 {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "unicast_peer",
                 Severity::Difference,
                 "vrrp-agent drops adverts whose TTL is not 255 (RFC 9568 §7.1); keepalived \
@@ -850,6 +875,21 @@ impl Converter {
             return None;
         }
         let v6 = matches!(d.vips[0].v.addr, IpAddr::V6(_));
+        for p in &d.unicast_peers {
+            if p.v.is_ipv6() != v6 {
+                let at = p.from.line().unwrap_or(&at).clone();
+                self.error(
+                    &at,
+                    "unicast_peer",
+                    format!(
+                        "peer {} is not of the VIPs' family; keepalived would not reach it \
+                         either",
+                        p.v
+                    ),
+                );
+                return None;
+            }
+        }
         let strict = d
             .strict
             .clone()
@@ -868,19 +908,19 @@ impl Converter {
             },
         };
         if v6 && version.v == 2 {
-            let kw = Stmt {
-                words: vec!["version".into()],
-                at: d.version.as_ref().map_or(at.clone(), |v| match &v.from {
-                    Origin::Line(a, _) => a.clone(),
-                    Origin::Default(_) | Origin::Rule(_) => at.clone(),
-                }),
-                block: None,
-            };
+            let version_at = d
+                .version
+                .as_ref()
+                .and_then(|v| v.from.line())
+                .unwrap_or(&at)
+                .clone();
             if strict {
                 version = Val::rule(3, "keepalived: strict mode turns IPv6 VRRPv2 into v3");
             } else {
-                self.changes(
-                    &kw,
+                self.note_at(
+                    &version_at,
+                    "version",
+                    Severity::ChangesFailover,
                     "keepalived runs non-standard VRRPv2 over IPv6 here; vrrp-agent speaks \
                      v3 for IPv6: set `version 3` on the keepalived peer too",
                 );
@@ -896,13 +936,9 @@ impl Converter {
         }) = &state
             && d.priority.as_ref().is_some_and(|p| p.v != 255)
         {
-            let s = Stmt {
-                words: vec!["state".into()],
-                at: a.clone(),
-                block: None,
-            };
-            self.note(
-                &s,
+            self.note_at(
+                a,
+                "state",
                 Severity::Difference,
                 "at start-up keepalived claims mastership after one advert interval with \
                  `state MASTER`; vrrp-agent waits the RFC's Master_Down_Interval (3 adverts \
@@ -929,14 +965,10 @@ impl Converter {
                 "priority 255"
             };
             let from = preempt.from.clone();
-            if let Origin::Line(a, _) = &from {
-                let s = Stmt {
-                    words: vec!["nopreempt".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = from.line() {
+                self.note_at(
+                    a,
+                    "nopreempt",
                     Severity::Difference,
                     format!(
                         "keepalived ignores nopreempt with {why}, so preempt stays on; for \
@@ -959,14 +991,10 @@ impl Converter {
             } else {
                 "nopreempt"
             };
-            if let Origin::Line(a, _) = &preempt_delay.from {
-                let s = Stmt {
-                    words: vec!["preempt_delay".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = preempt_delay.from.line() {
+                self.note_at(
+                    a,
+                    "preempt_delay",
                     Severity::Difference,
                     format!("keepalived ignores preempt_delay with {why}; written as 0"),
                 );
@@ -991,21 +1019,19 @@ impl Converter {
         };
 
         if let Some(auth_at) = &d.auth {
-            let s = Stmt {
-                words: vec!["authentication".into()],
-                at: auth_at.clone(),
-                block: None,
-            };
             if strict || version.v == 3 {
-                self.note(
-                    &s,
+                self.note_at(
+                    auth_at,
+                    "authentication",
                     Severity::Harmless,
                     "keepalived itself ignores authentication here (strict mode or VRRPv3); \
                      nothing to set",
                 );
             } else {
-                self.changes(
-                    &s,
+                self.note_at(
+                    auth_at,
+                    "authentication",
+                    Severity::ChangesFailover,
                     "vrrp-agent does not send or check VRRPv2 authentication yet: the \
                      keepalived peer would drop its adverts and both nodes become MASTER. \
                      Remove `authentication` on the keepalived peer (and reload it) before \
@@ -1051,13 +1077,9 @@ impl Converter {
             if raw.v == 0 || raw.v > 100 {
                 let v = raw.v.clamp(1, 100);
                 if let Origin::Line(a, kw) = &raw.from {
-                    let s = Stmt {
-                        words: vec![kw.clone()],
-                        at: a.clone(),
-                        block: None,
-                    };
-                    self.note(
-                        &s,
+                    self.note_at(
+                        a,
+                        kw,
                         Severity::Difference,
                         format!("vrrp-agent sends 1..=100 gratuitous ARPs per VIP; written as {v}"),
                     );
@@ -1087,6 +1109,7 @@ impl Converter {
         };
 
         Some(Instance {
+            name_at: at.clone(),
             name: Val {
                 v: d.name,
                 from: Origin::Line(at, "vrrp_instance".into()),
@@ -1116,14 +1139,10 @@ impl Converter {
         }
         if let Some(i) = vips.iter().position(is_ll) {
             let ll = vips.remove(i);
-            if let Origin::Line(a, _) = &ll.from {
-                let s = Stmt {
-                    words: vec!["virtual_ipaddress".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = ll.from.line() {
+                self.note_at(
+                    a,
+                    "virtual_ipaddress",
                     Severity::Difference,
                     format!(
                         "moved the link-local VIP {} first, as RFC 9568 §5.2.9 requires; \
@@ -1139,16 +1158,15 @@ impl Converter {
             addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, u16::from(vrid))),
             prefix_len: 64,
         };
-        let s = Stmt {
-            words: vec!["virtual_ipaddress".into()],
-            at: vips.first().map_or(at.clone(), |v| match &v.from {
-                Origin::Line(a, _) => a.clone(),
-                Origin::Default(_) | Origin::Rule(_) => at.clone(),
-            }),
-            block: None,
-        };
-        self.changes(
-            &s,
+        let first_at = vips
+            .first()
+            .and_then(|v| v.from.line())
+            .unwrap_or(at)
+            .clone();
+        self.note_at(
+            &first_at,
+            "virtual_ipaddress",
+            Severity::ChangesFailover,
             format!(
                 "no link-local VIP: vrrp-agent needs one first (RFC 9568 §5.2.9) and added \
                  {ll}; add `{ll}` as the first line of virtual_ipaddress on the keepalived \
