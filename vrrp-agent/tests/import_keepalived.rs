@@ -532,3 +532,19 @@ fn checked_include_without_match_is_an_error() {
         (1, "includem")
     );
 }
+
+#[test]
+fn a_vip_of_the_other_family_is_ignored_as_keepalived_does() {
+    let c = convert_text(
+        "mixed",
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  \
+         192.0.2.5/24\n  2001:db8::5/64\n }\n}\n",
+    );
+    let cfg = Config::parse(c.toml.as_deref().unwrap(), "mixed").unwrap();
+    assert_eq!(vips(&cfg.instances[0]), ["192.0.2.5/24"]);
+    assert_eq!(c.exit_status(), 0);
+    assert_eq!(
+        (c.notes[0].at.line, c.notes[0].severity),
+        (6, Severity::Harmless)
+    );
+}

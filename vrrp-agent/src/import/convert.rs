@@ -777,11 +777,16 @@ impl Converter {
         if let Some(first) = d.vips.first()
             && first.v.family() != vip.family()
         {
-            self.error(
+            // keepalived logs "address family must match" and ignores it.
+            self.note_at(
                 &s.at,
                 "virtual_ipaddress",
-                "all VIPs of an instance must be one family (keepalived requires it too); \
-                 put the other family in its own vrrp_instance",
+                Severity::Harmless,
+                format!(
+                    "{} is not of the first VIP's family; keepalived ignores it too. Put it \
+                     in its own vrrp_instance",
+                    vip.addr
+                ),
             );
             return;
         }
