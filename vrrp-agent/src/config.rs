@@ -10,6 +10,9 @@
 //! Keys beyond the SPEC (compatible extensions):
 //! - `global.notify_timeout` (default `"30s"`): a notify script still running
 //!   after this long is killed (see [`crate::notify`]).
+//! - `global.advert_dscp` (default 48, CS6 as keepalived): the DSCP of
+//!   adverts, 0..=63, sent as the IPv4 TOS / IPv6 Traffic Class byte
+//!   `dscp << 2` (a DSCP, not a TOS byte: the ECN bits are not ours to set).
 //! - `instance.garp_repeat` (default 5, keepalived's `garp_master_repeat`):
 //!   gratuitous ARPs / unsolicited NAs sent per VIP on becoming MASTER, 1..=100.
 //! - `instance.garp_interval` (default `"10ms"`): spacing between the repeats,
@@ -118,6 +121,8 @@ pub struct Global {
     pub metrics_listen: Option<SocketAddr>,
     /// Kill a notify script after this long (extension).
     pub notify_timeout: Duration,
+    /// DSCP of adverts, 0..=63 (extension; default CS6).
+    pub advert_dscp: u8,
 }
 
 /// One `[[instance]]`: a virtual router on one interface for one address family.
@@ -422,6 +427,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "xdp",
     "metrics_listen",
     "notify_timeout",
+    "advert_dscp",
 ];
 const INSTANCE_KEYS: &[&str] = &[
     "name",
@@ -619,12 +625,20 @@ impl<'t> Parser<'t> {
             None if self.had_error_at(table, "notify_timeout") => None,
             None => Some(DEFAULT_NOTIFY_TIMEOUT),
         };
+        let advert_dscp = match self.int(table, "advert_dscp") {
+            Some((n, span)) => self
+                .ranged(n, span, "advert_dscp", 0, 63)
+                .map(|(n, _)| n as u8),
+            None if self.had_error_at(table, "advert_dscp") => None,
+            None => Some(crate::tx::DEFAULT_ADVERT_DSCP),
+        };
         Some(Global {
             router_id: router_id?,
             control_socket: control_socket?,
             xdp: xdp?,
             metrics_listen: metrics_listen?,
             notify_timeout: notify_timeout?,
+            advert_dscp: advert_dscp?,
         })
     }
 

@@ -261,6 +261,9 @@ impl Daemon {
 
     fn add_instance(&mut self, cfg: Instance, r: Resolved, now: Instant) -> anyhow::Result<()> {
         let sender = AdvertSender::new(&cfg.interface, r.link.index, r.source)?;
+        sender
+            .set_dscp(self.cfg.global.advert_dscp)
+            .context("advert_dscp")?;
         if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(r.link.index) {
             e.insert(Arc::new(FrameSender::new(&cfg.interface, r.link.index)?));
         }
@@ -729,6 +732,11 @@ impl Daemon {
             }
         }
         self.cfg = new;
+        for inst in &self.instances {
+            if let Err(e) = inst.sender.set_dscp(self.cfg.global.advert_dscp) {
+                warn!(instance = %inst.cfg.name, error = %e, "reload: cannot change advert_dscp");
+            }
+        }
         // Order instances as in the file, then tell the data plane.
         let order: Vec<String> = self.cfg.instances.iter().map(|i| i.name.clone()).collect();
         self.instances.sort_by_key(|r| {

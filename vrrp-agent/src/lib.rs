@@ -11,6 +11,8 @@
 //! - [`import`]: `import-keepalived`, keepalived.conf to vrrp-agent config.
 #![deny(missing_docs)]
 
+pub mod checks;
+pub mod cmdline;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -7,6 +7,26 @@
 //! a mixed keepalived / vrrp-agent pair behaves identically and no VMAC
 //! interface is needed. The kernel therefore fills in the Ethernet header of
 //! adverts (raw IP socket), and announcement frames carry the interface MAC.
+//!
+//! DSCP: adverts are network control traffic and are marked CS6 by default
+//! (DSCP 48, TOS / Traffic Class byte 0xc0), as keepalived marks them, so a
+//! congested queue that honours DSCP does not hold a healthy master's adverts
+//! behind bulk traffic until its backups take over. GARP / NA frames are
+//! layer 2 and carry no DSCP.
+//!
+//! Group membership: the data plane receives adverts below IP (XDP, or a
+//! packet socket with a link-layer membership), which never makes the kernel
+//! send an IGMP / MLD report. A switch or Linux bridge that snoops MLD (the
+//! bridge default) with a querier present then does not forward ff02::12 to
+//! our port and every router believes itself alone; for IGMP the same holds
+//! on switches that snoop the link-local 224.0.0.x range (a Linux bridge
+//! floods it). So each [`AdvertSender`] also joins 224.0.0.18 or ff02::12 on
+//! its interface, from a UDP socket it owns: the kernel sends the reports,
+//! answers queries, and re-reports after a link flap (the membership belongs
+//! to the interface, which keeps it across down/up); it leaves when the
+//! instance goes. A UDP socket that is bound to no port receives nothing, so
+//! the membership costs no per-advert copy to user space, and the raw
+//! advert socket is kept out of group delivery with `IP*_MULTICAST_ALL` off.
 
 use std::{
     io,
@@ -15,11 +35,17 @@ use std::{
     time::Duration,
 };
 
-use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockFilter, Socket, Type};
 use tokio::io::{Interest, unix::AsyncFd};
 use vrrp_common::IPPROTO_VRRP;
 
-use crate::{config::VirtualIp, proto::announce};
+use crate::{
+    config::VirtualIp,
+    proto::{
+        announce,
+        packet::{VRRP_GROUP_V4, VRRP_GROUP_V6},
+    },
+};
 
 /// TX socket failures.
 #[derive(Debug, thiserror::Error)]
@@ -54,18 +80,33 @@ pub enum TxError {
     },
 }
 
+/// DSCP of adverts unless configured otherwise: CS6, network control (RFC 4594).
+pub const DEFAULT_ADVERT_DSCP: u8 = 48;
+
+/// The IPv4 TOS / IPv6 Traffic Class byte for `dscp`: the DSCP in the upper
+/// six bits, ECN (the lower two) left to the network. `dscp` above 63 is cut
+/// to its six bits (the config rejects it before).
+pub fn dscp_to_tos(dscp: u8) -> u8 {
+    (dscp & 0x3f) << 2
+}
+
 /// Sends VRRP messages (the bytes from `proto::packet::Advert::emit`) from
 /// one interface. TTL / hop limit 255 as RFC 9568 §5.1.1.3 / §5.1.2.3 require.
 pub struct AdvertSender {
     sock: AsyncFd<Socket>,
     src: IpAddr,
     ifindex: u32,
+    /// Holds the IGMP / MLD membership of the VRRP group on the interface
+    /// for as long as the sender lives (see the module doc).
+    _group: Socket,
 }
 
 impl AdvertSender {
     /// A raw IP socket (protocol 112) bound to `ifname` and to `src` (the
     /// interface's primary IPv4 address, or its IPv6 link-local address),
-    /// with multicast loopback off.
+    /// with multicast loopback off, sending with DSCP
+    /// [`DEFAULT_ADVERT_DSCP`] until [`AdvertSender::set_dscp`]; and the
+    /// membership of the VRRP group of `src`'s family on the interface.
     pub fn new(ifname: &str, ifindex: u32, src: IpAddr) -> Result<AdvertSender, TxError> {
         let setup = |source| TxError::Setup {
             what: "advert",
@@ -94,6 +135,7 @@ impl AdvertSender {
                 sock.set_multicast_ttl_v4(255).map_err(setup)?;
                 sock.set_multicast_loop_v4(false).map_err(setup)?;
                 sock.set_multicast_if_v4(&a).map_err(setup)?;
+                sock.set_multicast_all_v4(false).map_err(setup)?;
                 sock.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))
                     .map_err(setup)?;
             }
@@ -102,6 +144,7 @@ impl AdvertSender {
                 sock.set_multicast_hops_v6(255).map_err(setup)?;
                 sock.set_multicast_loop_v6(false).map_err(setup)?;
                 sock.set_multicast_if_v6(ifindex).map_err(setup)?;
+                sock.set_multicast_all_v6(false).map_err(setup)?;
                 sock.bind(&SockAddr::from(SocketAddrV6::new(
                     a,
                     0,
@@ -111,12 +154,39 @@ impl AdvertSender {
                 .map_err(setup)?;
             }
         }
+        set_dscp(&sock, src, DEFAULT_ADVERT_DSCP).map_err(setup)?;
         sock.set_nonblocking(true).map_err(setup)?;
+        let group = join_vrrp_group(domain, ifindex).map_err(|source| TxError::Setup {
+            what: "VRRP group membership",
+            ifname: ifname.to_owned(),
+            source,
+        })?;
         // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
         // ownership of; nothing else closes or replaces it.
         let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
             .map_err(|e| setup(e.into()))?;
-        Ok(AdvertSender { sock, src, ifindex })
+        Ok(AdvertSender {
+            sock,
+            src,
+            ifindex,
+            _group: group,
+        })
+    }
+
+    /// Sets the DSCP (0..=63) of the adverts sent from now on.
+    pub fn set_dscp(&self, dscp: u8) -> io::Result<()> {
+        set_dscp(self.sock.get_ref(), self.src, dscp)
+    }
+
+    /// The TOS / Traffic Class byte the socket sends with.
+    pub fn tos(&self) -> io::Result<u8> {
+        let sock = self.sock.get_ref();
+        let tos = if self.src.is_ipv4() {
+            sock.tos_v4()?
+        } else {
+            sock.tclass_v6()?
+        };
+        Ok(u8::try_from(tos).unwrap_or(u8::MAX))
     }
 
     /// The source address adverts carry.
@@ -149,6 +219,28 @@ impl AdvertSender {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// A UDP socket, bound to no port, holding the membership of 224.0.0.18
+/// (IPv4) or ff02::12 (IPv6) on `ifindex`.
+fn join_vrrp_group(domain: Domain, ifindex: u32) -> io::Result<Socket> {
+    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if domain == Domain::IPV4 {
+        sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
+    } else {
+        sock.join_multicast_v6(&VRRP_GROUP_V6, ifindex)?;
+    }
+    Ok(sock)
+}
+
+/// IP_TOS or IPV6_TCLASS, by the family of the socket's source `src`.
+fn set_dscp(sock: &Socket, src: IpAddr, dscp: u8) -> io::Result<()> {
+    let tos = u32::from(dscp_to_tos(dscp));
+    if src.is_ipv4() {
+        sock.set_tos_v4(tos)
+    } else {
+        sock.set_tclass_v6(tos)
     }
 }
 
@@ -259,4 +351,18 @@ pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp
             IpAddr::V6(a) => ll_src.map(|src| announce::unsolicited_na(mac, src, a)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DSCP goes in the upper six bits; the ECN bits stay clear.
+    #[test]
+    fn dscp_maps_to_the_tos_byte() {
+        assert_eq!(dscp_to_tos(DEFAULT_ADVERT_DSCP), 0xc0, "CS6");
+        assert_eq!(dscp_to_tos(46), 0xb8, "EF");
+        assert_eq!(dscp_to_tos(0), 0);
+        assert_eq!(dscp_to_tos(63), 0xfc);
+    }
 }

@@ -491,3 +491,19 @@ fn ipv6_without_link_local_first_is_an_error() {
         .expect("valid");
     assert!(w.is_empty(), "{w:?}");
 }
+
+/// `global.advert_dscp`: CS6 (48) unless set, 0..=63 accepted, beyond
+/// rejected at its position.
+#[test]
+fn advert_dscp() {
+    let vips = "virtual_ips = [\"192.0.2.10\"]";
+    assert_eq!(valid(&inst(vips)).global.advert_dscp, 48);
+    for n in [0, 46, 63] {
+        let c = valid(&format!("[global]\nadvert_dscp = {n}\n{}", inst(vips)));
+        assert_eq!(c.global.advert_dscp, n);
+    }
+    let t = format!("[global]\nadvert_dscp = 64\n{}", inst(vips));
+    assert_problem(&t, "2:15", "`advert_dscp` must be 0..=63, found 64");
+    let t = format!("[global]\nadvert_dscp = \"cs6\"\n{}", inst(vips));
+    assert_problem(&t, "2:15", "`advert_dscp`");
+}

@@ -57,6 +57,11 @@ struct Lan {
     rng: u64,
     /// Frames lost to `loss_per_mille`.
     dropped: u64,
+    /// A client's ARP / neighbour entry for the VIP: the router whose
+    /// announcement (GARP / NA) it heard last.
+    client: Option<usize>,
+    /// Every advert delivered: (time, from, to, priority).
+    delivered: Vec<(Instant, usize, usize, u8)>,
 }
 
 impl Lan {
@@ -94,6 +99,8 @@ impl Lan {
             cut: vec![vec![false; routers.len()]; routers.len()],
             rng: 0x9e37_79b9_7f4a_7c15,
             dropped: 0,
+            client: None,
+            delivered: Vec::new(),
         }
     }
 
@@ -176,6 +183,8 @@ impl Lan {
             version: advert.version,
         };
         node.router.handle_advert(frame.at, &rx);
+        self.delivered
+            .push((frame.at, frame.from, frame.to, advert.priority));
         self.process_actions(frame.to);
     }
 
@@ -184,7 +193,10 @@ impl Lan {
         while let Some(action) = self.nodes[i].router.poll_action() {
             match action {
                 Action::SendAdvert { priority } => self.send(i, priority),
-                Action::Announce => self.nodes[i].announced.push(now),
+                Action::Announce => {
+                    self.nodes[i].announced.push(now);
+                    self.client = Some(i);
+                }
                 Action::AddVips => self.nodes[i].holds_vips = true,
                 Action::RemoveVips => self.nodes[i].holds_vips = false,
                 Action::StateChange { from, to } => self.nodes[i].transitions.push((now, from, to)),
@@ -255,6 +267,37 @@ impl Lan {
 
     fn last_sent(&self, i: usize) -> Instant {
         self.nodes[i].sent.last().map(|(t, _)| *t).unwrap()
+    }
+
+    /// Cuts every pair of routers in different `groups` apart (or joins them
+    /// again with `cut` false).
+    fn partition_groups(&mut self, groups: &[&[usize]], cut: bool) {
+        for (gi, g) in groups.iter().enumerate() {
+            for h in &groups[gi + 1..] {
+                for &a in *g {
+                    for &b in *h {
+                        self.partition(a, b, cut);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transitions of node `i` after `t`.
+    fn transitions_after(&self, i: usize, t: Instant) -> usize {
+        self.nodes[i]
+            .transitions
+            .iter()
+            .filter(|(at, _, _)| *at > t)
+            .count()
+    }
+
+    /// The first advert delivered after `t`: (from, to).
+    fn first_delivery_after(&self, t: Instant) -> Option<(usize, usize)> {
+        self.delivered
+            .iter()
+            .find(|(at, ..)| *at > t)
+            .map(|&(_, from, to, _)| (from, to))
     }
 }
 
@@ -441,4 +484,136 @@ fn healed_split_brain_ends_with_one_master_that_reannounces() {
             .any(|(t, _)| *t > healed && *t < next0 + SEC),
         "asserted at once"
     );
+}
+
+/// Partitions the routers of `lan` into `groups` at 10 s (all started and
+/// settled by then), waits until 20 s, and heals at 20 s + `offset`;
+/// returns the heal time.
+fn split_and_heal(lan: &mut Lan, groups: &[&[usize]], offset: Duration) -> Instant {
+    lan.run_until(at(10_000));
+    lan.partition_groups(groups, true);
+    lan.run_until(at(20_000));
+    assert_eq!(
+        lan.masters().len(),
+        groups.len(),
+        "split brain: one master per side"
+    );
+    let healed = at(20_000) + offset;
+    lan.run_until(healed);
+    lan.partition_groups(groups, false);
+    healed
+}
+
+/// After a split brain heals, clients reach the surviving master within one
+/// advert interval whichever advert crosses first: heal at 100 points
+/// across an advert interval, for v2 and v3, with no, short and long link
+/// delay. When the winner's advert reaches the loser first, the loser
+/// yields, and its last advert (router.rs, "Not in the RFCs") makes the
+/// winner re-announce; the RFC alone leaves the client on the loser's MAC.
+/// Afterwards nothing flaps: the loser changed state once, the winner not.
+#[test]
+fn healed_split_brain_moves_clients_to_the_winner_in_either_order() {
+    for version in [Version::V2, Version::V3] {
+        for delay in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_millis(300),
+        ] {
+            let mut orders = [0u32; 2];
+            for step in 0..100u32 {
+                let mut lan = Lan::new(version, &[(200, SEC), (150, SEC)], delay);
+                lan.start(0, at(0));
+                lan.start(1, at(400));
+                lan.run_until(at(10_000));
+                assert_eq!(lan.client, Some(0));
+                let healed = split_and_heal(&mut lan, &[&[0], &[1]], SEC * step / 100);
+                assert_eq!(lan.client, Some(1), "the loser announced last");
+                let case = format!("{version:?}, delay {delay:?}, heal at {healed:?}");
+                let deadline = healed + SEC + delay * 2;
+                lan.run_until(deadline);
+                let (from, _) = lan.first_delivery_after(healed).unwrap();
+                orders[from] += 1;
+                assert_eq!(lan.masters(), vec![0], "{case}");
+                assert_eq!(lan.vip_holders(), 1, "{case}");
+                assert_eq!(lan.client, Some(0), "client on the winner: {case}");
+                lan.run_until(healed + SEC * 20);
+                assert_eq!(lan.masters(), vec![0], "{case}");
+                assert_eq!(lan.client, Some(0), "{case}");
+                assert_eq!(lan.transitions_after(0, healed), 0, "{case}");
+                assert_eq!(lan.transitions_after(1, healed), 1, "{case}");
+            }
+            assert!(
+                orders.iter().all(|n| *n > 0),
+                "both crossing orders covered ({version:?}, {delay:?}): {orders:?}"
+            );
+        }
+    }
+}
+
+/// Three routers, split brains in both shapes, healed at 100 points across
+/// an interval: the winner alone is master and holds the client within one
+/// interval; a backup that followed the loser never takes over (the loser's
+/// last advert only restarts its Master_Down_Timer); each loser changes
+/// state once, the winner never; and no advert storm follows.
+#[test]
+fn three_routers_heal_without_false_takeover_or_flapping() {
+    let delay = Duration::from_millis(1);
+    // (priorities, partition): the winner alone against a master and its
+    // backup; all three apart, the middle priority started last.
+    let cases: [(&[(u8, Duration)], &[&[usize]]); 3] = [
+        (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0], &[1, 2]]),
+        (&[(200, SEC), (100, SEC), (150, SEC)], &[&[0], &[1], &[2]]),
+        (&[(200, SEC), (150, SEC), (100, SEC)], &[&[0, 2], &[1]]),
+    ];
+    for (routers, groups) in cases {
+        for step in 0..100u32 {
+            let mut lan = Lan::new(Version::V3, routers, delay);
+            for i in 0..3 {
+                lan.start(i, at(300 * i as u64));
+            }
+            lan.run_until(at(10_000));
+            assert_eq!(lan.masters(), vec![0]);
+            let before: Vec<usize> = (0..3).map(|i| lan.nodes[i].transitions.len()).collect();
+            let healed = split_and_heal(&mut lan, groups, SEC * step / 100);
+            let case = format!("{groups:?}, heal at {healed:?}");
+            // Backups that stayed with a master during the split did not move.
+            for g in groups {
+                for &i in &g[1..] {
+                    assert_eq!(lan.nodes[i].transitions.len(), before[i], "{case}");
+                }
+            }
+            lan.run_until(healed + SEC + delay * 2);
+            assert_eq!(lan.masters(), vec![0], "{case}");
+            assert_eq!(lan.vip_holders(), 1, "{case}");
+            assert_eq!(lan.client, Some(0), "client on the winner: {case}");
+            lan.run_until(healed + SEC * 20);
+            assert_eq!(lan.masters(), vec![0], "{case}");
+            assert_eq!(lan.client, Some(0), "{case}");
+            assert_eq!(lan.transitions_after(0, healed), 0, "winner: {case}");
+            for g in &groups[1..] {
+                assert_eq!(lan.transitions_after(g[0], healed), 1, "loser: {case}");
+                for &i in &g[1..] {
+                    assert_eq!(lan.transitions_after(i, healed), 0, "backup: {case}");
+                }
+            }
+            // No storm: each loser sent at most its regular advert and its
+            // last one, all within the first interval; the winner answered
+            // each once and otherwise kept its cadence.
+            let settled = healed + SEC + delay * 2;
+            let heard: Vec<Instant> = lan
+                .delivered
+                .iter()
+                .filter(|(t, _, to, _)| *t > healed && *to == 0)
+                .map(|(t, ..)| *t)
+                .collect();
+            assert!(heard.iter().all(|t| *t <= settled), "{case}: {heard:?}");
+            assert!(heard.len() <= 2 * (groups.len() - 1), "{case}: {heard:?}");
+            let sent = lan.nodes[0]
+                .sent
+                .iter()
+                .filter(|(t, _)| *t > healed)
+                .count();
+            assert!(sent <= 20 + heard.len(), "{case}: {sent} adverts");
+        }
+    }
 }

@@ -21,7 +21,7 @@
 //! - Master (§6.4.3): Adver_Timer expiry -> advert. Priority-0 advert -> send
 //!   an advert at once and restart Adver_Timer. Higher priority, or equal
 //!   priority and a greater primary address (unsigned, network order) ->
-//!   Backup (v3 learns the interval). Lower priority (or equal and a smaller
+//!   Backup (v3 learns the interval; one last advert first, see below). Lower priority (or equal and a smaller
 //!   address) -> discard and, per RFC 9568, send an advert at once; we also
 //!   re-announce the VIPs (GARP/NA), as keepalived does, because a lower
 //!   priority master means a healed split brain whose clients may still
@@ -45,6 +45,34 @@
 //!   or priority 0 disarms it. With `preempt_delay` zero the RFC rule
 //!   applies unchanged (lower adverts discarded, take-over when
 //!   Master_Down_Timer expires).
+//! - **The yielding master's last advert.** A Master that hears a better
+//!   master (higher priority, or equal and a greater address) sends one
+//!   advert at its own priority before it becomes Backup and removes its
+//!   VIPs. Why: when a split brain heals, the first adverts cross in one of
+//!   two orders. If the loser's advert reaches the winner first, the winner
+//!   hears a lower priority and, per §6.4.3, asserts itself with an advert;
+//!   we also re-announce the VIPs, so clients that followed the loser come
+//!   back. If the winner's advert reaches the loser first, the RFC loser
+//!   yields silently, the winner never hears anything lower, nobody
+//!   announces, and clients keep the loser's MAC (their traffic lost until
+//!   their ARP / neighbour entry expires: seconds). The last advert turns the
+//!   second order into the first: the winner hears it within one link delay
+//!   of the loser yielding and re-announces. It is exactly the advert the
+//!   loser would have sent at its next Adver_Timer had the winner's advert
+//!   come a little later, so every router sees what it sees in the order
+//!   the RFC already handles, and nothing new can follow from it. It cannot
+//!   flap: it is sent once per Master -> Backup transition, and its receivers
+//!   react as to any advert of a master of that priority — a better Master
+//!   re-asserts (no transition), a worse Master yields (it would yield to
+//!   the winner's advert anyway), a preempting Backup of higher priority
+//!   discards it, any other Backup follows it and only restarts its
+//!   Master_Down_Timer (a later deadline, so no takeover) until the winner's
+//!   next advert, within one interval. With three routers this holds per
+//!   pair: each loser sends one last advert, the winner re-announces after
+//!   each, and the last announcement heard is the winner's. The cost: when
+//!   a Backup preempts us, the new master answers our last advert with one
+//!   more advert and GARP/NA round. (A Master resigning with priority 0 is
+//!   not yielding and sends only the priority-0 advert.)
 //! - Adverts from our own primary address (multicast loopback) and adverts
 //!   of another version or family are ignored.
 //! - Priority 0 passed to [`VirtualRouter::set_priority`] is raised to 1
@@ -59,7 +87,8 @@
 //! Actions come in a fixed order: `StateChange` first, then, entering Master,
 //! `AddVips`, `SendAdvert`, `Announce` (the VIPs must exist before they are
 //! announced, RFC 9568 §8.1.2); leaving Master on shutdown, `SendAdvert {
-//! priority: 0 }` then `RemoveVips`.
+//! priority: 0 }` then `RemoveVips`; yielding to a better master, the last
+//! `SendAdvert` at our priority then `RemoveVips`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -592,6 +621,11 @@ impl VirtualRouter {
             || (adv.priority == self.priority && addr_greater(adv.src, self.cfg.primary_addr));
         if other_wins {
             self.set_state(State::Backup);
+            // The yielding master's last advert (module doc): the winner
+            // re-announces even if its advert reached us first.
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
             self.push(Action::RemoveVips);
             self.adver_timer = None;
             self.follow(now, adv);
