@@ -548,3 +548,19 @@ fn a_vip_of_the_other_family_is_ignored_as_keepalived_does() {
         (6, Severity::Harmless)
     );
 }
+
+#[test]
+fn a_value_vrrp_agent_rejects_is_reported_at_its_keepalived_line() {
+    let c = convert_text(
+        "reject",
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n version 3\n advert_int 41\n \
+         virtual_ipaddress { 192.0.2.5/24 }\n}\n",
+    );
+    assert_eq!(c.exit_status(), 1);
+    let n = &c.notes[0];
+    assert_eq!(
+        (n.at.line, n.keyword.as_str(), n.severity),
+        (5, "advert_int", Severity::Error)
+    );
+    assert!(n.message.contains("40.95s"), "{}", n.message);
+}

@@ -15,7 +15,7 @@ use std::{
 };
 
 use super::{Note, Severity, Source, parse::Stmt};
-use crate::config::{Config, VirtualIp, format_duration};
+use crate::config::{Config, ConfigError, VirtualIp, format_duration};
 
 /// Where a value came from: a line of the file, or a keepalived default.
 #[derive(Clone, Debug)]
@@ -200,24 +200,29 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
     }
     c.notes
         .sort_by(|a, b| (&a.at.file, a.at.line).cmp(&(&b.at.file, b.at.line)));
-    let text = render(file, &c.globals, &instances, &c.notes);
-    if let Err(e) = Config::parse(&text, "converted config") {
-        let at = Source {
-            file: file.to_owned(),
-            line: 1,
+    let out = render(file, &c.globals, &instances, &c.notes);
+    if let Err(e) = Config::parse(&out.text, "converted config") {
+        let problems = match e {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => Vec::new(),
         };
-        for line in e.lines() {
+        for p in problems {
+            let (at, kw) = out.origins.get(&p.line).cloned().unwrap_or_else(|| {
+                let at = Source {
+                    file: file.to_owned(),
+                    line: 1,
+                };
+                (at, "import".to_owned())
+            });
             c.error(
                 &at,
-                "import",
-                format!(
-                    "vrrp-agent would reject the converted config: {line}; fix it in the \
-                     keepalived file and convert again"
-                ),
+                &kw,
+                format!("vrrp-agent does not accept this: {}", p.message),
             );
         }
         return (None, c.notes);
     }
+    let text = out.text;
     (Some(text), c.notes)
 }
 
@@ -1213,15 +1218,38 @@ fn toml_str(s: &str) -> String {
 }
 
 /// `key = value` padded to a column, then `# origin`.
-fn kv(out: &mut String, key: &str, value: &str, from: &Origin) {
-    let line = format!("{key} = {value}");
-    let _ = writeln!(out, "{line:<34} # {}", from.comment());
+/// The rendered TOML and, per line, the keepalived line its value came from,
+/// so a value vrrp-agent rejects is reported at the keepalived line.
+#[derive(Default)]
+struct Rendered {
+    text: String,
+    origins: HashMap<usize, (Source, String)>,
 }
 
-fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> String {
-    let mut out = String::new();
+impl Rendered {
+    /// `code` padded to a column, then `# origin`.
+    fn commented(&mut self, code: &str, from: &Origin) {
+        if let Origin::Line(at, kw) = from {
+            let line = self.text.matches('\n').count() + 1;
+            self.origins.insert(line, (at.clone(), kw.clone()));
+        }
+        let _ = writeln!(self.text, "{code:<34} # {}", from.comment());
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
+
+/// `key = value  # origin`.
+fn kv(out: &mut Rendered, key: &str, value: &str, from: &Origin) {
+    out.commented(&format!("{key} = {value}"), from);
+}
+
+fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> Rendered {
+    let mut out = Rendered::default();
     let _ = writeln!(
-        out,
+        out.text,
         "# vrrp-agent config converted from {file} by `vrrp-agent import-keepalived`.\n\
          # Each value names the keepalived line it comes from, or the keepalived default.\n\
          # Check it with `vrrp-agent check --config FILE`."
@@ -1233,7 +1261,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
     if !listed.is_empty() {
         out.push_str("#\n# Read before running:\n");
         for n in listed {
-            let _ = writeln!(out, "#   {n}");
+            let _ = writeln!(out.text, "#   {n}");
         }
     }
     out.push_str("\n[global]\n");
@@ -1246,7 +1274,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         kv(&mut out, "name", &toml_str(&i.name.v), &i.name.from);
         if let Some(s) = &i.state {
             let _ = writeln!(
-                out,
+                out.text,
                 "# state {} ({}): informational; every node starts as Backup unless priority 255",
                 if s.v { "MASTER" } else { "BACKUP" },
                 s.from.comment()
@@ -1279,8 +1307,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         );
         out.push_str("virtual_ips = [\n");
         for v in &i.vips {
-            let item = format!("  {},", toml_str(&v.v.to_string()));
-            let _ = writeln!(out, "{item:<34} # {}", v.from.comment());
+            out.commented(&format!("  {},", toml_str(&v.v.to_string())), &v.from);
         }
         out.push_str("]\n");
         kv(
@@ -1311,8 +1338,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         } else {
             out.push_str("unicast_peers = [\n");
             for p in &i.unicast_peers {
-                let item = format!("  {},", toml_str(&p.v.to_string()));
-                let _ = writeln!(out, "{item:<34} # {}", p.from.comment());
+                out.commented(&format!("  {},", toml_str(&p.v.to_string())), &p.from);
             }
             out.push_str("]\n");
         }
