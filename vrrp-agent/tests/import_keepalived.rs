@@ -564,3 +564,54 @@ fn a_value_vrrp_agent_rejects_is_reported_at_its_keepalived_line() {
     );
     assert!(n.message.contains("40.95s"), "{}", n.message);
 }
+
+/// Golden files: `tests/keepalived/expected/NAME.toml` (the config) and
+/// `NAME.notes` (the listed keywords) for every corpus file, paths relative
+/// to the corpus directory. `UPDATE_GOLDEN=1 cargo test --test
+/// import_keepalived golden` rewrites them after an intended change.
+#[test]
+fn golden_outputs() {
+    let dir = corpus("");
+    let expected = dir.join("expected");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    names.push("includes/keepalived.conf".into());
+    names.sort();
+    let prefix = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let mut stale = Vec::new();
+    for name in names {
+        let conv = import(
+            &dir.join(&name),
+            &ReadOptions {
+                config_id: Some("lb1".into()),
+            },
+        )
+        .unwrap();
+        let toml = conv.toml.as_deref().unwrap_or_default().replace(&prefix, "");
+        let notes: String = conv
+            .notes
+            .iter()
+            .map(|n| format!("{}\n", n.to_string().replace(&prefix, "")))
+            .collect::<String>()
+            + &format!("exit status {}\n", conv.exit_status());
+        let stem = name.trim_end_matches(".conf").replace('/', "_");
+        for (ext, got) in [("toml", toml), ("notes", notes)] {
+            let path = expected.join(format!("{stem}.{ext}"));
+            if update {
+                std::fs::create_dir_all(&expected).unwrap();
+                std::fs::write(&path, &got).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(got.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "differs from the golden file (UPDATE_GOLDEN=1 to accept): {stale:#?}"
+    );
+}
