@@ -177,6 +177,8 @@ fn mariadb_notify_script_and_interval_are_carried() {
         i.notify.as_deref(),
         Some(Path::new("/usr/local/bin/mysql-vip-notify.sh"))
     );
+    // The user after the script is not carried: the script runs as ours.
+    assert_eq!(c.listed(Severity::Difference), ["13:notify"]);
     assert_eq!(c.conv.exit_status(), 0, "{:?}", c.conv.notes);
 }
 
@@ -592,7 +594,11 @@ fn golden_outputs() {
             },
         )
         .unwrap();
-        let toml = conv.toml.as_deref().unwrap_or_default().replace(&prefix, "");
+        let toml = conv
+            .toml
+            .as_deref()
+            .unwrap_or_default()
+            .replace(&prefix, "");
         let notes: String = conv
             .notes
             .iter()

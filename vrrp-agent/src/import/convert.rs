@@ -832,27 +832,31 @@ impl Converter {
         }
     }
 
+    /// `notify SCRIPT [USER [GROUP]]`; SCRIPT may be a quoted command line.
     fn notify(&mut self, d: &mut Draft, s: &Stmt) {
-        match s.words.len() {
-            2 => {
-                let words = super::parse::split_words(&s.words[1]);
-                if words.len() == 1 {
-                    d.notify = Some(Val::new(words[0].clone(), s));
-                } else {
-                    self.changes(
-                        s,
-                        "a notify script with arguments is not carried: vrrp-agent runs a \
-                         path as `PATH INSTANCE name STATE priority`; wrap the command in a \
-                         script",
-                    );
-                }
-            }
-            n if n > 2 => self.changes(
+        let Some(cmd) = s.arg(1) else {
+            self.error(&s.at, "notify", "`notify` needs a script");
+            return;
+        };
+        let words = super::parse::split_words(cmd);
+        if words.len() != 1 {
+            self.changes(
                 s,
-                "notify with a user/group is not carried: vrrp-agent runs the script as \
-                 its own user; drop privileges inside the script",
-            ),
-            _ => self.error(&s.at, "notify", "`notify` needs a script"),
+                "a notify command with arguments is not carried: vrrp-agent runs a path as \
+                 `PATH INSTANCE name STATE priority`; wrap the command in a script",
+            );
+            return;
+        }
+        d.notify = Some(Val::new(words[0].clone(), s));
+        if let Some(user) = s.arg(2) {
+            self.note(
+                s,
+                Severity::Difference,
+                format!(
+                    "the script runs as vrrp-agent's user, not as `{user}`; drop privileges \
+                     inside the script"
+                ),
+            );
         }
     }
 
