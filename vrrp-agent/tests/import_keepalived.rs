@@ -178,7 +178,7 @@ fn mariadb_notify_script_and_interval_are_carried() {
         Some(Path::new("/usr/local/bin/mysql-vip-notify.sh"))
     );
     // The user after the script is not carried: the script runs as ours.
-    assert_eq!(c.listed(Severity::Difference), ["13:notify"]);
+    assert_eq!(c.listed(Severity::Difference), ["15:notify"]);
     assert_eq!(c.conv.exit_status(), 0, "{:?}", c.conv.notes);
 }
 
