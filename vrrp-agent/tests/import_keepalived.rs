@@ -621,3 +621,20 @@ fn golden_outputs() {
         "differs from the golden file (UPDATE_GOLDEN=1 to accept): {stale:#?}"
     );
 }
+
+#[test]
+fn a_script_defined_after_its_instance_is_known() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+                virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk\n  missing\n }\n}\n\
+                vrrp_script chk {\n script /bin/true\n}\n";
+    let c = convert_text("order", text);
+    let harmless: Vec<(usize, &str)> = c
+        .notes
+        .iter()
+        .filter(|n| n.severity == Severity::Harmless)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect();
+    // Only the undefined one is flagged, and the definition itself.
+    assert_eq!(harmless, [(7, "track_script"), (10, "vrrp_script")]);
+    assert_eq!(c.exit_status(), 2);
+}

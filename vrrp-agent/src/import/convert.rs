@@ -148,9 +148,15 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
         globals: Globals::default(),
         tracked: HashSet::new(),
     };
-    for s in stmts.iter().filter(|s| s.keyword() == "global_defs") {
-        for g in block(s) {
-            c.global_keyword(g);
+    // First pass: what keepalived resolves when it completes an instance,
+    // wherever it is in the file.
+    for s in stmts {
+        match s.keyword() {
+            "global_defs" => block(s).iter().for_each(|g| c.global_keyword(g)),
+            "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
+                c.tracked.extend(s.arg(1).map(str::to_owned))
+            }
+            _ => {}
         }
     }
     let mut drafts = Vec::new();
@@ -412,9 +418,6 @@ impl Converter {
             "global_defs" => None,
             "vrrp_instance" => self.instance(s),
             "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
-                if let Some(name) = s.arg(1) {
-                    self.tracked.insert(name.to_owned());
-                }
                 self.harmless(
                     s,
                     "the check itself is not carried yet (it becomes a [[check]]); the \
@@ -613,8 +616,11 @@ impl Converter {
                 if s.keyword() == "track_script" || s.keyword() == "track_file" {
                     for t in block(s) {
                         if !self.tracked.contains(t.keyword()) {
-                            let msg = format!("`{}` is not defined in this file", t.keyword());
-                            self.note(t, Severity::Harmless, msg);
+                            let msg = format!(
+                                "`{}` is not defined in this file (keepalived ignores it)",
+                                t.keyword()
+                            );
+                            self.note_at(&t.at, s.keyword(), Severity::Harmless, msg);
                         }
                     }
                 }
