@@ -177,6 +177,8 @@ fn mariadb_notify_script_and_interval_are_carried() {
         i.notify.as_deref(),
         Some(Path::new("/usr/local/bin/mysql-vip-notify.sh"))
     );
+    // The user after the script is not carried: the script runs as ours.
+    assert_eq!(c.listed(Severity::Difference), ["15:notify"]);
     assert_eq!(c.conv.exit_status(), 0, "{:?}", c.conv.notes);
 }
 
@@ -482,4 +484,157 @@ fn cli_unconvertible_exits_1_without_output() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+/// Converts `text` written to a temporary file.
+fn convert_text(tag: &str, text: &str) -> Conversion {
+    let d = TempDir::new(tag);
+    let f = d.0.join("keepalived.conf");
+    std::fs::write(&f, text).unwrap();
+    import(&f, &ReadOptions::default()).unwrap()
+}
+
+#[test]
+fn conflicts_are_errors_at_the_keepalived_line() {
+    let dup = "vrrp_instance B {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.6/24 }\n}\n\
+               vrrp_instance C {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.7/24 }\n}\n";
+    let c = convert_text("dup", dup);
+    assert!(c.toml.is_none());
+    let n: Vec<(usize, &str)> = c
+        .notes
+        .iter()
+        .filter(|n| n.severity == Severity::Error)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect();
+    assert_eq!(n, [(8, "virtual_router_id")]);
+
+    let family = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+                  virtual_ipaddress { 192.0.2.5/24 }\n unicast_peer {\n  2001:db8::2\n }\n}\n";
+    let c = convert_text("fam", family);
+    assert!(c.toml.is_none());
+    assert!(
+        c.notes.iter().any(|n| n.severity == Severity::Error
+            && n.at.line == 6
+            && n.keyword == "unicast_peer"),
+        "{:?}",
+        c.notes
+    );
+}
+
+#[test]
+fn checked_include_without_match_is_an_error() {
+    let c = convert_text(
+        "incm",
+        "includem nothing.d/*.conf\nvrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+         virtual_ipaddress { 192.0.2.5/24 }\n}\n",
+    );
+    assert_eq!(c.exit_status(), 1);
+    assert_eq!(
+        (c.notes[0].at.line, c.notes[0].keyword.as_str()),
+        (1, "includem")
+    );
+}
+
+#[test]
+fn a_vip_of_the_other_family_is_ignored_as_keepalived_does() {
+    let c = convert_text(
+        "mixed",
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  \
+         192.0.2.5/24\n  2001:db8::5/64\n }\n}\n",
+    );
+    let cfg = Config::parse(c.toml.as_deref().unwrap(), "mixed").unwrap();
+    assert_eq!(vips(&cfg.instances[0]), ["192.0.2.5/24"]);
+    assert_eq!(c.exit_status(), 0);
+    assert_eq!(
+        (c.notes[0].at.line, c.notes[0].severity),
+        (6, Severity::Harmless)
+    );
+}
+
+#[test]
+fn a_value_vrrp_agent_rejects_is_reported_at_its_keepalived_line() {
+    let c = convert_text(
+        "reject",
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n version 3\n advert_int 41\n \
+         virtual_ipaddress { 192.0.2.5/24 }\n}\n",
+    );
+    assert_eq!(c.exit_status(), 1);
+    let n = &c.notes[0];
+    assert_eq!(
+        (n.at.line, n.keyword.as_str(), n.severity),
+        (5, "advert_int", Severity::Error)
+    );
+    assert!(n.message.contains("40.95s"), "{}", n.message);
+}
+
+/// Golden files: `tests/keepalived/expected/NAME.toml` (the config) and
+/// `NAME.notes` (the listed keywords) for every corpus file, paths relative
+/// to the corpus directory. `UPDATE_GOLDEN=1 cargo test --test
+/// import_keepalived golden` rewrites them after an intended change.
+#[test]
+fn golden_outputs() {
+    let dir = corpus("");
+    let expected = dir.join("expected");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    names.push("includes/keepalived.conf".into());
+    names.sort();
+    let prefix = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let mut stale = Vec::new();
+    for name in names {
+        let conv = import(
+            &dir.join(&name),
+            &ReadOptions {
+                config_id: Some("lb1".into()),
+            },
+        )
+        .unwrap();
+        let toml = conv
+            .toml
+            .as_deref()
+            .unwrap_or_default()
+            .replace(&prefix, "");
+        let notes: String = conv
+            .notes
+            .iter()
+            .map(|n| format!("{}\n", n.to_string().replace(&prefix, "")))
+            .collect::<String>()
+            + &format!("exit status {}\n", conv.exit_status());
+        let stem = name.trim_end_matches(".conf").replace('/', "_");
+        for (ext, got) in [("toml", toml), ("notes", notes)] {
+            let path = expected.join(format!("{stem}.{ext}"));
+            if update {
+                std::fs::create_dir_all(&expected).unwrap();
+                std::fs::write(&path, &got).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(got.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "differs from the golden file (UPDATE_GOLDEN=1 to accept): {stale:#?}"
+    );
+}
+
+#[test]
+fn a_script_defined_after_its_instance_is_known() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+                virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk\n  missing\n }\n}\n\
+                vrrp_script chk {\n script /bin/true\n}\n";
+    let c = convert_text("order", text);
+    let harmless: Vec<(usize, &str)> = c
+        .notes
+        .iter()
+        .filter(|n| n.severity == Severity::Harmless)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect();
+    // Only the undefined one is flagged, and the definition itself.
+    assert_eq!(harmless, [(7, "track_script"), (10, "vrrp_script")]);
+    assert_eq!(c.exit_status(), 2);
 }

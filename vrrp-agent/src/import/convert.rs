@@ -15,7 +15,7 @@ use std::{
 };
 
 use super::{Note, Severity, Source, parse::Stmt};
-use crate::config::{Config, VirtualIp, format_duration};
+use crate::config::{Config, ConfigError, VirtualIp, format_duration};
 
 /// Where a value came from: a line of the file, or a keepalived default.
 #[derive(Clone, Debug)]
@@ -31,6 +31,14 @@ enum Origin {
 impl Origin {
     fn at(s: &Stmt) -> Origin {
         Origin::Line(s.at.clone(), s.keyword().to_owned())
+    }
+
+    /// The source line, when the value comes from the file.
+    fn line(&self) -> Option<&Source> {
+        match self {
+            Origin::Line(at, _) => Some(at),
+            Origin::Default(_) | Origin::Rule(_) => None,
+        }
     }
 
     fn comment(&self) -> String {
@@ -108,6 +116,7 @@ struct Draft {
 /// The instance ready to render.
 struct Instance {
     name: Val<String>,
+    name_at: Source,
     interface: Val<String>,
     vrid: Val<u8>,
     priority: Val<u8>,
@@ -139,9 +148,15 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
         globals: Globals::default(),
         tracked: HashSet::new(),
     };
-    for s in stmts.iter().filter(|s| s.keyword() == "global_defs") {
-        for g in block(s) {
-            c.global_keyword(g);
+    // First pass: what keepalived resolves when it completes an instance,
+    // wherever it is in the file.
+    for s in stmts {
+        match s.keyword() {
+            "global_defs" => block(s).iter().for_each(|g| c.global_keyword(g)),
+            "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
+                c.tracked.extend(s.arg(1).map(str::to_owned))
+            }
+            _ => {}
         }
     }
     let mut drafts = Vec::new();
@@ -160,6 +175,18 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
         }
         names.insert(d.name.clone(), d.at.clone());
         if let Some(i) = c.complete(d) {
+            let key = |i: &Instance| (i.interface.v.clone(), i.vrid.v, i.vips[0].v.family());
+            if let Some(first) = instances.iter().find(|o: &&Instance| key(o) == key(&i)) {
+                let at = i.vrid.from.line().unwrap_or(&i.name_at).clone();
+                let msg = format!(
+                    "instance {} uses the same interface, virtual_router_id and family as {}; \
+                     vrrp-agent needs them unique (keepalived allows it only with disjoint \
+                     unicast peers or other multicast groups)",
+                    i.name.v, first.name.v
+                );
+                c.error(&at, "virtual_router_id", msg);
+                continue;
+            }
             instances.push(i);
         }
     }
@@ -179,21 +206,29 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
     }
     c.notes
         .sort_by(|a, b| (&a.at.file, a.at.line).cmp(&(&b.at.file, b.at.line)));
-    let text = render(file, &c.globals, &instances, &c.notes);
-    if let Err(e) = Config::parse(&text, "converted config") {
-        let at = Source {
-            file: file.to_owned(),
-            line: 1,
+    let out = render(file, &c.globals, &instances, &c.notes);
+    if let Err(e) = Config::parse(&out.text, "converted config") {
+        let problems = match e {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => Vec::new(),
         };
-        for line in e.lines() {
+        for p in problems {
+            let (at, kw) = out.origins.get(&p.line).cloned().unwrap_or_else(|| {
+                let at = Source {
+                    file: file.to_owned(),
+                    line: 1,
+                };
+                (at, "import".to_owned())
+            });
             c.error(
                 &at,
-                "import",
-                format!("the converted config does not validate (an importer bug): {line}"),
+                &kw,
+                format!("vrrp-agent does not accept this: {}", p.message),
             );
         }
         return (None, c.notes);
     }
+    let text = out.text;
     (Some(text), c.notes)
 }
 
@@ -207,10 +242,11 @@ impl Converter {
             .push(Note::new(&s.at, s.keyword(), severity, msg.into()));
     }
 
-    /// A note on an entry of a value block, named by the block's keyword.
-    fn entry_note(&mut self, s: &Stmt, keyword: &str, severity: Severity, msg: impl Into<String>) {
+    /// A note at `at` about `keyword`: an entry of a value block, or a
+    /// keyword judged only once the instance is complete.
+    fn note_at(&mut self, at: &Source, keyword: &str, severity: Severity, msg: impl Into<String>) {
         self.notes
-            .push(Note::new(&s.at, keyword, severity, msg.into()));
+            .push(Note::new(at, keyword, severity, msg.into()));
     }
 
     fn error(&mut self, at: &Source, keyword: &str, msg: impl Into<String>) {
@@ -382,9 +418,6 @@ impl Converter {
             "global_defs" => None,
             "vrrp_instance" => self.instance(s),
             "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
-                if let Some(name) = s.arg(1) {
-                    self.tracked.insert(name.to_owned());
-                }
                 self.harmless(
                     s,
                     "the check itself is not carried yet (it becomes a [[check]]); the \
@@ -583,8 +616,11 @@ impl Converter {
                 if s.keyword() == "track_script" || s.keyword() == "track_file" {
                     for t in block(s) {
                         if !self.tracked.contains(t.keyword()) {
-                            let msg = format!("`{}` is not defined in this file", t.keyword());
-                            self.note(t, Severity::Harmless, msg);
+                            let msg = format!(
+                                "`{}` is not defined in this file (keepalived ignores it)",
+                                t.keyword()
+                            );
+                            self.note_at(&t.at, s.keyword(), Severity::Harmless, msg);
                         }
                     }
                 }
@@ -693,8 +729,8 @@ impl Converter {
                 "dev" => {
                     let dev = opts.next().unwrap_or_default();
                     if d.interface.as_ref().is_none_or(|i| i.v != dev) {
-                        self.entry_note(
-                            s,
+                        self.note_at(
+                            &s.at,
                             "virtual_ipaddress",
                             Severity::ChangesFailover,
                             format!(
@@ -705,8 +741,8 @@ impl Converter {
                         );
                     }
                 }
-                "use_vmac" => self.entry_note(
-                    s,
+                "use_vmac" => self.note_at(
+                    &s.at,
                     "virtual_ipaddress",
                     Severity::ChangesFailover,
                     "`use_vmac` on a VIP is not carried: the VIP goes on the instance's \
@@ -714,8 +750,8 @@ impl Converter {
                 ),
                 "label" | "brd" | "scope" | "peer" | "preferred_lft" | "track_group" => {
                     let val = opts.next().unwrap_or_default();
-                    self.entry_note(
-                        s,
+                    self.note_at(
+                        &s.at,
                         "virtual_ipaddress",
                         Severity::Harmless,
                         format!(
@@ -725,8 +761,8 @@ impl Converter {
                     );
                 }
                 "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
-                | "no_track" => self.entry_note(
-                    s,
+                | "no_track" => self.note_at(
+                    &s.at,
                     "virtual_ipaddress",
                     Severity::Harmless,
                     format!("VIP option `{opt}` is not carried"),
@@ -741,8 +777,8 @@ impl Converter {
         if let IpAddr::V6(_) = vip.addr
             && vip.prefix_len == 128
         {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "virtual_ipaddress",
                 Severity::Difference,
                 "keepalived deprecates /128 VIPs (preferred_lft 0) so they are never a \
@@ -752,11 +788,16 @@ impl Converter {
         if let Some(first) = d.vips.first()
             && first.v.family() != vip.family()
         {
-            self.error(
+            // keepalived logs "address family must match" and ignores it.
+            self.note_at(
                 &s.at,
                 "virtual_ipaddress",
-                "all VIPs of an instance must be one family (keepalived requires it too); \
-                 put the other family in its own vrrp_instance",
+                Severity::Harmless,
+                format!(
+                    "{} is not of the first VIP's family; keepalived ignores it too. Put it \
+                     in its own vrrp_instance",
+                    vip.addr
+                ),
             );
             return;
         }
@@ -779,16 +820,16 @@ impl Converter {
             }
         }
         if s.words.len() > 1 {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "unicast_peer",
                 Severity::Harmless,
                 "min_ttl / max_ttl are not carried: vrrp-agent requires TTL 255 (RFC 9568 §7.1)",
             );
         }
         if d.unicast_peers.len() == 1 {
-            self.entry_note(
-                s,
+            self.note_at(
+                &s.at,
                 "unicast_peer",
                 Severity::Difference,
                 "vrrp-agent drops adverts whose TTL is not 255 (RFC 9568 §7.1); keepalived \
@@ -797,27 +838,31 @@ impl Converter {
         }
     }
 
+    /// `notify SCRIPT [USER [GROUP]]`; SCRIPT may be a quoted command line.
     fn notify(&mut self, d: &mut Draft, s: &Stmt) {
-        match s.words.len() {
-            2 => {
-                let words = super::parse::split_words(&s.words[1]);
-                if words.len() == 1 {
-                    d.notify = Some(Val::new(words[0].clone(), s));
-                } else {
-                    self.changes(
-                        s,
-                        "a notify script with arguments is not carried: vrrp-agent runs a \
-                         path as `PATH INSTANCE name STATE priority`; wrap the command in a \
-                         script",
-                    );
-                }
-            }
-            n if n > 2 => self.changes(
+        let Some(cmd) = s.arg(1) else {
+            self.error(&s.at, "notify", "`notify` needs a script");
+            return;
+        };
+        let words = super::parse::split_words(cmd);
+        if words.len() != 1 {
+            self.changes(
                 s,
-                "notify with a user/group is not carried: vrrp-agent runs the script as \
-                 its own user; drop privileges inside the script",
-            ),
-            _ => self.error(&s.at, "notify", "`notify` needs a script"),
+                "a notify command with arguments is not carried: vrrp-agent runs a path as \
+                 `PATH INSTANCE name STATE priority`; wrap the command in a script",
+            );
+            return;
+        }
+        d.notify = Some(Val::new(words[0].clone(), s));
+        if let Some(user) = s.arg(2) {
+            self.note(
+                s,
+                Severity::Difference,
+                format!(
+                    "the script runs as vrrp-agent's user, not as `{user}`; drop privileges \
+                     inside the script"
+                ),
+            );
         }
     }
 
@@ -850,6 +895,21 @@ impl Converter {
             return None;
         }
         let v6 = matches!(d.vips[0].v.addr, IpAddr::V6(_));
+        for p in &d.unicast_peers {
+            if p.v.is_ipv6() != v6 {
+                let at = p.from.line().unwrap_or(&at).clone();
+                self.error(
+                    &at,
+                    "unicast_peer",
+                    format!(
+                        "peer {} is not of the VIPs' family; keepalived would not reach it \
+                         either",
+                        p.v
+                    ),
+                );
+                return None;
+            }
+        }
         let strict = d
             .strict
             .clone()
@@ -868,19 +928,19 @@ impl Converter {
             },
         };
         if v6 && version.v == 2 {
-            let kw = Stmt {
-                words: vec!["version".into()],
-                at: d.version.as_ref().map_or(at.clone(), |v| match &v.from {
-                    Origin::Line(a, _) => a.clone(),
-                    Origin::Default(_) | Origin::Rule(_) => at.clone(),
-                }),
-                block: None,
-            };
+            let version_at = d
+                .version
+                .as_ref()
+                .and_then(|v| v.from.line())
+                .unwrap_or(&at)
+                .clone();
             if strict {
                 version = Val::rule(3, "keepalived: strict mode turns IPv6 VRRPv2 into v3");
             } else {
-                self.changes(
-                    &kw,
+                self.note_at(
+                    &version_at,
+                    "version",
+                    Severity::ChangesFailover,
                     "keepalived runs non-standard VRRPv2 over IPv6 here; vrrp-agent speaks \
                      v3 for IPv6: set `version 3` on the keepalived peer too",
                 );
@@ -896,13 +956,9 @@ impl Converter {
         }) = &state
             && d.priority.as_ref().is_some_and(|p| p.v != 255)
         {
-            let s = Stmt {
-                words: vec!["state".into()],
-                at: a.clone(),
-                block: None,
-            };
-            self.note(
-                &s,
+            self.note_at(
+                a,
+                "state",
                 Severity::Difference,
                 "at start-up keepalived claims mastership after one advert interval with \
                  `state MASTER`; vrrp-agent waits the RFC's Master_Down_Interval (3 adverts \
@@ -929,14 +985,10 @@ impl Converter {
                 "priority 255"
             };
             let from = preempt.from.clone();
-            if let Origin::Line(a, _) = &from {
-                let s = Stmt {
-                    words: vec!["nopreempt".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = from.line() {
+                self.note_at(
+                    a,
+                    "nopreempt",
                     Severity::Difference,
                     format!(
                         "keepalived ignores nopreempt with {why}, so preempt stays on; for \
@@ -959,14 +1011,10 @@ impl Converter {
             } else {
                 "nopreempt"
             };
-            if let Origin::Line(a, _) = &preempt_delay.from {
-                let s = Stmt {
-                    words: vec!["preempt_delay".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = preempt_delay.from.line() {
+                self.note_at(
+                    a,
+                    "preempt_delay",
                     Severity::Difference,
                     format!("keepalived ignores preempt_delay with {why}; written as 0"),
                 );
@@ -991,21 +1039,19 @@ impl Converter {
         };
 
         if let Some(auth_at) = &d.auth {
-            let s = Stmt {
-                words: vec!["authentication".into()],
-                at: auth_at.clone(),
-                block: None,
-            };
             if strict || version.v == 3 {
-                self.note(
-                    &s,
+                self.note_at(
+                    auth_at,
+                    "authentication",
                     Severity::Harmless,
                     "keepalived itself ignores authentication here (strict mode or VRRPv3); \
                      nothing to set",
                 );
             } else {
-                self.changes(
-                    &s,
+                self.note_at(
+                    auth_at,
+                    "authentication",
+                    Severity::ChangesFailover,
                     "vrrp-agent does not send or check VRRPv2 authentication yet: the \
                      keepalived peer would drop its adverts and both nodes become MASTER. \
                      Remove `authentication` on the keepalived peer (and reload it) before \
@@ -1051,13 +1097,9 @@ impl Converter {
             if raw.v == 0 || raw.v > 100 {
                 let v = raw.v.clamp(1, 100);
                 if let Origin::Line(a, kw) = &raw.from {
-                    let s = Stmt {
-                        words: vec![kw.clone()],
-                        at: a.clone(),
-                        block: None,
-                    };
-                    self.note(
-                        &s,
+                    self.note_at(
+                        a,
+                        kw,
                         Severity::Difference,
                         format!("vrrp-agent sends 1..=100 gratuitous ARPs per VIP; written as {v}"),
                     );
@@ -1087,6 +1129,7 @@ impl Converter {
         };
 
         Some(Instance {
+            name_at: at.clone(),
             name: Val {
                 v: d.name,
                 from: Origin::Line(at, "vrrp_instance".into()),
@@ -1116,14 +1159,10 @@ impl Converter {
         }
         if let Some(i) = vips.iter().position(is_ll) {
             let ll = vips.remove(i);
-            if let Origin::Line(a, _) = &ll.from {
-                let s = Stmt {
-                    words: vec!["virtual_ipaddress".into()],
-                    at: a.clone(),
-                    block: None,
-                };
-                self.note(
-                    &s,
+            if let Some(a) = ll.from.line() {
+                self.note_at(
+                    a,
+                    "virtual_ipaddress",
                     Severity::Difference,
                     format!(
                         "moved the link-local VIP {} first, as RFC 9568 §5.2.9 requires; \
@@ -1139,16 +1178,15 @@ impl Converter {
             addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, u16::from(vrid))),
             prefix_len: 64,
         };
-        let s = Stmt {
-            words: vec!["virtual_ipaddress".into()],
-            at: vips.first().map_or(at.clone(), |v| match &v.from {
-                Origin::Line(a, _) => a.clone(),
-                Origin::Default(_) | Origin::Rule(_) => at.clone(),
-            }),
-            block: None,
-        };
-        self.changes(
-            &s,
+        let first_at = vips
+            .first()
+            .and_then(|v| v.from.line())
+            .unwrap_or(at)
+            .clone();
+        self.note_at(
+            &first_at,
+            "virtual_ipaddress",
+            Severity::ChangesFailover,
             format!(
                 "no link-local VIP: vrrp-agent needs one first (RFC 9568 §5.2.9) and added \
                  {ll}; add `{ll}` as the first line of virtual_ipaddress on the keepalived \
@@ -1190,15 +1228,38 @@ fn toml_str(s: &str) -> String {
 }
 
 /// `key = value` padded to a column, then `# origin`.
-fn kv(out: &mut String, key: &str, value: &str, from: &Origin) {
-    let line = format!("{key} = {value}");
-    let _ = writeln!(out, "{line:<34} # {}", from.comment());
+/// The rendered TOML and, per line, the keepalived line its value came from,
+/// so a value vrrp-agent rejects is reported at the keepalived line.
+#[derive(Default)]
+struct Rendered {
+    text: String,
+    origins: HashMap<usize, (Source, String)>,
 }
 
-fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> String {
-    let mut out = String::new();
+impl Rendered {
+    /// `code` padded to a column, then `# origin`.
+    fn commented(&mut self, code: &str, from: &Origin) {
+        if let Origin::Line(at, kw) = from {
+            let line = self.text.matches('\n').count() + 1;
+            self.origins.insert(line, (at.clone(), kw.clone()));
+        }
+        let _ = writeln!(self.text, "{code:<34} # {}", from.comment());
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
+
+/// `key = value  # origin`.
+fn kv(out: &mut Rendered, key: &str, value: &str, from: &Origin) {
+    out.commented(&format!("{key} = {value}"), from);
+}
+
+fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> Rendered {
+    let mut out = Rendered::default();
     let _ = writeln!(
-        out,
+        out.text,
         "# vrrp-agent config converted from {file} by `vrrp-agent import-keepalived`.\n\
          # Each value names the keepalived line it comes from, or the keepalived default.\n\
          # Check it with `vrrp-agent check --config FILE`."
@@ -1210,7 +1271,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
     if !listed.is_empty() {
         out.push_str("#\n# Read before running:\n");
         for n in listed {
-            let _ = writeln!(out, "#   {n}");
+            let _ = writeln!(out.text, "#   {n}");
         }
     }
     out.push_str("\n[global]\n");
@@ -1223,7 +1284,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         kv(&mut out, "name", &toml_str(&i.name.v), &i.name.from);
         if let Some(s) = &i.state {
             let _ = writeln!(
-                out,
+                out.text,
                 "# state {} ({}): informational; every node starts as Backup unless priority 255",
                 if s.v { "MASTER" } else { "BACKUP" },
                 s.from.comment()
@@ -1256,8 +1317,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         );
         out.push_str("virtual_ips = [\n");
         for v in &i.vips {
-            let item = format!("  {},", toml_str(&v.v.to_string()));
-            let _ = writeln!(out, "{item:<34} # {}", v.from.comment());
+            out.commented(&format!("  {},", toml_str(&v.v.to_string())), &v.from);
         }
         out.push_str("]\n");
         kv(
@@ -1288,8 +1348,7 @@ fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> St
         } else {
             out.push_str("unicast_peers = [\n");
             for p in &i.unicast_peers {
-                let item = format!("  {},", toml_str(&p.v.to_string()));
-                let _ = writeln!(out, "{item:<34} # {}", p.from.comment());
+                out.commented(&format!("  {},", toml_str(&p.v.to_string())), &p.from);
             }
             out.push_str("]\n");
         }

@@ -56,7 +56,8 @@
 //! keeps the interface MAC and announces moves with gratuitous ARP / NA),
 //! `nopreempt`/`preempt_delay` that keepalived itself ignores (kept as
 //! keepalived runs them), IPv6 `/128` VIPs (keepalived deprecates them with
-//! `preferred_lft 0`; vrrp-agent adds them with the kernel default).
+//! `preferred_lft 0`; vrrp-agent adds them with the kernel default),
+//! `notify SCRIPT USER` (the script runs as vrrp-agent's user).
 //!
 //! **Not carried, failover changes** (listed, exit status 2): these change
 //! who becomes MASTER, when, or what happens on a transition, so running
@@ -67,7 +68,7 @@
 //!   follow the tracked object (the `vrrp_script`/`track_file` definitions
 //!   themselves are listed as harmless).
 //! - `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`,
-//!   `notify_master_rx_lower_pri`, `notify` with arguments or a user,
+//!   `notify_master_rx_lower_pri`, `notify` with arguments,
 //!   global `notify_fifo`/`vrrp_notify_fifo`: the actions run on failover
 //!   (promoting a database, restarting a proxy) would not happen.
 //! - `vrrp_sync_group` with two or more instances: the instances would fail

@@ -73,11 +73,16 @@ enum Line {
 
 /// Include depth beyond which a loop is assumed.
 const MAX_INCLUDE_DEPTH: usize = 32;
+/// Block depth beyond which the braces are assumed broken (keepalived nests 4 deep).
+const MAX_BLOCK_DEPTH: usize = 16;
+/// Files read beyond which an include loop is assumed.
+const MAX_FILES: usize = 1000;
 /// Substitution rounds beyond which a recursive definition is assumed.
 const MAX_SUBSTITUTIONS: usize = 64;
 
 struct Reader {
     config_id: String,
+    files_read: usize,
     defs: HashMap<String, String>,
     lines: Vec<Line>,
     notes: Vec<Note>,
@@ -91,16 +96,14 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Vec<Stmt>, Vec<Note>), I
         source,
     })?;
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
-    let mut r = Reader {
+    let r = Reader {
         config_id,
+        files_read: 1,
         defs: HashMap::new(),
         lines: Vec::new(),
         notes: Vec::new(),
     };
-    r.file(path, &text, 0);
-    let mut lines = std::mem::take(&mut r.lines).into_iter().peekable();
-    let stmts = build(&mut lines, &mut r.notes, None);
-    Ok((stmts, r.notes))
+    Ok(r.read_text(path, &text))
 }
 
 /// Builds the tree; `open` is the position of the brace that opened this
@@ -109,6 +112,7 @@ fn build(
     lines: &mut std::iter::Peekable<std::vec::IntoIter<Line>>,
     notes: &mut Vec<Note>,
     open: Option<&Source>,
+    depth: usize,
 ) -> Vec<Stmt> {
     let mut out: Vec<Stmt> = Vec::new();
     while let Some(line) = lines.next() {
@@ -118,8 +122,14 @@ fn build(
                 at,
                 block: None,
             }),
+            Line::Open(at) if depth >= MAX_BLOCK_DEPTH => notes.push(Note::new(
+                &at,
+                "{",
+                Severity::Error,
+                format!("blocks nested deeper than {MAX_BLOCK_DEPTH}; check the braces"),
+            )),
             Line::Open(at) => {
-                let inner = build(lines, notes, Some(&at));
+                let inner = build(lines, notes, Some(&at), depth + 1);
                 match out.last_mut() {
                     Some(s) if s.block.is_none() => s.block = Some(inner),
                     _ => notes.push(Note::new(
@@ -155,6 +165,14 @@ fn build(
 }
 
 impl Reader {
+    /// Reads `text` (the contents of `path`) and what it includes.
+    fn read_text(mut self, path: &Path, text: &str) -> (Vec<Stmt>, Vec<Note>) {
+        self.file(path, text, 0);
+        let mut lines = std::mem::take(&mut self.lines).into_iter().peekable();
+        let stmts = build(&mut lines, &mut self.notes, None, 0);
+        (stmts, self.notes)
+    }
+
     fn note(&mut self, at: &Source, keyword: &str, severity: Severity, msg: impl Into<String>) {
         self.notes.push(Note::new(at, keyword, severity, msg));
     }
@@ -331,6 +349,16 @@ impl Reader {
             return;
         }
         for m in matches {
+            self.files_read += 1;
+            if self.files_read > MAX_FILES {
+                self.note(
+                    at,
+                    &keyword,
+                    Severity::Error,
+                    format!("more than {MAX_FILES} files included; is there a loop?"),
+                );
+                return;
+            }
             match std::fs::read_to_string(&m) {
                 Ok(text) => self.file(&m, &text, depth + 1),
                 Err(e) => self.note(
@@ -501,6 +529,124 @@ mod tests {
         assert_eq!(split_words("notify 'a b' c"), ["notify", "a b", "c"]);
         assert_eq!(split_words(r#"abcd" efg h "mnop"#), ["abcd efg h mnop"]);
     }
+
+    fn read_str(text: &str) -> (Vec<Stmt>, Vec<Note>) {
+        let r = Reader {
+            config_id: "lb1".into(),
+            files_read: 1,
+            defs: HashMap::new(),
+            lines: Vec::new(),
+            notes: Vec::new(),
+        };
+        r.read_text(Path::new("/nonexistent/keepalived.conf"), text)
+    }
+
+    #[test]
+    fn braces_split_lines_and_blocks_attach_to_the_statement_before() {
+        let (stmts, notes) = read_str(
+            "vrrp_instance A { interface eth0\n  unicast_peer { 192.0.2.2 } }\n\
+             global_defs\n{\n router_id x # c\n}\n",
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(stmts.len(), 2);
+        let a = stmts[0].block.as_ref().unwrap();
+        assert_eq!(a[0].words, ["interface", "eth0"]);
+        assert_eq!(a[1].block.as_ref().unwrap()[0].words, ["192.0.2.2"]);
+        assert_eq!(a[1].at.line, 2);
+        assert_eq!(
+            stmts[1].block.as_ref().unwrap()[0].words,
+            ["router_id", "x"]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let (_, notes) = read_str(&"a {\n".repeat(100_000));
+        assert!(notes.iter().any(|n| n.severity == Severity::Error));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "[a-z0-9 {}#!$@~\"'\\\\/.:=\n\t]{0,300}") {
+            let (stmts, _) = read_str(&text);
+            let _ = crate::import::convert::convert(&stmts, "fuzz.conf");
+        }
+
+        /// Instances built from real keywords with odd values: no panic, and
+        /// any config produced passes `Config::parse` (convert checks it).
+        #[test]
+        fn instances_from_keyword_soup_never_panic(
+            picks in proptest::collection::vec(0usize..LINES.len(), 0..24),
+            global in proptest::collection::vec(0usize..GLOBAL_LINES.len(), 0..4),
+        ) {
+            let mut text = String::from("global_defs {\n");
+            for g in global {
+                text.push_str(GLOBAL_LINES[g]);
+                text.push('\n');
+            }
+            text.push_str("}\nvrrp_instance X {\n");
+            for p in picks {
+                text.push_str(LINES[p]);
+                text.push('\n');
+            }
+            text.push_str("}\n");
+            let (stmts, _) = read_str(&text);
+            let (toml, _) = crate::import::convert::convert(&stmts, "fuzz.conf");
+            if let Some(t) = toml {
+                proptest::prop_assert!(crate::config::Config::parse(&t, "fuzz").is_ok());
+            }
+        }
+    }
+
+    const GLOBAL_LINES: &[&str] = &[
+        "vrrp_version 3",
+        "vrrp_version 7",
+        "vrrp_strict",
+        "vrrp_garp_master_repeat 0",
+        "vrrp_garp_master_repeat 500",
+        "vrrp_garp_interval 5",
+        "vrrp_min_garp",
+        "router_id",
+    ];
+    const LINES: &[&str] = &[
+        "interface eth0",
+        "interface averyveryverylonginterfacename",
+        "virtual_router_id 51",
+        "virtual_router_id 0",
+        "virtual_router_id 51",
+        "priority 255",
+        "priority 0",
+        "priority 100",
+        "state MASTER",
+        "state BACKUP",
+        "version 2",
+        "version 3",
+        "advert_int 0.01",
+        "advert_int 0.5",
+        "advert_int 41",
+        "advert_int 255",
+        "nopreempt",
+        "preempt_delay 1000",
+        "preempt_delay 5",
+        "accept",
+        "no_accept",
+        "strict_mode off",
+        "virtual_ipaddress { 192.0.2.1/24 }",
+        "virtual_ipaddress { 192.0.2.1 }",
+        "virtual_ipaddress { 2001:db8::1/64 }",
+        "virtual_ipaddress { fe80::1/64 }",
+        "virtual_ipaddress { 192.0.2.300 }",
+        "virtual_ipaddress { 224.0.0.1/4 }",
+        "virtual_ipaddress { 192.0.2.2/24 dev eth1 label x }",
+        "unicast_peer { 192.0.2.9 }",
+        "unicast_peer { 2001:db8::9 }",
+        "unicast_peer { 192.0.2.9 192.0.2.9 }",
+        "authentication { auth_type PASS\n auth_pass x }",
+        "notify /bin/true",
+        "notify \"/bin/x a\"",
+        "garp_master_repeat 0",
+        "track_script { a }",
+    ];
 
     #[test]
     fn definitions() {
