@@ -7,6 +7,14 @@
 //! Unknown keys are errors (typo protection), with a suggestion when a known
 //! key is close.
 //!
+//! Reading a key is one call: `Parser::opt` (with its default) or
+//! `Parser::req`, given a reader (`string`, `int_in`, `boolean`,
+//! `duration`, ...) that turns the value into a typed one or a message. The
+//! getters record the keys they ask for, so a new key needs no second list.
+//! Rules across keys (one family per instance, what one advert can carry, the
+//! interval the version can encode) follow the getters; rules across
+//! instances (unique names and (interface, vrid, family)) run last.
+//!
 //! Keys beyond the SPEC (compatible extensions):
 //! - `global.notify_timeout` (default `"30s"`): a notify script still running
 //!   after this long is killed (see [`crate::notify`]).
@@ -17,8 +25,9 @@
 //!   survives switches that rate-limit broadcast ARP.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, hash_map::Entry},
     fmt,
+    hash::Hash,
     net::{IpAddr, SocketAddr},
     ops::Range,
     path::{Path, PathBuf},
@@ -32,7 +41,10 @@ use toml::{
 };
 
 use crate::proto::{
-    packet::{Family, V3Checksum, Version},
+    packet::{
+        Family, HEADER_LEN, V2_AUTH_DATA_LEN, V3Checksum, VRRP_GROUP_V4, VRRP_GROUP_V6, Version,
+        v2_interval_secs, v3_interval_centis,
+    },
     router::RouterConfig,
 };
 
@@ -62,7 +74,7 @@ pub struct VirtualIp {
 impl VirtualIp {
     /// The address family.
     pub fn family(&self) -> Family {
-        family_of(&self.addr)
+        Family::of(self.addr)
     }
 }
 
@@ -194,8 +206,8 @@ impl Instance {
     /// (RFC 5798 §5.1.1.2 / §5.1.2.2).
     pub fn multicast_group(&self) -> IpAddr {
         match self.family {
-            Family::V4 => IpAddr::from([224, 0, 0, 18]),
-            Family::V6 => IpAddr::from([0xff02, 0, 0, 0, 0, 0, 0, 0x12]),
+            Family::V4 => VRRP_GROUP_V4.into(),
+            Family::V6 => VRRP_GROUP_V6.into(),
         }
     }
 }
@@ -224,7 +236,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file was read but is invalid; every problem is listed.
-    #[error("{}", render_problems(file, problems))]
+    #[error("{}", problems.iter().map(|p| p.render(file)).collect::<Vec<_>>().join("\n"))]
     Invalid {
         /// The path as given.
         file: String,
@@ -238,20 +250,17 @@ impl ConfigError {
     pub fn lines(&self) -> Vec<String> {
         match self {
             ConfigError::Read { .. } => vec![self.to_string()],
-            ConfigError::Invalid { file, problems } => problems
-                .iter()
-                .map(|p| format!("{file}:{}:{}: {}", p.line, p.col, p.message))
-                .collect(),
+            ConfigError::Invalid { file, problems } => {
+                problems.iter().map(|p| p.render(file)).collect()
+            }
         }
     }
 }
 
-fn render_problems(file: &str, problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{file}:{}:{}: {}", p.line, p.col, p.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+impl Problem {
+    fn render(&self, file: &str) -> String {
+        format!("{file}:{}:{}: {}", self.line, self.col, self.message)
+    }
 }
 
 impl Config {
@@ -264,11 +273,18 @@ impl Config {
     /// settings) as `FILE:LINE:COL: warning: message` lines.
     pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |source| ConfigError::Read {
             file: file.clone(),
             source,
-        })?;
-        Config::parse_with_warnings(&text, &file)
+        };
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Config::parse_with_warnings(text, &file),
+            Err(e) => Err(ConfigError::Invalid {
+                problems: vec![not_utf8(&bytes, e.valid_up_to())],
+                file,
+            }),
+        }
     }
 
     /// Validates config text; `file` is only used in messages.
@@ -314,6 +330,21 @@ fn positioned(text: &str, mut spans: Vec<(Range<usize>, String)>) -> Vec<Problem
             Problem { line, col, message }
         })
         .collect()
+}
+
+/// The problem of a file that is not UTF-8, at its first invalid byte.
+fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Problem {
+    let valid = std::str::from_utf8(&bytes[..valid_up_to]).unwrap_or_default();
+    let (line, col) = line_col(valid, valid.len());
+    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
+    Problem {
+        line,
+        col,
+        message: format!(
+            "the config is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8 \
+             (e.g. `iconv -f latin1 -t utf-8`)"
+        ),
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -402,13 +433,6 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-fn family_of(addr: &IpAddr) -> Family {
-    match addr {
-        IpAddr::V4(_) => Family::V4,
-        IpAddr::V6(_) => Family::V6,
-    }
-}
-
 fn family_name(f: Family) -> &'static str {
     match f {
         Family::V4 => "IPv4",
@@ -416,99 +440,130 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
-const GLOBAL_KEYS: &[&str] = &[
-    "router_id",
-    "control_socket",
-    "xdp",
-    "metrics_listen",
-    "notify_timeout",
-];
-const INSTANCE_KEYS: &[&str] = &[
-    "name",
-    "interface",
-    "vrid",
-    "priority",
-    "version",
-    "advert_interval",
-    "virtual_ips",
-    "preempt",
-    "preempt_delay",
-    "accept_mode",
-    "unicast_peers",
-    "v3_checksum",
-    "notify",
-    "garp_repeat",
-    "garp_interval",
-];
-
+type Span = Range<usize>;
 type Val<'i> = Spanned<DeValue<'i>>;
+
+/// The top-level sections; a new one is a line here and a line in
+/// `Parser::document`. A new key is one getter call: the getters record the
+/// keys they ask for, and every other key of a table is reported as unknown.
+const SECTIONS: &[&str] = &["global", "instance"];
 
 /// Collects problems while walking the document.
 struct Parser<'t> {
     text: &'t str,
-    problems: Vec<(Range<usize>, String)>,
-    warnings: Vec<(Range<usize>, String)>,
+    problems: Vec<(Span, String)>,
+    warnings: Vec<(Span, String)>,
 }
 
-/// Key spans of one instance kept for cross-instance checks.
+/// What one instance contributes to the cross-instance uniqueness checks.
+#[derive(Default)]
 struct Seen {
-    name: Option<(String, Range<usize>)>,
-    key: Option<((String, u8, Family), Range<usize>)>,
+    name: Option<(String, Span)>,
+    key: Option<((String, u8, Family), Span)>,
 }
 
-impl<'t> Parser<'t> {
-    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+/// One table being read, with the keys asked for so far.
+struct Section<'a, 'i> {
+    table: &'a DeTable<'i>,
+    /// Offset of the section header, where a missing key is reported.
+    at: usize,
+    known: Vec<&'static str>,
+}
+
+impl<'a, 'i> Section<'a, 'i> {
+    fn new(table: &'a DeTable<'i>, at: usize) -> Self {
+        Section {
+            table,
+            at,
+            known: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Val<'i>> {
+        self.known.push(key);
+        self.table.get(key)
+    }
+
+    fn span(&self, key: &str) -> Option<Span> {
+        self.table.get(key).map(|v| v.span())
+    }
+}
+
+impl Parser<'_> {
+    fn err(&mut self, span: Span, msg: impl Into<String>) {
         self.problems.push((span, msg.into()));
+    }
+
+    /// The value, or `None` after reporting the error at `span`.
+    fn check<T>(&mut self, span: Span, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.err(span, e)).ok()
+    }
+
+    /// An optional key: `default` when absent, `None` when present but invalid.
+    fn opt<T>(
+        &mut self,
+        s: &mut Section,
+        key: &'static str,
+        default: T,
+        read: Reader<T>,
+    ) -> Option<T> {
+        match s.get(key) {
+            None => Some(default),
+            Some(v) => self.check(v.span(), read(key, v.get_ref())),
+        }
+    }
+
+    /// A required key; a missing one is reported at the section header.
+    fn req<T>(&mut self, s: &mut Section, key: &'static str, read: Reader<T>) -> Option<T> {
+        match s.get(key) {
+            None => {
+                self.missing(s, key);
+                None
+            }
+            Some(v) => self.check(v.span(), read(key, v.get_ref())),
+        }
+    }
+
+    fn missing(&mut self, s: &Section, key: &str) {
+        self.err(s.at..s.at, format!("missing required key `{key}`"));
+    }
+
+    /// Reports the keys of `s` that no getter asked for.
+    fn unknown_keys(&mut self, s: &Section, section: &str) {
+        for (k, _) in s.table.iter() {
+            let key = k.get_ref().as_ref();
+            if !s.known.contains(&key) {
+                let hint = suggest(key, &s.known);
+                self.err(k.span(), format!("unknown key `{key}` in {section}{hint}"));
+            }
+        }
     }
 
     fn document(&mut self) -> Option<Config> {
         let root = match DeTable::parse(self.text) {
             Ok(r) => r,
             Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let msg = e.message().trim().to_owned();
-                self.err(span, format!("TOML syntax error: {msg}"));
+                let msg = format!("TOML syntax error: {}", e.message().trim());
+                self.err(e.span().unwrap_or(0..0), msg);
                 return None;
             }
         };
-        let root_span = root.span();
+        let at = root.span().start;
         let root = root.into_inner();
-        let mut global = None;
-        let mut instances_val = None;
-        for (k, v) in root.iter() {
-            match k.get_ref().as_ref() {
-                "global" => global = Some(v),
-                "instance" => instances_val = Some(v),
-                other => {
-                    let hint = suggest(other, &["global", "instance"]);
-                    self.err(k.span(), format!("unknown section `{other}`{hint}"));
-                }
+        for (k, _) in root.iter() {
+            let name = k.get_ref().as_ref();
+            if !SECTIONS.contains(&name) {
+                let hint = suggest(name, SECTIONS);
+                self.err(k.span(), format!("unknown section `{name}`{hint}"));
             }
         }
-        let global = self.global(global);
+        let global = self.global(root.get("global"));
         let mut instances = Vec::new();
         let mut seen = Vec::new();
-        match instances_val {
-            None => self.err(
-                root_span.start..root_span.start,
-                "no [[instance]] configured",
-            ),
-            Some(v) => match v.get_ref() {
-                DeValue::Array(arr) if !arr.is_empty() => {
-                    for item in arr.iter() {
-                        let (inst, s) = self.instance(item);
-                        seen.push(s);
-                        if let Some(i) = inst {
-                            instances.push(i);
-                        }
-                    }
-                }
-                DeValue::Array(_) => self.err(v.span(), "no [[instance]] configured"),
-                _ => self.err(
-                    v.span(),
-                    "`instance` must be an array of tables: write [[instance]]",
-                ),
-            },
+        for v in self.tables(root.get("instance"), "instance", at) {
+            let mut s = Seen::default();
+            instances.extend(self.instance(v, &mut s));
+            seen.push(s);
         }
         self.cross_instance(&seen);
         Some(Config {
@@ -517,110 +572,115 @@ impl<'t> Parser<'t> {
         })
     }
 
+    /// The tables of a required `[[name]]` section.
+    fn tables<'v, 'i>(
+        &mut self,
+        v: Option<&'v Val<'i>>,
+        name: &str,
+        at: usize,
+    ) -> Vec<&'v Val<'i>> {
+        let Some(v) = v else {
+            self.err(at..at, format!("no [[{name}]] configured"));
+            return Vec::new();
+        };
+        match v.get_ref() {
+            DeValue::Array(arr) if !arr.is_empty() => arr.iter().collect(),
+            DeValue::Array(_) => {
+                self.err(v.span(), format!("no [[{name}]] configured"));
+                Vec::new()
+            }
+            _ => {
+                self.err(
+                    v.span(),
+                    format!("`{name}` must be an array of tables: write [[{name}]]"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
     fn cross_instance(&mut self, seen: &[Seen]) {
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut keys: HashMap<&(String, u8, Family), usize> = HashMap::new();
+        let mut names = HashMap::new();
+        let mut keys = HashMap::new();
         for s in seen {
             if let Some((name, span)) = &s.name {
-                match names.get(name.as_str()) {
-                    Some(first) => {
-                        let (l, _) = line_col(self.text, *first);
-                        self.err(
-                            span.clone(),
-                            format!("duplicate instance name `{name}` (first used on line {l})"),
-                        );
-                    }
-                    None => {
-                        names.insert(name, span.start);
-                    }
-                }
+                self.unique(&mut names, name, span, |name, line| {
+                    format!("duplicate instance name `{name}` (first used on line {line})")
+                });
             }
             if let Some((key, span)) = &s.key {
-                match keys.get(key) {
-                    Some(first) => {
-                        let (l, _) = line_col(self.text, *first);
-                        self.err(
-                            span.clone(),
-                            format!(
-                                "vrid {} is already used for {} on interface `{}` (line {l}); \
-                                 (interface, vrid, family) must be unique",
-                                key.1,
-                                family_name(key.2),
-                                key.0
-                            ),
-                        );
-                    }
-                    None => {
-                        keys.insert(key, span.start);
-                    }
-                }
+                self.unique(&mut keys, key, span, |(iface, vrid, family), line| {
+                    format!(
+                        "vrid {vrid} is already used for {} on interface `{iface}` (line {line}); \
+                         (interface, vrid, family) must be unique",
+                        family_name(*family)
+                    )
+                });
+            }
+        }
+    }
+
+    /// Reports `key` at `span` if an earlier entry of `first` has it
+    /// (`dup` gets the key and the first use's line).
+    fn unique<K: Eq + Hash>(
+        &mut self,
+        first: &mut HashMap<K, usize>,
+        key: K,
+        span: &Span,
+        dup: impl FnOnce(&K, usize) -> String,
+    ) {
+        match first.entry(key) {
+            Entry::Occupied(e) => {
+                let msg = dup(e.key(), line_col(self.text, *e.get()).0);
+                self.err(span.clone(), msg);
+            }
+            Entry::Vacant(e) => {
+                e.insert(span.start);
             }
         }
     }
 
     fn global(&mut self, v: Option<&Val<'_>>) -> Option<Global> {
         let empty = DeTable::default();
-        let table = match v {
-            None => &empty,
-            Some(v) => match v.get_ref() {
-                DeValue::Table(t) => t,
-                _ => {
-                    self.err(v.span(), "`global` must be a table: write [global]");
-                    return None;
-                }
-            },
-        };
-        self.unknown_keys(table, GLOBAL_KEYS, "[global]");
-        let router_id = match self.string(table, "router_id") {
-            Some((s, span)) if s.trim().is_empty() => {
-                self.err(span, "`router_id` must not be empty");
-                None
+        let t = &mut match v.map(|v| (v, v.get_ref())) {
+            None => Section::new(&empty, 0),
+            Some((v, DeValue::Table(t))) => Section::new(t, v.span().start),
+            Some((v, _)) => {
+                self.err(v.span(), "`global` must be a table: write [global]");
+                return None;
             }
-            Some((s, _)) => Some(s),
-            None => Some(default_router_id()),
         };
-        let control_socket = match self.string(table, "control_socket") {
-            Some((s, span)) if s.is_empty() => {
-                self.err(span, "`control_socket` must not be empty");
-                None
-            }
-            Some((s, _)) => Some(PathBuf::from(s)),
-            None => Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-        };
-        let xdp = match self.string(table, "xdp") {
-            Some((s, span)) => match s.parse::<XdpMode>() {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    self.err(span, format!("`xdp`: {e}"));
-                    None
-                }
-            },
-            None => Some(XdpMode::Auto),
-        };
-        let metrics_listen = match self.string(table, "metrics_listen") {
-            Some((s, span)) => match s.parse::<SocketAddr>() {
-                Ok(a) => Some(Some(a)),
-                Err(_) => {
-                    self.err(
-                        span,
-                        format!("`metrics_listen`: `{s}` is not an address:port (e.g. \"127.0.0.1:9477\")"),
-                    );
-                    None
-                }
-            },
-            None => Some(None),
-        };
-        let notify_timeout = match self.duration(table, "notify_timeout") {
-            Some((d, span)) if d.is_zero() => {
-                self.err(span, "`notify_timeout` must be greater than 0");
-                None
-            }
-            Some((d, _)) => Some(d),
-            None if self.had_error_at(table, "notify_timeout") => None,
-            None => Some(DEFAULT_NOTIFY_TIMEOUT),
-        };
+        let router_id = self.opt(t, "router_id", None, |k, v| {
+            non_empty(k, v).map(|s| Some(s.to_owned()))
+        });
+        let control_socket = self.opt(
+            t,
+            "control_socket",
+            DEFAULT_CONTROL_SOCKET.into(),
+            |k, v| non_empty(k, v).map(PathBuf::from),
+        );
+        let xdp = self.opt(t, "xdp", XdpMode::Auto, |k, v| {
+            string(k, v)?.parse().map_err(|e| format!("`{k}`: {e}"))
+        });
+        let metrics_listen = self.opt(t, "metrics_listen", None, |k, v| {
+            let s = string(k, v)?;
+            s.parse().map(Some).map_err(|_| {
+                format!("`{k}`: `{s}` is not an address:port (e.g. \"127.0.0.1:9477\")")
+            })
+        });
+        let notify_timeout =
+            self.opt(
+                t,
+                "notify_timeout",
+                DEFAULT_NOTIFY_TIMEOUT,
+                |k, v| match duration(k, v)? {
+                    d if d.is_zero() => Err(format!("`{k}` must be greater than 0")),
+                    d => Ok(d),
+                },
+            );
+        self.unknown_keys(t, "[global]");
         Some(Global {
-            router_id: router_id?,
+            router_id: router_id?.unwrap_or_else(default_router_id),
             control_socket: control_socket?,
             xdp: xdp?,
             metrics_listen: metrics_listen?,
@@ -628,487 +688,342 @@ impl<'t> Parser<'t> {
         })
     }
 
-    fn instance(&mut self, v: &Val<'_>) -> (Option<Instance>, Seen) {
-        let mut seen = Seen {
-            name: None,
-            key: None,
-        };
+    /// One `[[instance]]`; `seen` gets what the cross-instance checks need.
+    fn instance(&mut self, v: &Val<'_>, seen: &mut Seen) -> Option<Instance> {
         let DeValue::Table(t) = v.get_ref() else {
             self.err(
                 v.span(),
                 "each `instance` must be a table: write [[instance]]",
             );
-            return (None, seen);
+            return None;
         };
-        let whole = v.span();
-        self.unknown_keys(t, INSTANCE_KEYS, "[[instance]]");
-        let before = self.problems.len();
-        let mut ok = true;
-
-        let name = self.required_string(t, "name", &whole);
-        if let Some((n, span)) = &name {
-            if n.trim().is_empty() {
-                self.err(span.clone(), "`name` must not be empty");
-                ok = false;
-            } else {
-                seen.name = Some((n.clone(), span.clone()));
-            }
-        }
-        let interface = self.required_string(t, "interface", &whole);
-        if let Some((i, span)) = &interface
-            && let Err(e) = check_ifname(i)
-        {
-            self.err(span.clone(), format!("`interface`: {e}"));
-            ok = false;
-        }
-        let vrid = self.required_int(t, "vrid", &whole).and_then(|(n, span)| {
-            self.ranged(n, span, "vrid", 1, 255)
-                .map(|(n, s)| (n as u8, s))
+        let t = &mut Section::new(t, v.span().start);
+        let name = self.req(t, "name", |k, v| non_empty(k, v).map(str::to_owned));
+        let interface = self.req(t, "interface", |k, v| {
+            let s = string(k, v)?;
+            check_ifname(s).map_err(|e| format!("`{k}`: {e}"))?;
+            Ok(s.to_owned())
         });
-        let priority = self
-            .required_int(t, "priority", &whole)
-            .and_then(|(n, span)| {
-                self.ranged(n, span, "priority", 1, 255)
-                    .map(|(n, s)| (n as u8, s))
-            });
-        let version = match self.int(t, "version") {
-            Some((2, _)) => Some(Version::V2),
-            Some((3, _)) => Some(Version::V3),
-            Some((n, span)) => {
-                self.err(span, format!("`version` must be 2 or 3, found {n}"));
+        let vrid = self.req(t, "vrid", |k, v| int_in(k, v, 1, 255));
+        let priority = self.req(t, "priority", |k, v| int_in(k, v, 1, 255));
+        let version = self.opt(t, "version", Version::V3, |k, v| match int(k, v)? {
+            2 => Ok(Version::V2),
+            3 => Ok(Version::V3),
+            n => Err(format!("`{k}` must be 2 or 3, found {n}")),
+        });
+        let advert_interval = self.opt(t, "advert_interval", Duration::from_secs(1), duration);
+        let virtual_ips = match t.get("virtual_ips") {
+            None => {
+                self.missing(t, "virtual_ips");
                 None
             }
-            None if self.had_error_at(t, "version") => None,
-            None => Some(Version::V3),
-        };
-        let advert_interval = match self.duration(t, "advert_interval") {
-            Some((d, span)) => Some((d, Some(span))),
-            None if self.had_error_at(t, "advert_interval") => None,
-            None => Some((Duration::from_secs(1), None)),
-        };
-        let virtual_ips = self.vips(t, &whole);
-        let preempt = self.bool_or(t, "preempt", true);
-        let preempt_delay = match self.duration(t, "preempt_delay") {
-            Some((d, span)) if d > MAX_PREEMPT_DELAY => {
-                self.err(
-                    span,
-                    format!(
-                        "`preempt_delay` {} is longer than the maximum {}",
-                        format_duration(d),
-                        format_duration(MAX_PREEMPT_DELAY)
-                    ),
-                );
+            Some(v) if matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) => {
+                self.err(v.span(), "`virtual_ips` needs at least one address");
                 None
             }
-            Some((d, span)) => Some((d, Some(span))),
-            None if self.had_error_at(t, "preempt_delay") => None,
-            None => Some((Duration::ZERO, None)),
+            Some(v) => self.addresses(v, "virtual_ips", "virtual IP", |s| {
+                s.parse::<VirtualIp>()
+                    .map(|v| (v, v.addr))
+                    .map_err(|e| format!("`virtual_ips`: {e}"))
+            }),
         };
-        let accept_mode = self.bool_or(t, "accept_mode", false);
-        let peers = self.peers(t);
-        let v3_checksum = match self.string(t, "v3_checksum") {
-            Some((s, _)) if s == "rfc5798" => Some(V3Checksum::Rfc5798),
-            Some((s, _)) if s == "rfc9568" => Some(V3Checksum::Rfc9568),
-            Some((s, span)) => {
-                self.err(
-                    span,
-                    format!("`v3_checksum` must be \"rfc5798\" or \"rfc9568\", found `{s}`"),
-                );
-                None
-            }
-            None if self.had_error_at(t, "v3_checksum") => None,
-            None => Some(V3Checksum::Rfc5798),
+        let preempt = self.opt(t, "preempt", true, boolean);
+        let preempt_delay = self.opt(t, "preempt_delay", Duration::ZERO, |k, v| {
+            duration_at_most(k, v, MAX_PREEMPT_DELAY)
+        });
+        let accept_mode = self.opt(t, "accept_mode", false, boolean);
+        let unicast_peers = match t.get("unicast_peers") {
+            None => Some(Vec::new()),
+            Some(v) => self.addresses(v, "unicast_peers", "unicast peer", |s| {
+                let a = s.trim().parse::<IpAddr>();
+                a.map(|a| (a, a))
+                    .map_err(|_| format!("unicast peer `{s}` is not an IP address"))
+            }),
         };
-        let notify = match self.string(t, "notify") {
-            Some((s, span)) if s.trim().is_empty() => {
-                self.err(span, "`notify` must not be empty (leave it out to disable)");
-                None
-            }
-            Some((s, _)) => Some(Some(PathBuf::from(s))),
-            None if self.had_error_at(t, "notify") => None,
-            None => Some(None),
-        };
-        let garp_repeat = match self.int(t, "garp_repeat") {
-            Some((n, span)) => self
-                .ranged(n, span, "garp_repeat", 1, 100)
-                .map(|(n, _)| n as u32),
-            None if self.had_error_at(t, "garp_repeat") => None,
-            None => Some(DEFAULT_GARP_REPEAT),
-        };
-        let garp_interval = match self.duration(t, "garp_interval") {
-            Some((d, span)) if d > Duration::from_secs(1) => {
-                self.err(span, "`garp_interval` must be at most 1s");
-                None
-            }
-            Some((d, _)) => Some(d),
-            None if self.had_error_at(t, "garp_interval") => None,
-            None => Some(DEFAULT_GARP_INTERVAL),
-        };
+        let v3_checksum = self.opt(
+            t,
+            "v3_checksum",
+            V3Checksum::Rfc5798,
+            |k, v| match string(k, v)? {
+                "rfc5798" => Ok(V3Checksum::Rfc5798),
+                "rfc9568" => Ok(V3Checksum::Rfc9568),
+                s => Err(format!(
+                    "`{k}` must be \"rfc5798\" or \"rfc9568\", found `{s}`"
+                )),
+            },
+        );
+        let notify = self.opt(t, "notify", None, |k, v| {
+            non_empty(k, v)
+                .map(|s| Some(PathBuf::from(s)))
+                .map_err(|e| format!("{e} (leave it out to disable)"))
+        });
+        let garp_repeat = self.opt(t, "garp_repeat", DEFAULT_GARP_REPEAT, |k, v| {
+            int_in(k, v, 1, 100)
+        });
+        let garp_interval = self.opt(t, "garp_interval", DEFAULT_GARP_INTERVAL, |k, v| {
+            duration_at_most(k, v, Duration::from_secs(1))
+        });
 
+        if let (Some(n), Some(span)) = (&name, t.span("name")) {
+            seen.name = Some((n.clone(), span));
+        }
+        let vips = virtual_ips.as_deref().unwrap_or_default();
+        let family = vips.first().map(|(v, _)| v.family());
+        if let (Some(i), Some(vrid), Some(f), Some(span)) =
+            (&interface, vrid, family, t.span("vrid"))
+        {
+            seen.key = Some(((i.clone(), vrid, f), span));
+        }
+        self.unknown_keys(t, "[[instance]]");
+        let before = self.problems.len();
+        self.vip_rules(vips, vrid.unwrap_or(1), version);
+        if let (Some(fam), Some(peers)) = (family, &unicast_peers) {
+            for (peer, span) in peers.iter().filter(|(p, _)| Family::of(*p) != fam) {
+                let msg = format!(
+                    "unicast peer `{peer}` is {} but the virtual IPs are {}",
+                    family_name(Family::of(*peer)),
+                    family_name(fam)
+                );
+                self.err(span.clone(), msg);
+            }
+        }
+        if let (Some(ver), Some(d)) = (version, advert_interval)
+            && let Err(e) = check_interval(ver, d)
+        {
+            let span = t.span("advert_interval").or_else(|| t.span("version"));
+            self.err(
+                span.unwrap_or(t.at..t.at),
+                format!("`advert_interval`: {e}"),
+            );
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Instance {
+            name: name?,
+            interface: interface?,
+            vrid: vrid?,
+            priority: priority?,
+            version: version?,
+            family: family?,
+            advert_interval: advert_interval?,
+            virtual_ips: virtual_ips?.into_iter().map(|(v, _)| v).collect(),
+            preempt: preempt?,
+            preempt_delay: preempt_delay?,
+            accept_mode: accept_mode?,
+            unicast_peers: unicast_peers?.into_iter().map(|(p, _)| p).collect(),
+            v3_checksum: v3_checksum?,
+            notify: notify?,
+            garp_repeat: garp_repeat?,
+            garp_interval: garp_interval?,
+        })
+    }
+
+    /// The rules across an instance's virtual IPs: one family, what the
+    /// version can carry, and what fits in one advert.
+    fn vip_rules(&mut self, vips: &[(VirtualIp, Span)], vrid: u8, version: Option<Version>) {
+        let Some(((first, first_span), rest)) = vips.split_first() else {
+            return;
+        };
+        let fam = first.family();
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
         // router's link-local VIP, and receivers applying erratum 8300 (we
         // do, in the kernel) drop adverts without one. keepalived only warns
         // and then cannot talk to compliant peers; we refuse the config.
-        if let Some(vips) = &virtual_ips
-            && let Some((IpAddr::V6(first), span)) = vips.first().map(|(v, s)| (v.addr, s))
-            && (first.segments()[0] & 0xffc0) != 0xfe80
+        if let IpAddr::V6(a) = first.addr
+            && (a.segments()[0] & 0xffc0) != 0xfe80
         {
-            self.err(
-                span.clone(),
-                format!(
-                    "the first IPv6 virtual IP `{first}` must be link-local (RFC 9568 §5.2.9), \
-                     e.g. virtual_ips = [\"fe80::{:x}/64\", \"{first}/64\"]",
-                    vrid.as_ref().map_or(1, |(v, _)| *v)
-                ),
+            let msg = format!(
+                "the first IPv6 virtual IP `{a}` must be link-local (RFC 9568 §5.2.9), \
+                 e.g. virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"]"
             );
+            self.err(first_span.clone(), msg);
         }
-        // Cross-field rules.
-        let family = virtual_ips
-            .as_ref()
-            .and_then(|vips| vips.first().map(|(v, _)| v.family()));
-        if let (Some(vips), Some(fam)) = (&virtual_ips, family) {
-            for (vip, span) in vips.iter().skip(1) {
-                if vip.family() != fam {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "`{vip}` is {} but this instance's first virtual IP is {}; \
-                             use one address family per instance (two instances may share a vrid)",
-                            family_name(vip.family()),
-                            family_name(fam)
-                        ),
-                    );
-                    ok = false;
-                }
+        for (vip, span) in rest.iter().filter(|(v, _)| v.family() != fam) {
+            let msg = format!(
+                "`{vip}` is {} but this instance's first virtual IP is {}; \
+                 use one address family per instance (two instances may share a vrid)",
+                family_name(vip.family()),
+                family_name(fam)
+            );
+            self.err(span.clone(), msg);
+        }
+        if version == Some(Version::V2) {
+            for (vip, span) in vips.iter().filter(|(v, _)| v.family() == Family::V6) {
+                let msg =
+                    format!("IPv6 virtual IP `{vip}` needs `version = 3` (VRRPv2 is IPv4 only)");
+                self.err(span.clone(), msg);
             }
         }
-        if let (Some(Version::V2), Some(vips)) = (version, &virtual_ips) {
-            for (vip, span) in vips {
-                if vip.family() == Family::V6 {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "IPv6 virtual IP `{vip}` needs `version = 3` (VRRPv2 is IPv4 only)"
-                        ),
-                    );
-                    ok = false;
-                }
-            }
+        let max = max_advert_addrs(fam, version.unwrap_or(Version::V3));
+        if let Some((_, span)) = vips.get(max) {
+            let msg = format!(
+                "{} virtual IPs in one instance, but one {} advert carries at most {max} \
+                 (the count field is 8 bits and the advert must fit a {ADVERT_MTU}-byte packet); \
+                 split them over several instances (another vrid)",
+                vips.len(),
+                family_name(fam)
+            );
+            self.err(span.clone(), msg);
         }
-        if let (Some(fam), Some(peers)) = (family, &peers) {
-            for (peer, span) in peers {
-                if family_of(peer) != fam {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "unicast peer `{peer}` is {} but the virtual IPs are {}",
-                            family_name(family_of(peer)),
-                            family_name(fam)
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let (Some(ver), Some((d, span))) = (version, &advert_interval)
-            && let Err(e) = check_interval(ver, *d)
-        {
-            let span = span
-                .clone()
-                .unwrap_or_else(|| key_span(t, "version").unwrap_or(whole.clone()));
-            self.err(span, format!("`advert_interval`: {e}"));
-            ok = false;
-        }
-        if let (Some((i, _)), Some((v, span)), Some(f)) = (&interface, &vrid, family) {
-            seen.key = Some(((i.clone(), *v, f), span.clone()));
-        }
-
-        let build = || -> Option<Instance> {
-            Some(Instance {
-                name: name?.0,
-                interface: interface?.0,
-                vrid: vrid?.0,
-                priority: priority?.0,
-                version: version?,
-                family: family?,
-                advert_interval: advert_interval?.0,
-                virtual_ips: virtual_ips?.into_iter().map(|(v, _)| v).collect(),
-                preempt: preempt?,
-                preempt_delay: preempt_delay?.0,
-                accept_mode: accept_mode?,
-                unicast_peers: peers?.into_iter().map(|(p, _)| p).collect(),
-                v3_checksum: v3_checksum?,
-                notify: notify?,
-                garp_repeat: garp_repeat?,
-                garp_interval: garp_interval?,
-            })
-        };
-        // Any problem reported for this instance (including in helpers) voids it.
-        let inst = if ok && self.problems.len() == before {
-            build()
-        } else {
-            None
-        };
-        (inst, seen)
     }
 
-    fn vips(
+    /// An array of address strings: each parsed, unicast, listed once.
+    fn addresses<T: fmt::Display>(
         &mut self,
-        t: &DeTable<'_>,
-        whole: &Range<usize>,
-    ) -> Option<Vec<(VirtualIp, Range<usize>)>> {
-        let Some(v) = t.get("virtual_ips") else {
-            self.err(
-                whole.start..whole.start,
-                "missing required key `virtual_ips`",
-            );
-            return None;
-        };
-        let items = self.string_array(v, "virtual_ips")?;
-        if items.is_empty() && matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) {
-            self.err(v.span(), "`virtual_ips` needs at least one address");
-            return None;
-        }
-        let mut out = Vec::new();
-        let mut dup = HashSet::new();
-        for (s, span) in items {
-            match s.parse::<VirtualIp>() {
-                Ok(vip) => {
-                    if let Err(e) = check_unicast(&vip.addr) {
-                        self.err(span, format!("virtual IP `{vip}` {e}"));
-                    } else if !dup.insert(vip.addr) {
-                        self.err(span, format!("virtual IP `{}` is listed twice", vip.addr));
-                    } else {
-                        out.push((vip, span));
-                    }
-                }
-                Err(e) => {
-                    self.err(span, format!("`virtual_ips`: {e}"));
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn peers(&mut self, t: &DeTable<'_>) -> Option<Vec<(IpAddr, Range<usize>)>> {
-        let Some(v) = t.get("unicast_peers") else {
-            return Some(Vec::new());
-        };
-        let items = self.string_array(v, "unicast_peers")?;
-        let mut out = Vec::new();
-        let mut dup = HashSet::new();
-        for (s, span) in items {
-            match s.trim().parse::<IpAddr>() {
-                Ok(a) => {
-                    if let Err(e) = check_unicast(&a) {
-                        self.err(span, format!("unicast peer `{a}` {e}"));
-                    } else if !dup.insert(a) {
-                        self.err(span, format!("unicast peer `{a}` is listed twice"));
-                    } else {
-                        out.push((a, span));
-                    }
-                }
-                Err(_) => {
-                    self.err(span, format!("unicast peer `{s}` is not an IP address"));
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn string_array(&mut self, v: &Val<'_>, key: &str) -> Option<Vec<(String, Range<usize>)>> {
+        v: &Val<'_>,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<(T, IpAddr), String>,
+    ) -> Option<Vec<(T, Span)>> {
         let DeValue::Array(arr) = v.get_ref() else {
-            self.err(
-                v.span(),
-                format!(
-                    "`{key}` must be an array of strings, found {}",
-                    v.get_ref().type_str()
-                ),
+            let msg = format!(
+                "`{key}` must be an array of strings, found {}",
+                v.get_ref().type_str()
             );
+            self.err(v.span(), msg);
             return None;
         };
+        let mut dup = HashSet::new();
         let mut out = Vec::new();
         for item in arr.iter() {
-            match item.get_ref() {
-                DeValue::String(s) => out.push((s.to_string(), item.span())),
-                other => {
-                    self.err(
-                        item.span(),
-                        format!(
-                            "`{key}` entries must be strings, found {}",
-                            other.type_str()
-                        ),
-                    );
-                }
+            let r = string(key, item.get_ref())
+                .map_err(|_| {
+                    format!(
+                        "`{key}` entries must be strings, found {}",
+                        item.get_ref().type_str()
+                    )
+                })
+                .and_then(&parse)
+                .and_then(|(x, a)| {
+                    check_unicast(&a).map_err(|e| format!("{what} `{x}` {e}"))?;
+                    if dup.insert(a) {
+                        Ok(x)
+                    } else {
+                        Err(format!("{what} `{a}` is listed twice"))
+                    }
+                });
+            if let Some(x) = self.check(item.span(), r) {
+                out.push((x, item.span()));
             }
         }
         Some(out)
-    }
-
-    fn ranged(
-        &mut self,
-        n: i64,
-        span: Range<usize>,
-        key: &str,
-        lo: i64,
-        hi: i64,
-    ) -> Option<(i64, Range<usize>)> {
-        if (lo..=hi).contains(&n) {
-            Some((n, span))
-        } else {
-            self.err(span, format!("`{key}` must be {lo}..={hi}, found {n}"));
-            None
-        }
-    }
-
-    fn unknown_keys(&mut self, t: &DeTable<'_>, known: &[&str], section: &str) {
-        for (k, _) in t.iter() {
-            let key = k.get_ref().as_ref();
-            if !known.contains(&key) {
-                let hint = suggest(key, known);
-                self.err(k.span(), format!("unknown key `{key}` in {section}{hint}"));
-            }
-        }
-    }
-
-    /// True when `key` is present (so a `None` from a typed getter means it was reported).
-    fn had_error_at(&self, t: &DeTable<'_>, key: &str) -> bool {
-        t.get(key).is_some()
-    }
-
-    fn string(&mut self, t: &DeTable<'_>, key: &str) -> Option<(String, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => Some((s.to_string(), v.span())),
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be a string, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_string(
-        &mut self,
-        t: &DeTable<'_>,
-        key: &str,
-        whole: &Range<usize>,
-    ) -> Option<(String, Range<usize>)> {
-        if t.get(key).is_none() {
-            self.err(
-                whole.start..whole.start,
-                format!("missing required key `{key}`"),
-            );
-            return None;
-        }
-        self.string(t, key)
-    }
-
-    fn int(&mut self, t: &DeTable<'_>, key: &str) -> Option<(i64, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Some((n, v.span())),
-                Err(_) => {
-                    self.err(v.span(), format!("`{key}` is out of range"));
-                    None
-                }
-            },
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be an integer, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_int(
-        &mut self,
-        t: &DeTable<'_>,
-        key: &str,
-        whole: &Range<usize>,
-    ) -> Option<(i64, Range<usize>)> {
-        if t.get(key).is_none() {
-            self.err(
-                whole.start..whole.start,
-                format!("missing required key `{key}`"),
-            );
-            return None;
-        }
-        self.int(t, key)
-    }
-
-    fn bool_or(&mut self, t: &DeTable<'_>, key: &str, default: bool) -> Option<bool> {
-        let Some(v) = t.get(key) else {
-            return Some(default);
-        };
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be true or false, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, t: &DeTable<'_>, key: &str) -> Option<(Duration, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => match parse_duration(s) {
-                Ok(d) => Some((d, v.span())),
-                Err(e) => {
-                    self.err(v.span(), format!("`{key}`: {e}"));
-                    None
-                }
-            },
-            other => {
-                self.err(
-                    v.span(),
-                    format!(
-                        "`{key}` must be a duration string with a unit (e.g. \"1s\"), found {}",
-                        other.type_str()
-                    ),
-                );
-                None
-            }
-        }
     }
 }
 
-fn key_span(t: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
-    t.get(key).map(|v| v.span())
+/// Reads one key's value; the error is the whole message.
+type Reader<T> = fn(&str, &DeValue<'_>) -> Result<T, String>;
+
+fn string<'v>(key: &str, v: &'v DeValue<'_>) -> Result<&'v str, String> {
+    match v {
+        DeValue::String(s) => Ok(s),
+        other => Err(format!(
+            "`{key}` must be a string, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn non_empty<'v>(key: &str, v: &'v DeValue<'_>) -> Result<&'v str, String> {
+    let s = string(key, v)?;
+    match s.trim().is_empty() {
+        true => Err(format!("`{key}` must not be empty")),
+        false => Ok(s),
+    }
+}
+
+fn int(key: &str, v: &DeValue<'_>) -> Result<i64, String> {
+    match v {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| format!("`{key}` is out of range")),
+        other => Err(format!(
+            "`{key}` must be an integer, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn int_in<T: TryFrom<i64>>(key: &str, v: &DeValue<'_>, lo: T, hi: T) -> Result<T, String>
+where
+    i64: From<T>,
+{
+    let (lo, hi) = (i64::from(lo), i64::from(hi));
+    let n = int(key, v)?;
+    match (lo..=hi)
+        .contains(&n)
+        .then(|| T::try_from(n).ok())
+        .flatten()
+    {
+        Some(n) => Ok(n),
+        None => Err(format!("`{key}` must be {lo}..={hi}, found {n}")),
+    }
+}
+
+fn boolean(key: &str, v: &DeValue<'_>) -> Result<bool, String> {
+    match v {
+        DeValue::Boolean(b) => Ok(*b),
+        other => Err(format!(
+            "`{key}` must be true or false, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn duration(key: &str, v: &DeValue<'_>) -> Result<Duration, String> {
+    match v {
+        DeValue::String(s) => parse_duration(s).map_err(|e| format!("`{key}`: {e}")),
+        other => Err(format!(
+            "`{key}` must be a duration string with a unit (e.g. \"1s\"), found {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn duration_at_most(key: &str, v: &DeValue<'_>, max: Duration) -> Result<Duration, String> {
+    let d = duration(key, v)?;
+    if d > max {
+        let (d, max) = (format_duration(d), format_duration(max));
+        return Err(format!(
+            "`{key}` must be at most {max}: {d} is longer than the maximum {max}"
+        ));
+    }
+    Ok(d)
 }
 
 /// RFC 3768 §5.3.7 (v2: whole seconds in 8 bits) and RFC 9568 §5.2.7 (v3:
-/// centiseconds in 12 bits).
+/// centiseconds in 12 bits), as the codec encodes them.
 fn check_interval(version: Version, d: Duration) -> Result<(), String> {
     match version {
-        Version::V2 => {
-            if d.subsec_nanos() != 0 || !(1..=255).contains(&d.as_secs()) {
-                return Err(format!(
-                    "VRRPv2 needs whole seconds 1s..=255s, found {}",
-                    format_duration(d)
-                ));
-            }
-        }
-        Version::V3 => {
-            let ns = d.as_nanos();
-            if !(10_000_000..=40_950_000_000).contains(&ns) || !ns.is_multiple_of(10_000_000) {
-                return Err(format!(
-                    "VRRPv3 needs 10ms..=40.95s in steps of 10ms, found {}",
-                    format_duration(d)
-                ));
-            }
-        }
+        Version::V2 if v2_interval_secs(d).is_none() => Err(format!(
+            "VRRPv2 needs whole seconds 1s..=255s, found {}",
+            format_duration(d)
+        )),
+        Version::V3 if v3_interval_centis(d).is_none() => Err(format!(
+            "VRRPv3 needs 10ms..=40.95s in steps of 10ms, found {}",
+            format_duration(d)
+        )),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The largest packet an advert may need: Ethernet's MTU. A jumbo-frame link
+/// could carry more, but a peer behind a 1500-byte link could not receive it.
+pub const ADVERT_MTU: usize = 1500;
+
+/// How many virtual IPs one advert carries: at most 255 (the 8-bit Count
+/// IPvX Addr field, RFC 9568 §5.2.5) and within an [`ADVERT_MTU`] packet
+/// (IPv4: 20 + 8 + 4n bytes, IPv6: 40 + 8 + 16n, VRRPv2 adds 8 bytes of
+/// authentication data): 255 for IPv4, 90 for IPv6.
+pub fn max_advert_addrs(family: Family, version: Version) -> usize {
+    let ip_header = match family {
+        Family::V4 => 20,
+        Family::V6 => 40,
+    };
+    let trailer = match version {
+        Version::V2 => V2_AUTH_DATA_LEN,
+        Version::V3 => 0,
+    };
+    ((ADVERT_MTU - ip_header - HEADER_LEN - trailer) / family.addr_len()).min(usize::from(u8::MAX))
 }
 
 fn check_unicast(a: &IpAddr) -> Result<(), &'static str> {
@@ -1232,9 +1147,9 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(
-            suggest("priorty", INSTANCE_KEYS),
+            suggest("priorty", &["name", "priority"]),
             ", did you mean `priority`?"
         );
-        assert_eq!(suggest("zzzzzzzz", INSTANCE_KEYS), "");
+        assert_eq!(suggest("zzzzzzzz", &["name", "priority"]), "");
     }
 }

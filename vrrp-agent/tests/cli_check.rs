@@ -79,6 +79,31 @@ fn check_invalid_exits_1_with_file_line_col() {
     );
 }
 
+/// Issue 9 defect 5: `check` refuses what `run` could not advertise.
+#[test]
+fn check_rejects_more_vips_than_an_advert_carries() {
+    let d = TempDir::new("vips");
+    let f = d.0.join("vips.toml");
+    let vips: Vec<String> = (0..300)
+        .map(|i| format!("\"198.51.{}.{}\"", i / 200, i % 200 + 1))
+        .collect();
+    let text = GOOD.replace(
+        "virtual_ips = [\"192.0.2.10/24\"]",
+        &format!("virtual_ips = [\n{}\n]", vips.join(",\n")),
+    );
+    std::fs::write(&f, text).unwrap();
+    let out = agent()
+        .args(["check", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stderr).unwrap();
+    // Line 9 opens the list; the 256th address is on line 265.
+    let want = format!("{}:265:1: 300 virtual IPs in one instance", f.display());
+    assert!(text.starts_with(&want), "{text}");
+}
+
 #[test]
 fn check_unreadable_file_exits_1() {
     let out = agent()
