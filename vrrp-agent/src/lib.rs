@@ -10,6 +10,12 @@
 //! - [`daemon`]: the tokio shell that drives everything.
 #![deny(missing_docs)]
 
+// Dependencies of the binary (src/main.rs) and of the integration tests only.
+use clap as _;
+#[cfg(test)]
+use proptest as _;
+use tracing_subscriber as _;
+
 pub mod config;
 pub mod control;
 pub mod daemon;

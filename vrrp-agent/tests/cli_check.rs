@@ -1,4 +1,8 @@
 //! `vrrp-agent check` and the one-line failures of `run` / `status`, through the binary.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{path::PathBuf, process::Command};
 

@@ -1,5 +1,9 @@
 //! Config file validation: every rule, reported as `FILE:LINE:COL: message`,
 //! all problems at once.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{net::IpAddr, time::Duration};
 
