@@ -26,6 +26,11 @@ fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vrrp-agent"))
 }
 
+/// `vrrp-agent check --config <f>`.
+fn check(f: &std::path::Path) -> std::process::Output {
+    agent().args(["check", "--config"]).arg(f).output().unwrap()
+}
+
 const GOOD: &str = r#"[global]
 router_id = "lb1"
 
@@ -42,11 +47,7 @@ fn check_valid_exits_0_silently() {
     let d = TempDir::new("ok");
     let f = d.0.join("good.toml");
     std::fs::write(&f, GOOD).unwrap();
-    let out = agent()
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = check(&f);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
 }
@@ -63,11 +64,7 @@ fn check_invalid_exits_1_with_file_line_col() {
         ),
     )
     .unwrap();
-    let out = agent()
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = check(&f);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -96,11 +93,7 @@ fn check_rejects_more_vips_than_an_advert_carries() {
         &format!("virtual_ips = [\n{}\n]", vips.join(",\n")),
     );
     std::fs::write(&f, text).unwrap();
-    let out = agent()
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = check(&f);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8(out.stderr).unwrap();
     // Line 9 opens the list; the 256th address is on line 265.
