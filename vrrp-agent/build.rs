@@ -9,6 +9,9 @@
 use std::{env, fs, path::PathBuf, process::Command};
 
 use anyhow::{Context as _, anyhow};
+// A build-dependency only so that cargo rebuilds when the eBPF crate changes
+// (see Cargo.toml); no code of it runs here.
+use vrrp_ebpf as _;
 
 const OBJECTS: [&str; 2] = ["vrrp", "vrrp-baseline"];
 

@@ -8,6 +8,10 @@
 //! our program adds. The event case cannot run a million times in a row (the
 //! ring buffer would fill and we would time the "full" path), so it runs in
 //! batches that fit the ring, drained between batches.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
 use crate::netns::{ChildGuard, Lan, Netns, TempDir, unique_name};
 
@@ -150,9 +150,7 @@ impl Agent {
 
     /// Sends `sig` to the agent.
     pub fn signal(&self, sig: nix::sys::signal::Signal) -> anyhow::Result<()> {
-        let pid = self.child.id().context("agent already reaped")?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), sig)?;
-        Ok(())
+        self.child.signal(sig)
     }
 
     /// Waits for the agent to exit (after a signal); true if it did.
@@ -197,9 +195,7 @@ pub fn neigh_mac(ns: &Netns, addr: &str) -> Option<String> {
 
 /// `eth0`'s MAC in `ns`, as `ip` prints it.
 pub fn mac_string(ns: &Netns) -> String {
-    ns.exec("cat", &["/sys/class/net/eth0/address"])
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    ns.mac_string("eth0").unwrap_or_default()
 }
 
 /// Polls `f` every 5 ms until it returns true or `timeout` passes.

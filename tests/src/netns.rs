@@ -1,18 +1,28 @@
-//! RAII helpers for privileged tests: network namespaces, veth pairs, a
-//! bridged LAN, running code inside a namespace, and child processes that
-//! are killed when the test ends (also on panic).
+//! The network-namespace lab library of the project, used by the privileged
+//! tests and by `xtask` (demo, bench): network namespaces, veth pairs, a
+//! bridged LAN, running code inside a namespace, and child processes. Every
+//! resource is an RAII guard, removed when it drops (also on panic): a
+//! namespace with every process still in it, a child with its process group.
 //!
-//! Every name carries the test process id and a counter, so tests running
-//! at the same time (or leftovers of a crashed run) never collide. Only
+//! Every name carries the creating process id and a counter, so runs at the
+//! same time never collide; [`reap_stale`] removes the labs of a run that
+//! died without unwinding (xtask calls it, its tags are in the names). Only
 //! documentation addresses are used by the callers (see SPEC).
+//!
+//! Without the `agent` feature (xtask's build) nothing here needs vrrp-agent
+//! or the eBPF toolchain.
 
+#[cfg(feature = "agent")]
+use std::future::Future;
 use std::{
     fs::File,
-    future::Future,
     io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::process::CommandExt as _,
+    },
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     thread,
     time::{Duration, Instant},
@@ -33,22 +43,34 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}-{n}", std::process::id())
 }
 
+/// A name for a lab of `tag` that [`reap_stale`] recognises once this
+/// process is gone: `<tag><pid>x<n>`.
+pub fn lab_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}{}x{n}", std::process::id())
+}
+
 /// Runs a command, failing with its stderr if it exits non-zero.
 pub fn run_cmd(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(program)
-        .args(args)
+    let out = run_output(Command::new(program).args(args))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` to completion (stdin closed), failing with its stderr if it
+/// exits non-zero.
+pub fn run_output(cmd: &mut Command) -> anyhow::Result<Output> {
+    let out = cmd
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("cannot run {program}"))?;
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
+            "{cmd:?} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out)
 }
 
 /// Whether the tests can create namespaces (root or CAP_SYS_ADMIN).
@@ -66,7 +88,12 @@ pub struct Netns {
 impl Netns {
     /// Creates `<prefix><pid>-<n>` and brings its loopback up.
     pub fn new(prefix: &str) -> anyhow::Result<Self> {
-        let name = unique_name(prefix);
+        Self::create(unique_name(prefix))
+    }
+
+    /// Creates the namespace `name` as given (the caller made it unique)
+    /// and brings its loopback up.
+    pub fn create(name: String) -> anyhow::Result<Self> {
         run_cmd("ip", &["netns", "add", &name])?;
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"])?;
@@ -90,11 +117,18 @@ impl Netns {
         run_cmd("ip", &all)
     }
 
-    /// Runs a command inside the namespace (`ip netns exec`) and waits.
+    /// A command that runs `program` inside the namespace (`ip netns
+    /// exec`, which execs it: the child's pid is the program's own).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// Runs a command inside the namespace and waits; fails on a non-zero exit.
     pub fn exec(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
-        let mut all = vec!["netns", "exec", self.name.as_str(), program];
-        all.extend_from_slice(args);
-        run_cmd("ip", &all)
+        let out = run_output(self.command(program).args(args))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Sets a sysctl inside the namespace.
@@ -122,21 +156,33 @@ impl Netns {
         args: &[&str],
         log: Option<&Path>,
     ) -> anyhow::Result<ChildGuard> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program])
-            .args(args)
-            .stdin(Stdio::null());
-        match log {
+        let (stdout, stderr) = match log {
             Some(path) => {
                 let f = File::create(path).with_context(|| format!("create {}", path.display()))?;
-                cmd.stdout(f.try_clone()?).stderr(f);
+                (Stdio::from(f.try_clone()?), Stdio::from(f))
             }
-            None => {
-                cmd.stdout(Stdio::null()).stderr(Stdio::null());
-            }
-        }
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
+            None => (Stdio::null(), Stdio::null()),
+        };
+        self.spawn_with(program, args, stdout, stderr)
+    }
+
+    /// [`Netns::spawn`] with the output streams given: the command runs in
+    /// a process group of its own (so that daemons that fork, like
+    /// keepalived, are signalled and killed whole).
+    pub fn spawn_with(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> anyhow::Result<ChildGuard> {
+        let child = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("spawn {program} in {}", self.name))?;
         Ok(ChildGuard {
@@ -168,6 +214,7 @@ impl Netns {
 
     /// Like [`Netns::run`], with a current-thread tokio runtime built
     /// inside the namespace, so every socket the future opens lives there.
+    #[cfg(feature = "agent")]
     pub fn run_async<F, Fut, R>(&self, f: F) -> R
     where
         F: FnOnce() -> Fut + Send,
@@ -185,8 +232,13 @@ impl Netns {
 
     /// The MAC address of an interface in this namespace.
     pub fn mac(&self, ifname: &str) -> anyhow::Result<[u8; 6]> {
+        parse_mac(&self.mac_string(ifname)?)
+    }
+
+    /// The MAC address of an interface, as `ip` prints it.
+    pub fn mac_string(&self, ifname: &str) -> anyhow::Result<String> {
         let text = self.exec("cat", &[&format!("/sys/class/net/{ifname}/address")])?;
-        parse_mac(text.trim())
+        Ok(text.trim().to_owned())
     }
 
     /// The index of an interface in this namespace.
@@ -206,19 +258,55 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Processes keep a namespace alive after `ip netns del`: end them.
-        if let Ok(pids) = run_cmd("ip", &["netns", "pids", &self.name]) {
-            for pid in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-        if let Err(e) = run_cmd("ip", &["netns", "del", &self.name]) {
+        if let Err(e) = delete_netns(&self.name) {
             eprintln!("warning: cannot delete netns {}: {e:#}", self.name);
         }
     }
+}
+
+/// Kills every process in namespace `name` (they would keep it alive after
+/// `ip netns del`), then deletes it.
+fn delete_netns(name: &str) -> anyhow::Result<()> {
+    if let Ok(pids) = run_cmd("ip", &["netns", "pids", name]) {
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    run_cmd("ip", &["netns", "del", name]).map(drop)
+}
+
+/// Removes labs left behind by a run that died without unwinding (Ctrl-C,
+/// SIGKILL): namespaces named by [`lab_name`] with one of `tags`
+/// (`<tag><pid>x<n>-…`) whose pid is gone, and every process still in them.
+pub fn reap_stale(tags: &[&str]) {
+    let Ok(list) = run_cmd("ip", &["netns", "list"]) else {
+        return;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(rest) = tags.iter().find_map(|t| ns.strip_prefix(t)) else {
+            continue;
+        };
+        let Some((pid, tail)) = rest.split_once('x') else {
+            continue;
+        };
+        let well_formed = digits(pid) && tail.split_once('-').is_some_and(|(n, _)| digits(n));
+        if !well_formed || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        eprintln!("lab: removing {ns}, left behind by a previous run");
+        let _ = delete_netns(ns);
+    }
+}
+
+/// Moves the calling thread into the namespace named `name` (created by `ip
+/// netns`). Only this thread changes namespace; sockets it opens afterwards
+/// stay there whichever thread uses them.
+pub fn enter_named(name: &str) -> anyhow::Result<()> {
+    enter(&Path::new("/run/netns").join(name))
 }
 
 /// Moves the calling thread into the namespace at `path`.
@@ -287,18 +375,7 @@ pub struct Veth {
 
 /// Creates a veth pair `a_name` (in `a`) <-> `b_name` (in `b`), both up.
 pub fn veth_pair(a: &Netns, a_name: &str, b: &Netns, b_name: &str) -> anyhow::Result<Veth> {
-    a.ip(&[
-        "link",
-        "add",
-        a_name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_name,
-        "netns",
-        b.name(),
-    ])?;
+    add_veth(a, a_name, b, b_name)?;
     a.ip(&["link", "set", a_name, "up"])?;
     b.ip(&["link", "set", b_name, "up"])?;
     Ok(Veth {
@@ -307,9 +384,16 @@ pub fn veth_pair(a: &Netns, a_name: &str, b: &Netns, b_name: &str) -> anyhow::Re
     })
 }
 
+/// Creates a veth pair `a_name` (in `a`) <-> `b_name` (in `b`), both down.
+fn add_veth(a: &Netns, a_name: &str, b: &Netns, b_name: &str) -> anyhow::Result<()> {
+    let peer = ["type", "veth", "peer", "name", b_name, "netns", b.name()];
+    a.ip(&[&["link", "add", a_name][..], &peer].concat())
+        .map(drop)
+}
+
 /// A LAN: a bridge `br0` in its own namespace (multicast snooping off, so
-/// 224.0.0.18 and ff02::12 always flood) with `n` host namespaces, each
-/// attached through its interface `eth0`.
+/// 224.0.0.18 and ff02::12 always flood) with host namespaces, each
+/// attached through its interface `eth0` to the bridge port `p<i>`.
 #[derive(Debug)]
 pub struct Lan {
     /// The host namespaces, in order. Dropped before the bridge.
@@ -319,9 +403,18 @@ pub struct Lan {
 }
 
 impl Lan {
-    /// Builds the bridge and `n` hosts named `<prefix>h<i>...`.
+    /// Builds the bridge and `n` hosts named `<prefix>h<i>...`, `eth0` up.
     pub fn new(prefix: &str, n: usize) -> anyhow::Result<Self> {
-        let lan = Netns::new(&format!("{prefix}lan"))?;
+        let mut lan = Self::bridge(Netns::new(&format!("{prefix}lan"))?)?;
+        for i in 0..n {
+            let host = lan.attach(Netns::new(&format!("{prefix}h{i}-"))?)?;
+            host.ip(&["link", "set", "eth0", "up"])?;
+        }
+        Ok(lan)
+    }
+
+    /// Creates the bridge in `lan`, with no hosts yet.
+    pub fn bridge(lan: Netns) -> anyhow::Result<Self> {
         lan.ip(&[
             "link",
             "add",
@@ -332,15 +425,26 @@ impl Lan {
             "0",
         ])?;
         lan.ip(&["link", "set", "br0", "up"])?;
-        let mut hosts = Vec::with_capacity(n);
-        for i in 0..n {
-            let host = Netns::new(&format!("{prefix}h{i}-"))?;
-            let port = format!("p{i}");
-            veth_pair(&lan, &port, &host, "eth0")?;
-            lan.ip(&["link", "set", &port, "master", "br0"])?;
-            hosts.push(host);
-        }
-        Ok(Self { hosts, lan })
+        Ok(Self {
+            hosts: Vec::new(),
+            lan,
+        })
+    }
+
+    /// Plugs `host` in: its new `eth0` (left down, to be configured first)
+    /// is the veth peer of bridge port [`Lan::port`]`(i)`, which is up.
+    pub fn attach(&mut self, host: Netns) -> anyhow::Result<&Netns> {
+        let port = Self::port(self.hosts.len());
+        add_veth(&self.lan, &port, &host, "eth0")?;
+        self.lan.ip(&["link", "set", &port, "master", "br0"])?;
+        self.lan.ip(&["link", "set", &port, "up"])?;
+        self.hosts.push(host);
+        Ok(&self.hosts[self.hosts.len() - 1])
+    }
+
+    /// The bridge port of host `i`.
+    pub fn port(i: usize) -> String {
+        format!("p{i}")
     }
 }
 
@@ -359,11 +463,30 @@ impl ChildGuard {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The process id, which is also its process group's.
+    pub fn pid(&self) -> anyhow::Result<Pid> {
+        let id = self
+            .id()
+            .with_context(|| format!("{} already reaped", self.what))?;
+        Ok(Pid::from_raw(i32::try_from(id)?))
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: Signal) -> anyhow::Result<()> {
+        nix::sys::signal::kill(self.pid()?, signal)
+            .with_context(|| format!("kill({}, {signal})", self.what))
+    }
+
+    /// Sends `signal` to the whole process group (the process and what it forked).
+    pub fn signal_group(&self, signal: Signal) -> anyhow::Result<()> {
+        killpg(self.pid()?, signal).with_context(|| format!("killpg({}, {signal})", self.what))
+    }
+
     /// Whether the process has exited (and reaps it).
     pub fn exited(&mut self) -> bool {
         self.child
             .as_mut()
-            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_)) | Err(_)))
     }
 
     /// The exit code once the process has exited (see [`ChildGuard::exited`]).
@@ -371,8 +494,23 @@ impl ChildGuard {
         self.child.as_mut()?.try_wait().ok()??.code()
     }
 
+    /// Waits for the process to exit; its exit code (`None` if killed by a signal).
+    pub fn wait(&mut self) -> anyhow::Result<Option<i32>> {
+        let child = self.child.as_mut().context("already stopped")?;
+        Ok(child.wait()?.code())
+    }
+
+    /// Kills the process group at once (SIGKILL) and reaps the process.
+    pub fn kill(&mut self) {
+        self.stop_after(None);
+    }
+
     /// Stops the process now (SIGTERM, then SIGKILL after `grace`).
     pub fn stop(&mut self, grace: Duration) {
+        self.stop_after(Some(grace));
+    }
+
+    fn stop_after(&mut self, grace: Option<Duration>) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -380,13 +518,15 @@ impl ChildGuard {
             return;
         };
         let pgid = Pid::from_raw(pgid);
-        let _ = killpg(pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
+        if let Some(grace) = grace {
+            let _ = killpg(pgid, Signal::SIGTERM);
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
             }
-            thread::sleep(Duration::from_millis(20));
         }
         // The group may hold forked children even if the leader is gone.
         let _ = killpg(pgid, Signal::SIGKILL);

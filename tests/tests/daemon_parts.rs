@@ -7,6 +7,10 @@
 //! veth pair; `p` captures every frame with an AF_PACKET socket.
 //!
 //! Needs root; run by `cargo xtask test`.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

@@ -5,6 +5,10 @@
 //! fallback) must turn them into the same events and counters.
 //!
 //! Needs root; run by `cargo xtask test` (one test at a time).
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

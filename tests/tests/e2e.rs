@@ -2,6 +2,10 @@
 //! with a client, checked the way an operator would check them: instance
 //! state, which host holds the VIP, and where the client's ARP / neighbour
 //! entry for the VIP points. Run as root by `cargo xtask test`.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{net::IpAddr, time::Duration};
 

@@ -6,6 +6,10 @@
 //! `lab_pair.conf` leaves the version to keepalived's default (VRRPv2), so it
 //! also proves the importer keeps the pair on one version; `lab_unicast.conf`
 //! is unicast VRRPv3 at 100 ms. Run as root.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     path::{Path, PathBuf},

@@ -7,6 +7,10 @@
 //! keepalived 2.2.7 only speaks the RFC 5798 checksum form for VRRPv3 over
 //! IPv4 (`v3_checksum_as_v2` arrived after 2.2.7), so our `rfc9568` form is
 //! checked against our own codec and the XDP tests, not against keepalived.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::time::Duration;
 

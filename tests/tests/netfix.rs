@@ -10,6 +10,10 @@
 //!   MASTER remains and the client's neighbour entry for the VIP points at it.
 //!
 //! Run as root by `cargo xtask test`.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     os::fd::{AsRawFd, OwnedFd},

@@ -1,6 +1,10 @@
 //! Start-up and address-owner faults found by fault injection (issue 9):
 //! real vrrp-agent daemons in network namespaces. Run as root by
 //! `cargo xtask test`.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::time::Duration;
 

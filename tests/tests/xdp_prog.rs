@@ -7,6 +7,10 @@
 //!
 //! BPF_PROG_TEST_RUN presents frames as received on the loopback device of
 //! the caller's network namespace, so the VRID keys use lo's ifindex.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

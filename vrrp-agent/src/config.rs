@@ -1,11 +1,14 @@
 //! The configuration file: TOML, validated in one pass that reports every
 //! problem with its position (`FILE:LINE:COL: message`).
 //!
-//! The document is read into toml's span-carrying tree ([`DeTable`]) and walked
+//! The document is read into toml's span-carrying tree ([`toml::de::DeTable`]) and walked
 //! by hand instead of through `#[derive(Deserialize)]`: serde stops at the
 //! first error, and an operator fixing a config wants the whole list at once.
 //! Unknown keys are errors (typo protection), with a suggestion when a known
 //! key is close.
+//!
+//! [`validate`] walks the document; this module holds what the rest of the
+//! agent uses: the validated types, loading, and the duration syntax.
 //!
 //! Keys beyond the SPEC (compatible extensions):
 //! - `global.notify_timeout` (default `"30s"`): a notify script still running
@@ -20,7 +23,6 @@
 //!   survives switches that rate-limit broadcast ARP.
 
 use std::{
-    collections::{HashMap, HashSet},
     fmt,
     net::{IpAddr, SocketAddr},
     ops::Range,
@@ -29,13 +31,10 @@ use std::{
     time::Duration,
 };
 
-use toml::{
-    Spanned,
-    de::{DeTable, DeValue},
-};
-
 use crate::proto::{
-    packet::{Family, V3Checksum, Version},
+    packet::{
+        Family, HEADER_LEN, V2_AUTH_DATA_LEN, V3Checksum, VRRP_GROUP_V4, VRRP_GROUP_V6, Version,
+    },
     router::RouterConfig,
 };
 
@@ -49,6 +48,9 @@ pub const DEFAULT_GARP_REPEAT: u32 = 5;
 pub const DEFAULT_GARP_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest accepted `preempt_delay` (keepalived's limit too).
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+
+mod validate;
+mod values;
 
 /// `global.xdp` / `run --xdp`; defined with the data plane that interprets it.
 pub use crate::dataplane::XdpMode;
@@ -65,7 +67,7 @@ pub struct VirtualIp {
 impl VirtualIp {
     /// The address family.
     pub fn family(&self) -> Family {
-        family_of(&self.addr)
+        Family::of(self.addr)
     }
 }
 
@@ -199,8 +201,8 @@ impl Instance {
     /// (RFC 5798 §5.1.1.2 / §5.1.2.2).
     pub fn multicast_group(&self) -> IpAddr {
         match self.family {
-            Family::V4 => IpAddr::from([224, 0, 0, 18]),
-            Family::V6 => IpAddr::from([0xff02, 0, 0, 0, 0, 0, 0, 0x12]),
+            Family::V4 => VRRP_GROUP_V4.into(),
+            Family::V6 => VRRP_GROUP_V6.into(),
         }
     }
 }
@@ -229,7 +231,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file was read but is invalid; every problem is listed.
-    #[error("{}", render_problems(file, problems))]
+    #[error("{}", problems.iter().map(|p| p.render(file)).collect::<Vec<_>>().join("\n"))]
     Invalid {
         /// The path as given.
         file: String,
@@ -243,20 +245,17 @@ impl ConfigError {
     pub fn lines(&self) -> Vec<String> {
         match self {
             ConfigError::Read { .. } => vec![self.to_string()],
-            ConfigError::Invalid { file, problems } => problems
-                .iter()
-                .map(|p| format!("{file}:{}:{}: {}", p.line, p.col, p.message))
-                .collect(),
+            ConfigError::Invalid { file, problems } => {
+                problems.iter().map(|p| p.render(file)).collect()
+            }
         }
     }
 }
 
-fn render_problems(file: &str, problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{file}:{}:{}: {}", p.line, p.col, p.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+impl Problem {
+    fn render(&self, file: &str) -> String {
+        format!("{file}:{}:{}: {}", self.line, self.col, self.message)
+    }
 }
 
 impl Config {
@@ -269,11 +268,18 @@ impl Config {
     /// settings) as `FILE:LINE:COL: warning: message` lines.
     pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |source| ConfigError::Read {
             file: file.clone(),
             source,
-        })?;
-        Config::parse_with_warnings(&text, &file)
+        };
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Config::parse_with_warnings(text, &file),
+            Err(e) => Err(ConfigError::Invalid {
+                problems: vec![not_utf8(&bytes, e.valid_up_to())],
+                file,
+            }),
+        }
     }
 
     /// Validates config text; `file` is only used in messages.
@@ -286,11 +292,7 @@ impl Config {
         text: &str,
         file: &str,
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut p = Parser {
-            text,
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let mut p = validate::Parser::new(text);
         let cfg = p.document();
         if p.problems.is_empty()
             && let Some(cfg) = cfg
@@ -319,6 +321,21 @@ fn positioned(text: &str, mut spans: Vec<(Range<usize>, String)>) -> Vec<Problem
             Problem { line, col, message }
         })
         .collect()
+}
+
+/// The problem of a file that is not UTF-8, at its first invalid byte.
+fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Problem {
+    let valid = std::str::from_utf8(&bytes[..valid_up_to]).unwrap_or_default();
+    let (line, col) = line_col(valid, valid.len());
+    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
+    Problem {
+        line,
+        col,
+        message: format!(
+            "the config is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8 \
+             (e.g. `iconv -f latin1 -t utf-8`)"
+        ),
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -407,789 +424,24 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-fn family_of(addr: &IpAddr) -> Family {
-    match addr {
-        IpAddr::V4(_) => Family::V4,
-        IpAddr::V6(_) => Family::V6,
-    }
-}
+/// The largest packet an advert may need: Ethernet's MTU. A jumbo-frame link
+/// could carry more, but a peer behind a 1500-byte link could not receive it.
+pub const ADVERT_MTU: usize = 1500;
 
-fn family_name(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "IPv4",
-        Family::V6 => "IPv6",
-    }
-}
-
-const GLOBAL_KEYS: &[&str] = &[
-    "router_id",
-    "control_socket",
-    "xdp",
-    "metrics_listen",
-    "notify_timeout",
-    "advert_dscp",
-];
-const INSTANCE_KEYS: &[&str] = &[
-    "name",
-    "interface",
-    "vrid",
-    "priority",
-    "version",
-    "advert_interval",
-    "virtual_ips",
-    "preempt",
-    "preempt_delay",
-    "accept_mode",
-    "unicast_peers",
-    "v3_checksum",
-    "notify",
-    "garp_repeat",
-    "garp_interval",
-];
-
-type Val<'i> = Spanned<DeValue<'i>>;
-
-/// Collects problems while walking the document.
-struct Parser<'t> {
-    text: &'t str,
-    problems: Vec<(Range<usize>, String)>,
-    warnings: Vec<(Range<usize>, String)>,
-}
-
-/// Key spans of one instance kept for cross-instance checks.
-struct Seen {
-    name: Option<(String, Range<usize>)>,
-    key: Option<((String, u8, Family), Range<usize>)>,
-}
-
-impl<'t> Parser<'t> {
-    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
-        self.problems.push((span, msg.into()));
-    }
-
-    fn document(&mut self) -> Option<Config> {
-        let root = match DeTable::parse(self.text) {
-            Ok(r) => r,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let msg = e.message().trim().to_owned();
-                self.err(span, format!("TOML syntax error: {msg}"));
-                return None;
-            }
-        };
-        let root_span = root.span();
-        let root = root.into_inner();
-        let mut global = None;
-        let mut instances_val = None;
-        for (k, v) in root.iter() {
-            match k.get_ref().as_ref() {
-                "global" => global = Some(v),
-                "instance" => instances_val = Some(v),
-                other => {
-                    let hint = suggest(other, &["global", "instance"]);
-                    self.err(k.span(), format!("unknown section `{other}`{hint}"));
-                }
-            }
-        }
-        let global = self.global(global);
-        let mut instances = Vec::new();
-        let mut seen = Vec::new();
-        match instances_val {
-            None => self.err(
-                root_span.start..root_span.start,
-                "no [[instance]] configured",
-            ),
-            Some(v) => match v.get_ref() {
-                DeValue::Array(arr) if !arr.is_empty() => {
-                    for item in arr.iter() {
-                        let (inst, s) = self.instance(item);
-                        seen.push(s);
-                        if let Some(i) = inst {
-                            instances.push(i);
-                        }
-                    }
-                }
-                DeValue::Array(_) => self.err(v.span(), "no [[instance]] configured"),
-                _ => self.err(
-                    v.span(),
-                    "`instance` must be an array of tables: write [[instance]]",
-                ),
-            },
-        }
-        self.cross_instance(&seen);
-        Some(Config {
-            global: global?,
-            instances,
-        })
-    }
-
-    fn cross_instance(&mut self, seen: &[Seen]) {
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut keys: HashMap<&(String, u8, Family), usize> = HashMap::new();
-        for s in seen {
-            if let Some((name, span)) = &s.name {
-                match names.get(name.as_str()) {
-                    Some(first) => {
-                        let (l, _) = line_col(self.text, *first);
-                        self.err(
-                            span.clone(),
-                            format!("duplicate instance name `{name}` (first used on line {l})"),
-                        );
-                    }
-                    None => {
-                        names.insert(name, span.start);
-                    }
-                }
-            }
-            if let Some((key, span)) = &s.key {
-                match keys.get(key) {
-                    Some(first) => {
-                        let (l, _) = line_col(self.text, *first);
-                        self.err(
-                            span.clone(),
-                            format!(
-                                "vrid {} is already used for {} on interface `{}` (line {l}); \
-                                 (interface, vrid, family) must be unique",
-                                key.1,
-                                family_name(key.2),
-                                key.0
-                            ),
-                        );
-                    }
-                    None => {
-                        keys.insert(key, span.start);
-                    }
-                }
-            }
-        }
-    }
-
-    fn global(&mut self, v: Option<&Val<'_>>) -> Option<Global> {
-        let empty = DeTable::default();
-        let table = match v {
-            None => &empty,
-            Some(v) => match v.get_ref() {
-                DeValue::Table(t) => t,
-                _ => {
-                    self.err(v.span(), "`global` must be a table: write [global]");
-                    return None;
-                }
-            },
-        };
-        self.unknown_keys(table, GLOBAL_KEYS, "[global]");
-        let router_id = match self.string(table, "router_id") {
-            Some((s, span)) if s.trim().is_empty() => {
-                self.err(span, "`router_id` must not be empty");
-                None
-            }
-            Some((s, _)) => Some(s),
-            None => Some(default_router_id()),
-        };
-        let control_socket = match self.string(table, "control_socket") {
-            Some((s, span)) if s.is_empty() => {
-                self.err(span, "`control_socket` must not be empty");
-                None
-            }
-            Some((s, _)) => Some(PathBuf::from(s)),
-            None => Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-        };
-        let xdp = match self.string(table, "xdp") {
-            Some((s, span)) => match s.parse::<XdpMode>() {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    self.err(span, format!("`xdp`: {e}"));
-                    None
-                }
-            },
-            None => Some(XdpMode::Auto),
-        };
-        let metrics_listen = match self.string(table, "metrics_listen") {
-            Some((s, span)) => match s.parse::<SocketAddr>() {
-                Ok(a) => Some(Some(a)),
-                Err(_) => {
-                    self.err(
-                        span,
-                        format!("`metrics_listen`: `{s}` is not an address:port (e.g. \"127.0.0.1:9477\")"),
-                    );
-                    None
-                }
-            },
-            None => Some(None),
-        };
-        let notify_timeout = match self.duration(table, "notify_timeout") {
-            Some((d, span)) if d.is_zero() => {
-                self.err(span, "`notify_timeout` must be greater than 0");
-                None
-            }
-            Some((d, _)) => Some(d),
-            None if self.had_error_at(table, "notify_timeout") => None,
-            None => Some(DEFAULT_NOTIFY_TIMEOUT),
-        };
-        let advert_dscp = match self.int(table, "advert_dscp") {
-            Some((n, span)) => self
-                .ranged(n, span, "advert_dscp", 0, 63)
-                .map(|(n, _)| n as u8),
-            None if self.had_error_at(table, "advert_dscp") => None,
-            None => Some(crate::tx::DEFAULT_ADVERT_DSCP),
-        };
-        Some(Global {
-            router_id: router_id?,
-            control_socket: control_socket?,
-            xdp: xdp?,
-            metrics_listen: metrics_listen?,
-            notify_timeout: notify_timeout?,
-            advert_dscp: advert_dscp?,
-        })
-    }
-
-    fn instance(&mut self, v: &Val<'_>) -> (Option<Instance>, Seen) {
-        let mut seen = Seen {
-            name: None,
-            key: None,
-        };
-        let DeValue::Table(t) = v.get_ref() else {
-            self.err(
-                v.span(),
-                "each `instance` must be a table: write [[instance]]",
-            );
-            return (None, seen);
-        };
-        let whole = v.span();
-        self.unknown_keys(t, INSTANCE_KEYS, "[[instance]]");
-        let before = self.problems.len();
-        let mut ok = true;
-
-        let name = self.required_string(t, "name", &whole);
-        if let Some((n, span)) = &name {
-            if n.trim().is_empty() {
-                self.err(span.clone(), "`name` must not be empty");
-                ok = false;
-            } else {
-                seen.name = Some((n.clone(), span.clone()));
-            }
-        }
-        let interface = self.required_string(t, "interface", &whole);
-        if let Some((i, span)) = &interface
-            && let Err(e) = check_ifname(i)
-        {
-            self.err(span.clone(), format!("`interface`: {e}"));
-            ok = false;
-        }
-        let vrid = self.required_int(t, "vrid", &whole).and_then(|(n, span)| {
-            self.ranged(n, span, "vrid", 1, 255)
-                .map(|(n, s)| (n as u8, s))
-        });
-        let priority = self
-            .required_int(t, "priority", &whole)
-            .and_then(|(n, span)| {
-                self.ranged(n, span, "priority", 1, 255)
-                    .map(|(n, s)| (n as u8, s))
-            });
-        let version = match self.int(t, "version") {
-            Some((2, _)) => Some(Version::V2),
-            Some((3, _)) => Some(Version::V3),
-            Some((n, span)) => {
-                self.err(span, format!("`version` must be 2 or 3, found {n}"));
-                None
-            }
-            None if self.had_error_at(t, "version") => None,
-            None => Some(Version::V3),
-        };
-        let advert_interval = match self.duration(t, "advert_interval") {
-            Some((d, span)) => Some((d, Some(span))),
-            None if self.had_error_at(t, "advert_interval") => None,
-            None => Some((Duration::from_secs(1), None)),
-        };
-        let virtual_ips = self.vips(t, &whole);
-        let preempt = self.bool_or(t, "preempt", true);
-        let preempt_delay = match self.duration(t, "preempt_delay") {
-            Some((d, span)) if d > MAX_PREEMPT_DELAY => {
-                self.err(
-                    span,
-                    format!(
-                        "`preempt_delay` {} is longer than the maximum {}",
-                        format_duration(d),
-                        format_duration(MAX_PREEMPT_DELAY)
-                    ),
-                );
-                None
-            }
-            Some((d, span)) => Some((d, Some(span))),
-            None if self.had_error_at(t, "preempt_delay") => None,
-            None => Some((Duration::ZERO, None)),
-        };
-        let accept_mode = self.bool_or(t, "accept_mode", false);
-        let peers = self.peers(t);
-        let v3_checksum = match self.string(t, "v3_checksum") {
-            Some((s, _)) if s == "rfc5798" => Some(V3Checksum::Rfc5798),
-            Some((s, _)) if s == "rfc9568" => Some(V3Checksum::Rfc9568),
-            Some((s, span)) => {
-                self.err(
-                    span,
-                    format!("`v3_checksum` must be \"rfc5798\" or \"rfc9568\", found `{s}`"),
-                );
-                None
-            }
-            None if self.had_error_at(t, "v3_checksum") => None,
-            None => Some(V3Checksum::Rfc5798),
-        };
-        let notify = match self.string(t, "notify") {
-            Some((s, span)) if s.trim().is_empty() => {
-                self.err(span, "`notify` must not be empty (leave it out to disable)");
-                None
-            }
-            Some((s, _)) => Some(Some(PathBuf::from(s))),
-            None if self.had_error_at(t, "notify") => None,
-            None => Some(None),
-        };
-        let garp_repeat = match self.int(t, "garp_repeat") {
-            Some((n, span)) => self
-                .ranged(n, span, "garp_repeat", 1, 100)
-                .map(|(n, _)| n as u32),
-            None if self.had_error_at(t, "garp_repeat") => None,
-            None => Some(DEFAULT_GARP_REPEAT),
-        };
-        let garp_interval = match self.duration(t, "garp_interval") {
-            Some((d, span)) if d > Duration::from_secs(1) => {
-                self.err(span, "`garp_interval` must be at most 1s");
-                None
-            }
-            Some((d, _)) => Some(d),
-            None if self.had_error_at(t, "garp_interval") => None,
-            None => Some(DEFAULT_GARP_INTERVAL),
-        };
-
-        // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
-        // router's link-local VIP, and receivers applying erratum 8300 (we
-        // do, in the kernel) drop adverts without one. keepalived only warns
-        // and then cannot talk to compliant peers; we refuse the config.
-        if let Some(vips) = &virtual_ips
-            && let Some((IpAddr::V6(first), span)) = vips.first().map(|(v, s)| (v.addr, s))
-            && (first.segments()[0] & 0xffc0) != 0xfe80
-        {
-            self.err(
-                span.clone(),
-                format!(
-                    "the first IPv6 virtual IP `{first}` must be link-local (RFC 9568 §5.2.9), \
-                     e.g. virtual_ips = [\"fe80::{:x}/64\", \"{first}/64\"]",
-                    vrid.as_ref().map_or(1, |(v, _)| *v)
-                ),
-            );
-        }
-        // Cross-field rules.
-        let family = virtual_ips
-            .as_ref()
-            .and_then(|vips| vips.first().map(|(v, _)| v.family()));
-        if let (Some(vips), Some(fam)) = (&virtual_ips, family) {
-            for (vip, span) in vips.iter().skip(1) {
-                if vip.family() != fam {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "`{vip}` is {} but this instance's first virtual IP is {}; \
-                             use one address family per instance (two instances may share a vrid)",
-                            family_name(vip.family()),
-                            family_name(fam)
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let (Some(Version::V2), Some(vips)) = (version, &virtual_ips) {
-            for (vip, span) in vips {
-                if vip.family() == Family::V6 {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "IPv6 virtual IP `{vip}` needs `version = 3` (VRRPv2 is IPv4 only)"
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let (Some(fam), Some(peers)) = (family, &peers) {
-            for (peer, span) in peers {
-                if family_of(peer) != fam {
-                    self.err(
-                        span.clone(),
-                        format!(
-                            "unicast peer `{peer}` is {} but the virtual IPs are {}",
-                            family_name(family_of(peer)),
-                            family_name(fam)
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let (Some(ver), Some((d, span))) = (version, &advert_interval)
-            && let Err(e) = check_interval(ver, *d)
-        {
-            let span = span
-                .clone()
-                .unwrap_or_else(|| key_span(t, "version").unwrap_or(whole.clone()));
-            self.err(span, format!("`advert_interval`: {e}"));
-            ok = false;
-        }
-        if let (Some((i, _)), Some((v, span)), Some(f)) = (&interface, &vrid, family) {
-            seen.key = Some(((i.clone(), *v, f), span.clone()));
-        }
-
-        let build = || -> Option<Instance> {
-            Some(Instance {
-                name: name?.0,
-                interface: interface?.0,
-                vrid: vrid?.0,
-                priority: priority?.0,
-                version: version?,
-                family: family?,
-                advert_interval: advert_interval?.0,
-                virtual_ips: virtual_ips?.into_iter().map(|(v, _)| v).collect(),
-                preempt: preempt?,
-                preempt_delay: preempt_delay?.0,
-                accept_mode: accept_mode?,
-                unicast_peers: peers?.into_iter().map(|(p, _)| p).collect(),
-                v3_checksum: v3_checksum?,
-                notify: notify?,
-                garp_repeat: garp_repeat?,
-                garp_interval: garp_interval?,
-            })
-        };
-        // Any problem reported for this instance (including in helpers) voids it.
-        let inst = if ok && self.problems.len() == before {
-            build()
-        } else {
-            None
-        };
-        (inst, seen)
-    }
-
-    fn vips(
-        &mut self,
-        t: &DeTable<'_>,
-        whole: &Range<usize>,
-    ) -> Option<Vec<(VirtualIp, Range<usize>)>> {
-        let Some(v) = t.get("virtual_ips") else {
-            self.err(
-                whole.start..whole.start,
-                "missing required key `virtual_ips`",
-            );
-            return None;
-        };
-        let items = self.string_array(v, "virtual_ips")?;
-        if items.is_empty() && matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) {
-            self.err(v.span(), "`virtual_ips` needs at least one address");
-            return None;
-        }
-        let mut out = Vec::new();
-        let mut dup = HashSet::new();
-        for (s, span) in items {
-            match s.parse::<VirtualIp>() {
-                Ok(vip) => {
-                    if let Err(e) = check_unicast(&vip.addr) {
-                        self.err(span, format!("virtual IP `{vip}` {e}"));
-                    } else if !dup.insert(vip.addr) {
-                        self.err(span, format!("virtual IP `{}` is listed twice", vip.addr));
-                    } else {
-                        out.push((vip, span));
-                    }
-                }
-                Err(e) => {
-                    self.err(span, format!("`virtual_ips`: {e}"));
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn peers(&mut self, t: &DeTable<'_>) -> Option<Vec<(IpAddr, Range<usize>)>> {
-        let Some(v) = t.get("unicast_peers") else {
-            return Some(Vec::new());
-        };
-        let items = self.string_array(v, "unicast_peers")?;
-        let mut out = Vec::new();
-        let mut dup = HashSet::new();
-        for (s, span) in items {
-            match s.trim().parse::<IpAddr>() {
-                Ok(a) => {
-                    if let Err(e) = check_unicast(&a) {
-                        self.err(span, format!("unicast peer `{a}` {e}"));
-                    } else if !dup.insert(a) {
-                        self.err(span, format!("unicast peer `{a}` is listed twice"));
-                    } else {
-                        out.push((a, span));
-                    }
-                }
-                Err(_) => {
-                    self.err(span, format!("unicast peer `{s}` is not an IP address"));
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn string_array(&mut self, v: &Val<'_>, key: &str) -> Option<Vec<(String, Range<usize>)>> {
-        let DeValue::Array(arr) = v.get_ref() else {
-            self.err(
-                v.span(),
-                format!(
-                    "`{key}` must be an array of strings, found {}",
-                    v.get_ref().type_str()
-                ),
-            );
-            return None;
-        };
-        let mut out = Vec::new();
-        for item in arr.iter() {
-            match item.get_ref() {
-                DeValue::String(s) => out.push((s.to_string(), item.span())),
-                other => {
-                    self.err(
-                        item.span(),
-                        format!(
-                            "`{key}` entries must be strings, found {}",
-                            other.type_str()
-                        ),
-                    );
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn ranged(
-        &mut self,
-        n: i64,
-        span: Range<usize>,
-        key: &str,
-        lo: i64,
-        hi: i64,
-    ) -> Option<(i64, Range<usize>)> {
-        if (lo..=hi).contains(&n) {
-            Some((n, span))
-        } else {
-            self.err(span, format!("`{key}` must be {lo}..={hi}, found {n}"));
-            None
-        }
-    }
-
-    fn unknown_keys(&mut self, t: &DeTable<'_>, known: &[&str], section: &str) {
-        for (k, _) in t.iter() {
-            let key = k.get_ref().as_ref();
-            if !known.contains(&key) {
-                let hint = suggest(key, known);
-                self.err(k.span(), format!("unknown key `{key}` in {section}{hint}"));
-            }
-        }
-    }
-
-    /// True when `key` is present (so a `None` from a typed getter means it was reported).
-    fn had_error_at(&self, t: &DeTable<'_>, key: &str) -> bool {
-        t.get(key).is_some()
-    }
-
-    fn string(&mut self, t: &DeTable<'_>, key: &str) -> Option<(String, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => Some((s.to_string(), v.span())),
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be a string, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_string(
-        &mut self,
-        t: &DeTable<'_>,
-        key: &str,
-        whole: &Range<usize>,
-    ) -> Option<(String, Range<usize>)> {
-        if t.get(key).is_none() {
-            self.err(
-                whole.start..whole.start,
-                format!("missing required key `{key}`"),
-            );
-            return None;
-        }
-        self.string(t, key)
-    }
-
-    fn int(&mut self, t: &DeTable<'_>, key: &str) -> Option<(i64, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Some((n, v.span())),
-                Err(_) => {
-                    self.err(v.span(), format!("`{key}` is out of range"));
-                    None
-                }
-            },
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be an integer, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_int(
-        &mut self,
-        t: &DeTable<'_>,
-        key: &str,
-        whole: &Range<usize>,
-    ) -> Option<(i64, Range<usize>)> {
-        if t.get(key).is_none() {
-            self.err(
-                whole.start..whole.start,
-                format!("missing required key `{key}`"),
-            );
-            return None;
-        }
-        self.int(t, key)
-    }
-
-    fn bool_or(&mut self, t: &DeTable<'_>, key: &str, default: bool) -> Option<bool> {
-        let Some(v) = t.get(key) else {
-            return Some(default);
-        };
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be true or false, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, t: &DeTable<'_>, key: &str) -> Option<(Duration, Range<usize>)> {
-        let v = t.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => match parse_duration(s) {
-                Ok(d) => Some((d, v.span())),
-                Err(e) => {
-                    self.err(v.span(), format!("`{key}`: {e}"));
-                    None
-                }
-            },
-            other => {
-                self.err(
-                    v.span(),
-                    format!(
-                        "`{key}` must be a duration string with a unit (e.g. \"1s\"), found {}",
-                        other.type_str()
-                    ),
-                );
-                None
-            }
-        }
-    }
-}
-
-fn key_span(t: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
-    t.get(key).map(|v| v.span())
-}
-
-/// RFC 3768 §5.3.7 (v2: whole seconds in 8 bits) and RFC 9568 §5.2.7 (v3:
-/// centiseconds in 12 bits).
-fn check_interval(version: Version, d: Duration) -> Result<(), String> {
-    match version {
-        Version::V2 => {
-            if d.subsec_nanos() != 0 || !(1..=255).contains(&d.as_secs()) {
-                return Err(format!(
-                    "VRRPv2 needs whole seconds 1s..=255s, found {}",
-                    format_duration(d)
-                ));
-            }
-        }
-        Version::V3 => {
-            let ns = d.as_nanos();
-            if !(10_000_000..=40_950_000_000).contains(&ns) || !ns.is_multiple_of(10_000_000) {
-                return Err(format!(
-                    "VRRPv3 needs 10ms..=40.95s in steps of 10ms, found {}",
-                    format_duration(d)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_unicast(a: &IpAddr) -> Result<(), &'static str> {
-    if a.is_unspecified() {
-        Err("is the unspecified address")
-    } else if a.is_multicast() {
-        Err("is a multicast address")
-    } else if a.is_loopback() {
-        Err("is a loopback address")
-    } else if let IpAddr::V4(v4) = a
-        && v4.is_broadcast()
-    {
-        Err("is the broadcast address")
-    } else {
-        Ok(())
-    }
-}
-
-/// Linux interface names: 1..=15 bytes, no `/`, no whitespace (dev_valid_name).
-fn check_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if name.len() > 15 {
-        return Err(format!("`{name}` is longer than 15 bytes (IFNAMSIZ)"));
-    }
-    if name == "."
-        || name == ".."
-        || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
-    {
-        return Err(format!("`{name}` is not a valid interface name"));
-    }
-    Ok(())
-}
-
-/// `, did you mean `x`?` when a known key is within edit distance 2.
-fn suggest(key: &str, known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| format!(", did you mean `{k}`?"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-fn default_router_id() -> String {
-    // The UTS hostname, as uname(2) reports it; reading it touches nothing.
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "vrrp-agent".into())
+/// How many virtual IPs one advert carries: at most 255 (the 8-bit Count
+/// IPvX Addr field, RFC 9568 §5.2.5) and within an [`ADVERT_MTU`] packet
+/// (IPv4: 20 + 8 + 4n bytes, IPv6: 40 + 8 + 16n, VRRPv2 adds 8 bytes of
+/// authentication data): 255 for IPv4, 90 for IPv6.
+pub fn max_advert_addrs(family: Family, version: Version) -> usize {
+    let ip_header = match family {
+        Family::V4 => 20,
+        Family::V6 => 40,
+    };
+    let trailer = match version {
+        Version::V2 => V2_AUTH_DATA_LEN,
+        Version::V3 => 0,
+    };
+    ((ADVERT_MTU - ip_header - HEADER_LEN - trailer) / family.addr_len()).min(usize::from(u8::MAX))
 }
 
 #[cfg(test)]
@@ -1241,14 +493,5 @@ mod tests {
         assert_eq!(line_col(t, 3), (2, 1));
         assert_eq!(line_col(t, t.len() - 1), (3, 1));
         assert_eq!(line_col(t, 7), (2, 4));
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(
-            suggest("priorty", INSTANCE_KEYS),
-            ", did you mean `priority`?"
-        );
-        assert_eq!(suggest("zzzzzzzz", INSTANCE_KEYS), "");
     }
 }

@@ -14,6 +14,12 @@
 //! - [`import`]: `import-keepalived`, keepalived.conf to vrrp-agent config.
 #![deny(missing_docs)]
 
+// Dependencies of the binary (src/main.rs) and of the integration tests only.
+use clap as _;
+#[cfg(test)]
+use proptest as _;
+use tracing_subscriber as _;
+
 pub mod agent;
 pub mod checks;
 pub mod cmdline;

@@ -1,4 +1,8 @@
 //! vrrp-agent command line: `run`, `check`, `status`, `import-keepalived`.
+#![expect(
+    unused_crate_dependencies,
+    reason = "the binary links the library's dependencies; the library reports its own unused ones"
+)]
 
 use std::{path::PathBuf, process::ExitCode};
 

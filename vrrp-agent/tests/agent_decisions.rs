@@ -2,6 +2,10 @@
 //! graceful-stop handover, the Master_Down catch-up from `LAST_SEEN` with the
 //! suppressed-advert replay, link down/up, and the deliver-all flag. Each
 //! test fails if its rule is removed. `LAST_SEEN` is a fake.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{cell::RefCell, collections::HashMap, net::IpAddr, time::Duration};
 

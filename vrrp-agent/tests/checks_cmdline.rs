@@ -1,5 +1,9 @@
 //! keepalived-style notify command lines through parse + pre-flight, against
 //! real files.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{os::unix::fs::PermissionsExt, path::PathBuf};
 

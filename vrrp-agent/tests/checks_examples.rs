@@ -2,6 +2,10 @@
 //! parses, every check table uses only SPEC's keys, and every command line
 //! splits with keepalived's quoting and names a script shipped next to it
 //! that root may execute.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::path::{Path, PathBuf};
 

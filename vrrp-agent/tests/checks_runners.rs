@@ -3,6 +3,10 @@
 //!
 //! Every wait has a generous guard so a broken runner fails the test
 //! instead of hanging it; no assertion is about how fast something was seen.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     io::Write,

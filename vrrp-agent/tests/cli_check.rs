@@ -1,4 +1,8 @@
 //! `vrrp-agent check` and the one-line failures of `run` / `status`, through the binary.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{path::PathBuf, process::Command};
 
@@ -22,6 +26,11 @@ fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vrrp-agent"))
 }
 
+/// `vrrp-agent check --config <f>`.
+fn check(f: &std::path::Path) -> std::process::Output {
+    agent().args(["check", "--config"]).arg(f).output().unwrap()
+}
+
 const GOOD: &str = r#"[global]
 router_id = "lb1"
 
@@ -38,11 +47,7 @@ fn check_valid_exits_0_silently() {
     let d = TempDir::new("ok");
     let f = d.0.join("good.toml");
     std::fs::write(&f, GOOD).unwrap();
-    let out = agent()
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = check(&f);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
 }
@@ -59,11 +64,7 @@ fn check_invalid_exits_1_with_file_line_col() {
         ),
     )
     .unwrap();
-    let out = agent()
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = check(&f);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -77,6 +78,27 @@ fn check_invalid_exits_1_with_file_line_col() {
         lines[1].starts_with(&format!("{prefix}10:19: `advert_interval`: VRRPv2")),
         "{text}"
     );
+}
+
+/// Issue 9 defect 5: `check` refuses what `run` could not advertise.
+#[test]
+fn check_rejects_more_vips_than_an_advert_carries() {
+    let d = TempDir::new("vips");
+    let f = d.0.join("vips.toml");
+    let vips: Vec<String> = (0..300)
+        .map(|i| format!("\"198.51.{}.{}\"", i / 200, i % 200 + 1))
+        .collect();
+    let text = GOOD.replace(
+        "virtual_ips = [\"192.0.2.10/24\"]",
+        &format!("virtual_ips = [\n{}\n]", vips.join(",\n")),
+    );
+    std::fs::write(&f, text).unwrap();
+    let out = check(&f);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stderr).unwrap();
+    // Line 9 opens the list; the 256th address is on line 265.
+    let want = format!("{}:265:1: 300 virtual IPs in one instance", f.display());
+    assert!(text.starts_with(&want), "{text}");
 }
 
 #[test]

@@ -1,4 +1,8 @@
 //! `vrrp-agent status` against a control socket served in-process.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     os::unix::fs::PermissionsExt,

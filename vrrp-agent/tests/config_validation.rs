@@ -1,5 +1,9 @@
 //! Config file validation: every rule, reported as `FILE:LINE:COL: message`,
 //! all problems at once.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{net::IpAddr, time::Duration};
 
@@ -506,4 +510,52 @@ fn advert_dscp() {
     assert_problem(&t, "2:15", "`advert_dscp` must be 0..=63, found 64");
     let t = format!("[global]\nadvert_dscp = \"cs6\"\n{}", inst(vips));
     assert_problem(&t, "2:15", "`advert_dscp`");
+}
+
+/// Issue 9 defect 5: an advert carries at most 255 addresses and must fit a
+/// 1500-byte packet (IPv6: 40 + 8 + 16n bytes, so 90 addresses); `check`
+/// rejects what `run` could not advertise, at the first address too many.
+#[test]
+fn more_vips_than_one_advert_carries_are_rejected() {
+    let list = |n: usize, first: &str, addr: &dyn Fn(usize) -> String| {
+        let mut v = vec![format!("\"{first}\"")];
+        v.extend((1..n).map(|i| format!("\"{}\"", addr(i))));
+        format!("virtual_ips = [{}]", v.join(", "))
+    };
+    let v4 = |i: usize| format!("198.51.{}.{}", i / 256, i % 256);
+    let v6 = |i: usize| format!("2001:db8::{i:x}");
+    valid(&inst(&list(255, "192.0.2.1", &v4)));
+    valid(&inst(&list(90, "fe80::1", &v6)));
+    for (text, count, max) in [
+        (inst(&list(300, "192.0.2.1", &v4)), 300, 255),
+        (inst(&list(91, "fe80::1", &v6)), 91, 90),
+    ] {
+        let line = text.lines().nth(5).unwrap();
+        // Column of the first address beyond the limit.
+        let nth_quote = line.match_indices('"').nth(2 * max).unwrap().0;
+        let pos = format!("6:{}", nth_quote + 1);
+        assert_problem(&text, &pos, &format!("{count} virtual IPs in one instance"));
+        assert_problem(&text, &pos, &format!("advert carries at most {max}"));
+        assert_problem(&text, &pos, "split them over several instances");
+    }
+}
+
+/// Issue 9 defect 8: a file that is not UTF-8 is reported at the line and
+/// column of its first invalid byte, like every other problem.
+#[test]
+fn not_utf8_has_a_position() {
+    let dir = std::env::temp_dir().join(format!("vrrp-config-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.toml");
+    // "lé" in Latin-1: 0xe9 is not UTF-8.
+    std::fs::write(&path, b"[global]\nrouter_id = \"l\xe9\"\n").unwrap();
+    let err = Config::load(&path).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines = err.lines();
+    let want = format!(
+        "{}:2:15: the config is not valid UTF-8 (byte 0xe9)",
+        path.display()
+    );
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+    assert!(lines.len() == 1 && lines[0].starts_with(&want), "{lines:?}");
 }

@@ -1,6 +1,10 @@
 //! `import-keepalived` on the corpus in `tests/keepalived/`: each file is
 //! converted, the result parsed with `Config::parse`, and its important
 //! values, the keywords listed as not carried, and the exit status checked.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     net::IpAddr,

@@ -1,5 +1,9 @@
 //! Advert codec: one test per RFC 9568 §7.1 receive check, the wire rules
 //! of RFC 3768 §5 / RFC 9568 §5, frame splitting, and round-trip properties.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

@@ -1,6 +1,10 @@
 //! Golden adverts captured from keepalived 2.2.7 (see
 //! `tests/fixtures/README.md`): we parse what keepalived sends, and what we
 //! emit with the same parameters is byte-identical.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::net::IpAddr;
 use std::time::Duration;

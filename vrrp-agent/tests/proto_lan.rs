@@ -4,6 +4,10 @@
 //! `Advert::parse`), with a configurable one-way delay, loss probability
 //! (deterministic PRNG) and partitions between pairs of routers. Times are
 //! asserted to the nanosecond: the core never reads a clock.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,6 +1,10 @@
 //! The election state machine, one test per rule of RFC 3768 §6 and RFC 9568
 //! §6 (plus the keepalived extensions we implement). Each test fails if its
 //! rule is removed. Time is virtual: `Instant`s in nanoseconds.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

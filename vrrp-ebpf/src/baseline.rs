@@ -4,6 +4,9 @@
 #![no_main]
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+// Dependencies of the `vrrp` program, linked into this one too.
+use vrrp_common as _;
+use vrrp_ebpf as _;
 
 /// Passes every frame.
 #[xdp]

@@ -65,12 +65,14 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::XdpContext,
 };
+// The package's library only anchors vrrp-agent's build-dependency.
 use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
     IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
     VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
     VridConfig, VridKey, VridStats, event_reason, fold_v6, interarrival_bucket, vip_filter_bit,
 };
+use vrrp_ebpf as _;
 
 // ---------------------------------------------------------------------------
 // Maps (names and types: vrrp_common::maps)

@@ -168,7 +168,10 @@ pub struct Counters {
 
 /// Drops by [`DropReason`], one field per label, plus `vrid`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)] // The fields are the DropReason labels, documented there.
+#[expect(
+    missing_docs,
+    reason = "the fields are the DropReason labels, documented there"
+)]
 pub struct RxDropped {
     /// Not a [`DropReason`]: valid adverts on this instance's interface and
     /// family for a VRID no instance is configured with (RFC 9568 §7.1: "MUST

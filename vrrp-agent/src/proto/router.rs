@@ -497,11 +497,13 @@ impl VirtualRouter {
     }
 
     /// The next action to perform, oldest first.
+    #[must_use = "a polled action is removed from the queue; dropping it loses it"]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// Earliest pending deadline: call [`VirtualRouter::handle_timeout`] then.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.adver_timer, self.master_down_timer, self.preempt_timer]
             .into_iter()

@@ -1,0 +1,577 @@
+//! The walk over the config document: every key read through a typed
+//! getter, every problem collected with its span (see [`super`]).
+//!
+//! Reading a key is one call: `Parser::opt` (with its default) or
+//! `Parser::req`, given a reader (`string`, `int_in`, `boolean`,
+//! `duration`, ...) that turns the value into a typed one or a message. The
+//! getters record the keys they ask for, so a new key needs no second list.
+//! Rules across keys (one family per instance, what one advert can carry, the
+//! interval the version can encode) follow the getters; rules across
+//! instances (unique names and (interface, vrid, family)) run last.
+
+use std::{
+    collections::{HashMap, HashSet, hash_map::Entry},
+    fmt,
+    hash::Hash,
+    net::IpAddr,
+    ops::Range,
+    path::PathBuf,
+    time::Duration,
+};
+
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue},
+};
+
+use super::values::{
+    Reader, boolean, check_ifname, check_interval, check_unicast, duration, duration_at_most, int,
+    int_in, non_empty, string,
+};
+use super::{
+    ADVERT_MTU, Config, DEFAULT_CONTROL_SOCKET, DEFAULT_GARP_INTERVAL, DEFAULT_GARP_REPEAT,
+    DEFAULT_NOTIFY_TIMEOUT, Global, Instance, MAX_PREEMPT_DELAY, VirtualIp, XdpMode, line_col,
+    max_advert_addrs,
+};
+use crate::proto::packet::{Family, V3Checksum, Version};
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    }
+}
+
+type Span = Range<usize>;
+type Val<'i> = Spanned<DeValue<'i>>;
+
+/// The top-level sections; a new one is a line here and a line in
+/// `Parser::document`. A new key is one getter call: the getters record the
+/// keys they ask for, and every other key of a table is reported as unknown.
+const SECTIONS: &[&str] = &["global", "instance"];
+
+/// Collects problems while walking the document.
+pub(super) struct Parser<'t> {
+    text: &'t str,
+    /// Errors, with the span they point at.
+    pub(super) problems: Vec<(Span, String)>,
+    /// Valid but dubious settings.
+    pub(super) warnings: Vec<(Span, String)>,
+}
+
+/// What one instance contributes to the cross-instance uniqueness checks.
+#[derive(Default)]
+struct Seen {
+    name: Option<(String, Span)>,
+    key: Option<((String, u8, Family), Span)>,
+}
+
+/// One table being read, with the keys asked for so far.
+struct Section<'a, 'i> {
+    table: &'a DeTable<'i>,
+    /// Offset of the section header, where a missing key is reported.
+    at: usize,
+    known: Vec<&'static str>,
+}
+
+impl<'a, 'i> Section<'a, 'i> {
+    fn new(table: &'a DeTable<'i>, at: usize) -> Self {
+        Section {
+            table,
+            at,
+            known: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Val<'i>> {
+        self.known.push(key);
+        self.table.get(key)
+    }
+
+    fn span(&self, key: &str) -> Option<Span> {
+        self.table.get(key).map(|v| v.span())
+    }
+}
+
+impl<'t> Parser<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
+        Parser {
+            text,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, span: Span, msg: impl Into<String>) {
+        self.problems.push((span, msg.into()));
+    }
+
+    /// The value, or `None` after reporting the error at `span`.
+    fn check<T>(&mut self, span: Span, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.err(span, e)).ok()
+    }
+
+    /// An optional key: `default` when absent, `None` when present but invalid.
+    fn opt<T>(
+        &mut self,
+        s: &mut Section,
+        key: &'static str,
+        default: T,
+        read: Reader<T>,
+    ) -> Option<T> {
+        match s.get(key) {
+            None => Some(default),
+            Some(v) => self.check(v.span(), read(key, v.get_ref())),
+        }
+    }
+
+    /// A required key; a missing one is reported at the section header.
+    fn req<T>(&mut self, s: &mut Section, key: &'static str, read: Reader<T>) -> Option<T> {
+        match s.get(key) {
+            None => {
+                self.missing(s, key);
+                None
+            }
+            Some(v) => self.check(v.span(), read(key, v.get_ref())),
+        }
+    }
+
+    fn missing(&mut self, s: &Section, key: &str) {
+        self.err(s.at..s.at, format!("missing required key `{key}`"));
+    }
+
+    /// Reports the keys of `s` that no getter asked for.
+    fn unknown_keys(&mut self, s: &Section, section: &str) {
+        for (k, _) in s.table.iter() {
+            let key = k.get_ref().as_ref();
+            if !s.known.contains(&key) {
+                let hint = suggest(key, &s.known);
+                self.err(k.span(), format!("unknown key `{key}` in {section}{hint}"));
+            }
+        }
+    }
+
+    /// The whole document; `None` (or any entry in `problems`) if invalid.
+    pub(super) fn document(&mut self) -> Option<Config> {
+        let root = match DeTable::parse(self.text) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("TOML syntax error: {}", e.message().trim());
+                self.err(e.span().unwrap_or(0..0), msg);
+                return None;
+            }
+        };
+        let at = root.span().start;
+        let root = root.into_inner();
+        for (k, _) in root.iter() {
+            let name = k.get_ref().as_ref();
+            if !SECTIONS.contains(&name) {
+                let hint = suggest(name, SECTIONS);
+                self.err(k.span(), format!("unknown section `{name}`{hint}"));
+            }
+        }
+        let global = self.global(root.get("global"));
+        let mut instances = Vec::new();
+        let mut seen = Vec::new();
+        for v in self.tables(root.get("instance"), "instance", at) {
+            let mut s = Seen::default();
+            instances.extend(self.instance(v, &mut s));
+            seen.push(s);
+        }
+        self.cross_instance(&seen);
+        Some(Config {
+            global: global?,
+            instances,
+        })
+    }
+
+    /// The tables of a required `[[name]]` section.
+    fn tables<'v, 'i>(
+        &mut self,
+        v: Option<&'v Val<'i>>,
+        name: &str,
+        at: usize,
+    ) -> Vec<&'v Val<'i>> {
+        let Some(v) = v else {
+            self.err(at..at, format!("no [[{name}]] configured"));
+            return Vec::new();
+        };
+        match v.get_ref() {
+            DeValue::Array(arr) if !arr.is_empty() => arr.iter().collect(),
+            DeValue::Array(_) => {
+                self.err(v.span(), format!("no [[{name}]] configured"));
+                Vec::new()
+            }
+            _ => {
+                self.err(
+                    v.span(),
+                    format!("`{name}` must be an array of tables: write [[{name}]]"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn cross_instance(&mut self, seen: &[Seen]) {
+        let mut names = HashMap::new();
+        let mut keys = HashMap::new();
+        for s in seen {
+            if let Some((name, span)) = &s.name {
+                self.unique(&mut names, name, span, |name, line| {
+                    format!("duplicate instance name `{name}` (first used on line {line})")
+                });
+            }
+            if let Some((key, span)) = &s.key {
+                self.unique(&mut keys, key, span, |(iface, vrid, family), line| {
+                    format!(
+                        "vrid {vrid} is already used for {} on interface `{iface}` (line {line}); \
+                         (interface, vrid, family) must be unique",
+                        family_name(*family)
+                    )
+                });
+            }
+        }
+    }
+
+    /// Reports `key` at `span` if an earlier entry of `first` has it
+    /// (`dup` gets the key and the first use's line).
+    fn unique<K: Eq + Hash>(
+        &mut self,
+        first: &mut HashMap<K, usize>,
+        key: K,
+        span: &Span,
+        dup: impl FnOnce(&K, usize) -> String,
+    ) {
+        match first.entry(key) {
+            Entry::Occupied(e) => {
+                let msg = dup(e.key(), line_col(self.text, *e.get()).0);
+                self.err(span.clone(), msg);
+            }
+            Entry::Vacant(e) => {
+                e.insert(span.start);
+            }
+        }
+    }
+
+    fn global(&mut self, v: Option<&Val<'_>>) -> Option<Global> {
+        let empty = DeTable::default();
+        let t = &mut match v.map(|v| (v, v.get_ref())) {
+            None => Section::new(&empty, 0),
+            Some((v, DeValue::Table(t))) => Section::new(t, v.span().start),
+            Some((v, _)) => {
+                self.err(v.span(), "`global` must be a table: write [global]");
+                return None;
+            }
+        };
+        let router_id = self.opt(t, "router_id", None, |k, v| {
+            non_empty(k, v).map(|s| Some(s.to_owned()))
+        });
+        let control_socket = self.opt(
+            t,
+            "control_socket",
+            DEFAULT_CONTROL_SOCKET.into(),
+            |k, v| non_empty(k, v).map(PathBuf::from),
+        );
+        let xdp = self.opt(t, "xdp", XdpMode::Auto, |k, v| {
+            string(k, v)?.parse().map_err(|e| format!("`{k}`: {e}"))
+        });
+        let metrics_listen = self.opt(t, "metrics_listen", None, |k, v| {
+            let s = string(k, v)?;
+            s.parse().map(Some).map_err(|_| {
+                format!("`{k}`: `{s}` is not an address:port (e.g. \"127.0.0.1:9477\")")
+            })
+        });
+        let notify_timeout =
+            self.opt(
+                t,
+                "notify_timeout",
+                DEFAULT_NOTIFY_TIMEOUT,
+                |k, v| match duration(k, v)? {
+                    d if d.is_zero() => Err(format!("`{k}` must be greater than 0")),
+                    d => Ok(d),
+                },
+            );
+        let advert_dscp = self.opt(t, "advert_dscp", crate::tx::DEFAULT_ADVERT_DSCP, |k, v| {
+            int_in(k, v, 0u8, 63)
+        });
+        self.unknown_keys(t, "[global]");
+        Some(Global {
+            router_id: router_id?.unwrap_or_else(default_router_id),
+            control_socket: control_socket?,
+            xdp: xdp?,
+            metrics_listen: metrics_listen?,
+            notify_timeout: notify_timeout?,
+            advert_dscp: advert_dscp?,
+        })
+    }
+
+    /// One `[[instance]]`; `seen` gets what the cross-instance checks need.
+    fn instance(&mut self, v: &Val<'_>, seen: &mut Seen) -> Option<Instance> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.err(
+                v.span(),
+                "each `instance` must be a table: write [[instance]]",
+            );
+            return None;
+        };
+        let t = &mut Section::new(t, v.span().start);
+        let name = self.req(t, "name", |k, v| non_empty(k, v).map(str::to_owned));
+        let interface = self.req(t, "interface", |k, v| {
+            let s = string(k, v)?;
+            check_ifname(s).map_err(|e| format!("`{k}`: {e}"))?;
+            Ok(s.to_owned())
+        });
+        let vrid = self.req(t, "vrid", |k, v| int_in(k, v, 1, 255));
+        let priority = self.req(t, "priority", |k, v| int_in(k, v, 1, 255));
+        let version = self.opt(t, "version", Version::V3, |k, v| match int(k, v)? {
+            2 => Ok(Version::V2),
+            3 => Ok(Version::V3),
+            n => Err(format!("`{k}` must be 2 or 3, found {n}")),
+        });
+        let advert_interval = self.opt(t, "advert_interval", Duration::from_secs(1), duration);
+        let virtual_ips = match t.get("virtual_ips") {
+            None => {
+                self.missing(t, "virtual_ips");
+                None
+            }
+            Some(v) if matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) => {
+                self.err(v.span(), "`virtual_ips` needs at least one address");
+                None
+            }
+            Some(v) => self.addresses(v, "virtual_ips", "virtual IP", |s| {
+                s.parse::<VirtualIp>()
+                    .map(|v| (v, v.addr))
+                    .map_err(|e| format!("`virtual_ips`: {e}"))
+            }),
+        };
+        let preempt = self.opt(t, "preempt", true, boolean);
+        let preempt_delay = self.opt(t, "preempt_delay", Duration::ZERO, |k, v| {
+            duration_at_most(k, v, MAX_PREEMPT_DELAY)
+        });
+        let accept_mode = self.opt(t, "accept_mode", false, boolean);
+        let unicast_peers = match t.get("unicast_peers") {
+            None => Some(Vec::new()),
+            Some(v) => self.addresses(v, "unicast_peers", "unicast peer", |s| {
+                let a = s.trim().parse::<IpAddr>();
+                a.map(|a| (a, a))
+                    .map_err(|_| format!("unicast peer `{s}` is not an IP address"))
+            }),
+        };
+        let v3_checksum = self.opt(
+            t,
+            "v3_checksum",
+            V3Checksum::Rfc5798,
+            |k, v| match string(k, v)? {
+                "rfc5798" => Ok(V3Checksum::Rfc5798),
+                "rfc9568" => Ok(V3Checksum::Rfc9568),
+                s => Err(format!(
+                    "`{k}` must be \"rfc5798\" or \"rfc9568\", found `{s}`"
+                )),
+            },
+        );
+        let notify = self.opt(t, "notify", None, |k, v| {
+            non_empty(k, v)
+                .map(|s| Some(PathBuf::from(s)))
+                .map_err(|e| format!("{e} (leave it out to disable)"))
+        });
+        let garp_repeat = self.opt(t, "garp_repeat", DEFAULT_GARP_REPEAT, |k, v| {
+            int_in(k, v, 1, 100)
+        });
+        let garp_interval = self.opt(t, "garp_interval", DEFAULT_GARP_INTERVAL, |k, v| {
+            duration_at_most(k, v, Duration::from_secs(1))
+        });
+
+        if let (Some(n), Some(span)) = (&name, t.span("name")) {
+            seen.name = Some((n.clone(), span));
+        }
+        let vips = virtual_ips.as_deref().unwrap_or_default();
+        let family = vips.first().map(|(v, _)| v.family());
+        if let (Some(i), Some(vrid), Some(f), Some(span)) =
+            (&interface, vrid, family, t.span("vrid"))
+        {
+            seen.key = Some(((i.clone(), vrid, f), span));
+        }
+        self.unknown_keys(t, "[[instance]]");
+        let before = self.problems.len();
+        self.vip_rules(vips, vrid.unwrap_or(1), version);
+        if let (Some(fam), Some(peers)) = (family, &unicast_peers) {
+            for (peer, span) in peers.iter().filter(|(p, _)| Family::of(*p) != fam) {
+                let msg = format!(
+                    "unicast peer `{peer}` is {} but the virtual IPs are {}",
+                    family_name(Family::of(*peer)),
+                    family_name(fam)
+                );
+                self.err(span.clone(), msg);
+            }
+        }
+        if let (Some(ver), Some(d)) = (version, advert_interval)
+            && let Err(e) = check_interval(ver, d)
+        {
+            let span = t.span("advert_interval").or_else(|| t.span("version"));
+            self.err(
+                span.unwrap_or(t.at..t.at),
+                format!("`advert_interval`: {e}"),
+            );
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Instance {
+            name: name?,
+            interface: interface?,
+            vrid: vrid?,
+            priority: priority?,
+            version: version?,
+            family: family?,
+            advert_interval: advert_interval?,
+            virtual_ips: virtual_ips?.into_iter().map(|(v, _)| v).collect(),
+            preempt: preempt?,
+            preempt_delay: preempt_delay?,
+            accept_mode: accept_mode?,
+            unicast_peers: unicast_peers?.into_iter().map(|(p, _)| p).collect(),
+            v3_checksum: v3_checksum?,
+            notify: notify?,
+            garp_repeat: garp_repeat?,
+            garp_interval: garp_interval?,
+        })
+    }
+
+    /// The rules across an instance's virtual IPs: one family, what the
+    /// version can carry, and what fits in one advert.
+    fn vip_rules(&mut self, vips: &[(VirtualIp, Span)], vrid: u8, version: Option<Version>) {
+        let Some(((first, first_span), rest)) = vips.split_first() else {
+            return;
+        };
+        let fam = first.family();
+        // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
+        // router's link-local VIP, and receivers applying erratum 8300 (we
+        // do, in the kernel) drop adverts without one. keepalived only warns
+        // and then cannot talk to compliant peers; we refuse the config.
+        if let IpAddr::V6(a) = first.addr
+            && (a.segments()[0] & 0xffc0) != 0xfe80
+        {
+            let msg = format!(
+                "the first IPv6 virtual IP `{a}` must be link-local (RFC 9568 §5.2.9), \
+                 e.g. virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"]"
+            );
+            self.err(first_span.clone(), msg);
+        }
+        for (vip, span) in rest.iter().filter(|(v, _)| v.family() != fam) {
+            let msg = format!(
+                "`{vip}` is {} but this instance's first virtual IP is {}; \
+                 use one address family per instance (two instances may share a vrid)",
+                family_name(vip.family()),
+                family_name(fam)
+            );
+            self.err(span.clone(), msg);
+        }
+        if version == Some(Version::V2) {
+            for (vip, span) in vips.iter().filter(|(v, _)| v.family() == Family::V6) {
+                let msg =
+                    format!("IPv6 virtual IP `{vip}` needs `version = 3` (VRRPv2 is IPv4 only)");
+                self.err(span.clone(), msg);
+            }
+        }
+        let max = max_advert_addrs(fam, version.unwrap_or(Version::V3));
+        if let Some((_, span)) = vips.get(max) {
+            let msg = format!(
+                "{} virtual IPs in one instance, but one {} advert carries at most {max} \
+                 (the count field is 8 bits and the advert must fit a {ADVERT_MTU}-byte packet); \
+                 split them over several instances (another vrid)",
+                vips.len(),
+                family_name(fam)
+            );
+            self.err(span.clone(), msg);
+        }
+    }
+
+    /// An array of address strings: each parsed, unicast, listed once.
+    fn addresses<T: fmt::Display>(
+        &mut self,
+        v: &Val<'_>,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<(T, IpAddr), String>,
+    ) -> Option<Vec<(T, Span)>> {
+        let DeValue::Array(arr) = v.get_ref() else {
+            let msg = format!(
+                "`{key}` must be an array of strings, found {}",
+                v.get_ref().type_str()
+            );
+            self.err(v.span(), msg);
+            return None;
+        };
+        let mut dup = HashSet::new();
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            let r = string(key, item.get_ref())
+                .map_err(|_| {
+                    format!(
+                        "`{key}` entries must be strings, found {}",
+                        item.get_ref().type_str()
+                    )
+                })
+                .and_then(&parse)
+                .and_then(|(x, a)| {
+                    check_unicast(&a).map_err(|e| format!("{what} `{x}` {e}"))?;
+                    if dup.insert(a) {
+                        Ok(x)
+                    } else {
+                        Err(format!("{what} `{a}` is listed twice"))
+                    }
+                });
+            if let Some(x) = self.check(item.span(), r) {
+                out.push((x, item.span()));
+            }
+        }
+        Some(out)
+    }
+}
+
+/// `, did you mean `x`?` when a known key is within edit distance 2.
+fn suggest(key: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!(", did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn default_router_id() -> String {
+    // The UTS hostname, as uname(2) reports it; reading it touches nothing.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vrrp-agent".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("priorty", &["name", "priority"]),
+            ", did you mean `priority`?"
+        );
+        assert_eq!(suggest("zzzzzzzz", &["name", "priority"]), "");
+    }
+}
