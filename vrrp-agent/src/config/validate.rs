@@ -306,6 +306,7 @@ impl<'t> Parser<'t> {
     }
 
     /// One `[[instance]]`; `seen` gets what the cross-instance checks need.
+    /// (~110 lines: one getter per key, in the order of [`Instance`]'s fields.)
     fn instance(&mut self, v: &Val<'_>, seen: &mut Seen) -> Option<Instance> {
         let DeValue::Table(t) = v.get_ref() else {
             self.err(
@@ -329,34 +330,21 @@ impl<'t> Parser<'t> {
             n => Err(format!("`{k}` must be 2 or 3, found {n}")),
         });
         let advert_interval = self.opt(t, "advert_interval", Duration::from_secs(1), duration);
-        let virtual_ips = match t.get("virtual_ips") {
-            None => {
-                self.missing(t, "virtual_ips");
-                None
-            }
-            Some(v) if matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) => {
-                self.err(v.span(), "`virtual_ips` needs at least one address");
-                None
-            }
-            Some(v) => self.addresses(v, "virtual_ips", "virtual IP", |s| {
-                s.parse::<VirtualIp>()
-                    .map(|v| (v, v.addr))
-                    .map_err(|e| format!("`virtual_ips`: {e}"))
-            }),
-        };
+        let virtual_ips = self.addresses(t, ("virtual_ips", "virtual IP"), true, |s| {
+            s.parse::<VirtualIp>()
+                .map(|v| (v, v.addr))
+                .map_err(|e| format!("`virtual_ips`: {e}"))
+        });
         let preempt = self.opt(t, "preempt", true, boolean);
         let preempt_delay = self.opt(t, "preempt_delay", Duration::ZERO, |k, v| {
             duration_at_most(k, v, MAX_PREEMPT_DELAY)
         });
         let accept_mode = self.opt(t, "accept_mode", false, boolean);
-        let unicast_peers = match t.get("unicast_peers") {
-            None => Some(Vec::new()),
-            Some(v) => self.addresses(v, "unicast_peers", "unicast peer", |s| {
-                let a = s.trim().parse::<IpAddr>();
-                a.map(|a| (a, a))
-                    .map_err(|_| format!("unicast peer `{s}` is not an IP address"))
-            }),
-        };
+        let unicast_peers = self.addresses(t, ("unicast_peers", "unicast peer"), false, |s| {
+            let a = s.trim().parse::<IpAddr>();
+            a.map(|a| (a, a))
+                .map_err(|_| format!("unicast peer `{s}` is not an IP address"))
+        });
         let v3_checksum = self.opt(
             t,
             "v3_checksum",
@@ -393,17 +381,8 @@ impl<'t> Parser<'t> {
         }
         self.unknown_keys(t, "[[instance]]");
         let before = self.problems.len();
-        self.vip_rules(vips, vrid.unwrap_or(1), version);
-        if let (Some(fam), Some(peers)) = (family, &unicast_peers) {
-            for (peer, span) in peers.iter().filter(|(p, _)| Family::of(*p) != fam) {
-                let msg = format!(
-                    "unicast peer `{peer}` is {} but the virtual IPs are {}",
-                    family_name(Family::of(*peer)),
-                    family_name(fam)
-                );
-                self.err(span.clone(), msg);
-            }
-        }
+        let peers = unicast_peers.as_deref().unwrap_or_default();
+        self.address_rules(vips, peers, vrid.unwrap_or(1), version);
         if let (Some(ver), Some(d)) = (version, advert_interval)
             && let Err(e) = check_interval(ver, d)
         {
@@ -436,13 +415,27 @@ impl<'t> Parser<'t> {
         })
     }
 
-    /// The rules across an instance's virtual IPs: one family, what the
+    /// The rules across an instance's addresses: one family, what the
     /// version can carry, and what fits in one advert.
-    fn vip_rules(&mut self, vips: &[(VirtualIp, Span)], vrid: u8, version: Option<Version>) {
+    fn address_rules(
+        &mut self,
+        vips: &[(VirtualIp, Span)],
+        peers: &[(IpAddr, Span)],
+        vrid: u8,
+        version: Option<Version>,
+    ) {
         let Some(((first, first_span), rest)) = vips.split_first() else {
             return;
         };
         let fam = first.family();
+        for (peer, span) in peers.iter().filter(|(p, _)| Family::of(*p) != fam) {
+            let msg = format!(
+                "unicast peer `{peer}` is {} but the virtual IPs are {}",
+                family_name(Family::of(*peer)),
+                family_name(fam)
+            );
+            self.err(span.clone(), msg);
+        }
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
         // router's link-local VIP, and receivers applying erratum 8300 (we
         // do, in the kernel) drop adverts without one. keepalived only warns
@@ -485,21 +478,35 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// An array of address strings: each parsed, unicast, listed once.
+    /// An array of address strings: each parsed, unicast, listed once. An
+    /// absent key is an empty list, unless `required` (then at least one).
     fn addresses<T: fmt::Display>(
         &mut self,
-        v: &Val<'_>,
-        key: &str,
-        what: &str,
+        t: &mut Section,
+        (key, what): (&'static str, &str),
+        required: bool,
         parse: impl Fn(&str) -> Result<(T, IpAddr), String>,
     ) -> Option<Vec<(T, Span)>> {
-        let DeValue::Array(arr) = v.get_ref() else {
-            let msg = format!(
-                "`{key}` must be an array of strings, found {}",
-                v.get_ref().type_str()
-            );
-            self.err(v.span(), msg);
-            return None;
+        let Some(v) = t.get(key) else {
+            if required {
+                self.missing(t, key);
+            }
+            return (!required).then(Vec::new);
+        };
+        let arr = match v.get_ref() {
+            DeValue::Array(arr) if arr.is_empty() && required => {
+                self.err(v.span(), format!("`{key}` needs at least one address"));
+                return None;
+            }
+            DeValue::Array(arr) => arr,
+            other => {
+                let msg = format!(
+                    "`{key}` must be an array of strings, found {}",
+                    other.type_str()
+                );
+                self.err(v.span(), msg);
+                return None;
+            }
         };
         let mut dup = HashSet::new();
         let mut out = Vec::new();
