@@ -13,7 +13,9 @@
 //! ```
 //!
 //! - [`startup`]: the start-up checks, resolving interfaces (netlink stays
-//!   here, in the shell), the stale-VIP cleanup.
+//!   here, in the shell; resolved again on link and address events, so an
+//!   interface that is not ready at start, or is re-created, is picked up
+//!   without a restart), the stale-VIP cleanup.
 //! - [`exec`]: carries out the agent's commands.
 //! - [`status`]: builds the status document from the agent and the data
 //!   plane's counters.
