@@ -12,7 +12,8 @@
 //!   advert events ─► handle_advert ──┐
 //!   deadline ─────► handle_timeout ──┤            ┌► SendAdvert, Add/RemoveVips,
 //!   link up/down ─► handle_link ─────┼► Agent ────┤  Announce, Notify, SetDeliverAll,
-//!   VIP removed ──► handle_vip_removed            │  SetLocalPriority, RestoreVip,
+//!   re-resolved ──► handle_resolved  │            │  SetLocalPriority, RestoreVip,
+//!   VIP removed ──► handle_vip_removed            │
 //!   SIGHUP ───────► reload / finish_reload        └► ApplyDataPlane, Forget
 //!   SIGTERM ──────► handle_stop ─► Handover::poll
 //!   (tracking) ───► set_priority
