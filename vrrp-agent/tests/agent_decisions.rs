@@ -47,7 +47,7 @@ fn link(up: bool) -> Link {
     Link {
         ifindex: IFINDEX,
         up,
-        source: ip("192.0.2.2"),
+        source: Some(ip("192.0.2.2")),
     }
 }
 
@@ -460,4 +460,65 @@ fn address_owner_never_removes_its_addresses() {
             .any(|c| matches!(c, Command::RemoveVips { .. })),
         "{stopped:#?}"
     );
+}
+
+// ---- interfaces that are not ready ---------------------------------------------
+
+/// An interface without an advert source yet (no IPv4 address, link-local
+/// address tentative) or down at start: FAULT with the reason, and out of
+/// it once the shell resolves the interface again — no restart.
+#[test]
+fn instance_waits_in_fault_until_its_interface_is_usable() {
+    let mut a = Agent::new();
+    let id = a.add_instance(
+        t(0),
+        instance(100, ""),
+        Link {
+            source: None,
+            ..link(true)
+        },
+    );
+    a.start(t(0));
+    assert_eq!(state(&a), State::Fault);
+    assert_eq!(
+        a.instances()[0].fault_reason(),
+        Some("no IPv4 address on the interface")
+    );
+    assert_eq!(a.poll_timeout(), None);
+    // The link going up and down changes nothing without a source.
+    a.handle_link(t(1), IFINDEX, false);
+    assert_eq!(a.instances()[0].fault_reason(), Some("interface down"));
+    a.handle_link(t(2), IFINDEX, true);
+    assert_eq!(state(&a), State::Fault);
+    // The address appears.
+    a.handle_resolved(t(3), id, link(true));
+    assert_eq!(state(&a), State::Backup);
+    assert_eq!(a.instances()[0].fault_reason(), None);
+    assert_eq!(a.instances()[0].source(), Some(ip("192.0.2.2")));
+    let mdi = a.instances()[0].router().master_down_interval();
+    assert_eq!(a.poll_timeout(), Some(t(3) + mdi));
+}
+
+/// The interface is deleted and created again under the same name: the
+/// instance follows the new index, the data plane is re-applied (XDP
+/// attached to it) before the instance starts again.
+#[test]
+fn recreated_interface_is_taken_up_again() {
+    let (mut a, id, at) = master();
+    a.handle_link(at, IFINDEX, false);
+    assert_eq!(state(&a), State::Fault);
+    drain(&mut a);
+    a.handle_resolved(
+        at + SEC,
+        id,
+        Link {
+            ifindex: IFINDEX + 10,
+            ..link(true)
+        },
+    );
+    let cmds = drain(&mut a);
+    assert_eq!(cmds.first(), Some(&Command::ApplyDataPlane), "{cmds:#?}");
+    assert_eq!(state(&a), State::Backup);
+    assert_eq!(a.instances()[0].ifindex(), IFINDEX + 10);
+    assert_eq!(a.ifindexes(), vec![IFINDEX + 10]);
 }

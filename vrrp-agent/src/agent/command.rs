@@ -27,8 +27,9 @@ pub struct Link {
     /// Operationally up.
     pub up: bool,
     /// Advert source: the primary IPv4 address, or the IPv6 link-local
-    /// address (RFC 9568 §5.1.1.1, §5.1.2.1).
-    pub source: IpAddr,
+    /// address (RFC 9568 §5.1.1.1, §5.1.2.1); `None` while the interface
+    /// has none (no IPv4 address yet, link-local address tentative).
+    pub source: Option<IpAddr>,
 }
 
 /// One advert from the data plane, as the agent needs it.

@@ -12,7 +12,8 @@
 //!   advert events ─► handle_advert ──┐
 //!   deadline ─────► handle_timeout ──┤            ┌► SendAdvert, Add/RemoveVips,
 //!   link up/down ─► handle_link ─────┼► Agent ────┤  Announce, Notify, SetDeliverAll,
-//!   VIP removed ──► handle_vip_removed            │  SetLocalPriority, RestoreVip,
+//!   re-resolved ──► handle_resolved  │            │  SetLocalPriority, RestoreVip,
+//!   VIP removed ──► handle_vip_removed            │
 //!   SIGHUP ───────► reload / finish_reload        └► ApplyDataPlane, Forget
 //!   SIGTERM ──────► handle_stop ─► Handover::poll
 //!   (tracking) ───► set_priority
@@ -28,6 +29,13 @@
 //!   the data plane and runs the notify script.
 //! - Interface down -> every instance on it goes to FAULT (a MASTER removes
 //!   its VIPs); up again -> as at startup. A removed interface is down.
+//! - An interface without an advert source (no IPv4 address yet, IPv6
+//!   link-local address missing or still tentative) is as good as down:
+//!   the instance waits in FAULT, with the reason in status
+//!   ([`Instance::fault_reason`]), until the shell resolves it again
+//!   ([`Agent::handle_resolved`]); boot order does not matter. An interface
+//!   re-created under the same name (new index) is taken up again the same
+//!   way, and the data plane re-applied to it.
 //! - A VIP removed by someone else while we are MASTER is added back (ours
 //!   are only removed after the core left MASTER).
 //! - An address owner (configured priority 255) never removes its VIPs:
@@ -67,7 +75,11 @@ pub(crate) mod delivered;
 pub mod handover;
 pub mod reload;
 
-use std::{collections::BTreeMap, collections::VecDeque, net::IpAddr, time::Duration};
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 pub use command::{AdvertIn, Command, InstanceId, LastSeen, Link, SeenAdvert};
 pub use handover::{Handover, HandoverStep};
@@ -75,7 +87,7 @@ pub use handover::{Handover, HandoverStep};
 use self::delivered::Delivered;
 use crate::{
     config,
-    proto::{Action, Advert, Instant, State, VirtualRouter, router::OWNER_PRIORITY},
+    proto::{Action, Advert, Family, Instant, State, VirtualRouter, router::OWNER_PRIORITY},
 };
 
 /// How far ahead of its Master_Down deadline a Backup reads `LAST_SEEN`
@@ -100,7 +112,9 @@ pub struct Instance {
     id: InstanceId,
     cfg: config::Instance,
     ifindex: u32,
-    source: IpAddr,
+    /// The interface is operationally up.
+    link_up: bool,
+    source: Option<IpAddr>,
     router: VirtualRouter,
     delivered: Delivered,
     deliver_all: bool,
@@ -122,9 +136,29 @@ impl Instance {
     pub fn ifindex(&self) -> u32 {
         self.ifindex
     }
-    /// Its advert source address.
-    pub fn source(&self) -> IpAddr {
+    /// Its advert source address, once the interface has one.
+    pub fn source(&self) -> Option<IpAddr> {
         self.source
+    }
+    /// Why the instance is in FAULT, when the cause is its interface.
+    pub fn fault_reason(&self) -> Option<&'static str> {
+        if self.router.state() != State::Fault {
+            return None;
+        }
+        if !self.link_up {
+            return Some("interface down");
+        }
+        match (self.source, self.cfg.family) {
+            (Some(_), _) => None,
+            (None, Family::V4) => Some("no IPv4 address on the interface"),
+            (None, Family::V6) => {
+                Some("no usable IPv6 link-local address (missing or still tentative)")
+            }
+        }
+    }
+    /// The interface can carry adverts: up, with a source address.
+    fn usable(&self) -> bool {
+        self.link_up && self.source.is_some()
     }
     /// Its protocol core (state, priority, master, intervals).
     pub fn router(&self) -> &VirtualRouter {
@@ -172,8 +206,6 @@ impl Instance {
 #[derive(Debug, Default)]
 pub struct Agent {
     instances: Vec<Instance>,
-    /// Operational state of every interface an instance runs on.
-    links: BTreeMap<u32, bool>,
     commands: VecDeque<Command>,
     next_id: u64,
     /// Instance names in file order, set by [`Agent::reload`].
@@ -191,15 +223,19 @@ impl Agent {
     pub fn add_instance(&mut self, now: Instant, cfg: config::Instance, link: Link) -> InstanceId {
         let id = InstanceId(self.next_id);
         self.next_id += 1;
-        let mut router = VirtualRouter::new(cfg.router_config(link.source));
-        if !link.up {
+        let primary = link.source.unwrap_or(match cfg.family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        });
+        let mut router = VirtualRouter::new(cfg.router_config(primary));
+        if !(link.up && link.source.is_some()) {
             router.handle_interface(now, false);
         }
-        self.links.insert(link.ifindex, link.up);
         self.instances.push(Instance {
             id,
             cfg,
             ifindex: link.ifindex,
+            link_up: link.up,
             source: link.source,
             router,
             delivered: Delivered::default(),
@@ -232,8 +268,11 @@ impl Agent {
     }
 
     /// The interfaces instances run on.
-    pub fn ifindexes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.links.keys().copied()
+    pub fn ifindexes(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.instances.iter().map(|i| i.ifindex).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The next command, oldest first. Drain after every input.
@@ -254,7 +293,7 @@ impl Agent {
 
     /// An advert from the data plane.
     pub fn handle_advert(&mut self, now: Instant, ev: &AdvertIn) {
-        let family = crate::proto::Family::of(ev.advert.src);
+        let family = Family::of(ev.advert.src);
         let Some(i) = self.instances.iter().position(|r| {
             r.ifindex == ev.ifindex && r.cfg.vrid == ev.vrid && r.cfg.family == family
         }) else {
@@ -304,19 +343,40 @@ impl Agent {
 
     /// The interface `ifindex` went up or down (or was removed: down).
     pub fn handle_link(&mut self, now: Instant, ifindex: u32, up: bool) {
-        let Some(was) = self.links.get_mut(&ifindex) else {
-            return;
-        };
-        if *was == up {
-            return;
-        }
-        *was = up;
         for i in 0..self.instances.len() {
-            if self.instances[i].ifindex == ifindex {
-                self.instances[i].router.handle_interface(now, up);
+            let inst = &mut self.instances[i];
+            if inst.ifindex == ifindex && inst.link_up != up {
+                inst.link_up = up;
+                let usable = inst.usable();
+                inst.router.handle_interface(now, usable);
                 self.drain(i, now);
             }
         }
+    }
+
+    /// The shell resolved the interface of `id` again (an address appeared
+    /// or went, the interface came back under a new index): a new source
+    /// is taken into the core, a new index into the data plane, and the
+    /// instance leaves or enters FAULT as the interface is usable or not.
+    pub fn handle_resolved(&mut self, now: Instant, id: InstanceId, link: Link) {
+        let Some(i) = self.index(id) else { return };
+        let inst = &mut self.instances[i];
+        if inst.ifindex != link.ifindex {
+            inst.ifindex = link.ifindex;
+            self.commands.push_back(Command::ApplyDataPlane);
+        }
+        let inst = &mut self.instances[i];
+        inst.link_up = link.up;
+        if link.source != inst.source {
+            inst.source = link.source;
+            if let Some(src) = link.source {
+                let cfg = inst.cfg.router_config(src);
+                inst.router.reconfigure(now, cfg);
+            }
+        }
+        let usable = inst.usable();
+        inst.router.handle_interface(now, usable);
+        self.drain(i, now);
     }
 
     /// Address `addr` was removed from `ifindex`: a MASTER holding it as a

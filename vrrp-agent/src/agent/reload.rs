@@ -51,8 +51,6 @@ impl Agent {
                 }
             }
         }
-        self.links
-            .retain(|ifindex, _| self.instances.iter().any(|r| r.ifindex == *ifindex));
         self.order = new.iter().map(|n| n.name.clone()).collect();
         new.iter()
             .filter(|n| !self.instances.iter().any(|r| r.cfg.name == n.name))
@@ -77,8 +75,10 @@ impl Agent {
     fn reconfigure(&mut self, i: usize, now: Instant, cfg: config::Instance) {
         let inst = &mut self.instances[i];
         let old_vips = std::mem::replace(&mut inst.cfg, cfg).virtual_ips;
-        let router_cfg = inst.cfg.router_config(inst.source);
-        inst.router.reconfigure(now, router_cfg);
+        if let Some(src) = inst.source {
+            let router_cfg = inst.cfg.router_config(src);
+            inst.router.reconfigure(now, router_cfg);
+        }
         self.drain(i, now);
         let inst = &self.instances[i];
         if inst.router.state() != crate::proto::State::Master || inst.cfg.virtual_ips == old_vips {

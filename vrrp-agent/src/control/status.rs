@@ -93,6 +93,10 @@ pub struct InstanceStatus {
     pub last_transition_unix_ms: u64,
     /// Counters.
     pub counters: Counters,
+    /// Extension: why the instance is in FAULT when its interface is the
+    /// cause (down, or no advert source address yet); `null` otherwise.
+    #[serde(default)]
+    pub fault_reason: Option<String>,
     /// Extension: traffic per VIP (the `vip_rx_*` counters split by address).
     #[serde(default)]
     pub vip_counters: Vec<VipCounters>,
@@ -131,6 +135,7 @@ impl InstanceStatus {
             transitions: 0,
             last_transition_unix_ms: 0,
             counters: Counters::default(),
+            fault_reason: None,
             vip_counters: inst
                 .virtual_ips
                 .iter()

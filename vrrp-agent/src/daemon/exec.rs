@@ -42,9 +42,12 @@ pub(super) struct Io {
     /// IPv6 link-local source for unsolicited NAs.
     pub(super) ll_src: Option<Ipv6Addr>,
     pub(super) key: VridKey,
-    pub(super) sender: AdvertSender,
+    /// `None` while the interface has no advert source address.
+    pub(super) sender: Option<AdvertSender>,
     pub(super) announce: Option<JoinHandle<()>>,
     pub(super) counters: TxCounters,
+    /// `global.advert_dscp`, applied to every advert socket opened.
+    advert_dscp: u8,
 }
 
 impl Io {
@@ -57,25 +60,57 @@ impl Io {
         r: Resolved,
         advert_dscp: u8,
     ) -> anyhow::Result<(InstanceId, Io)> {
-        let sender = AdvertSender::new(&cfg.interface, r.link.index, r.source)?;
-        sender.set_dscp(advert_dscp).context("advert_dscp")?;
-        if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(r.link.index) {
-            e.insert(Arc::new(FrameSender::new(&cfg.interface, r.link.index)?));
-        }
-        info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
-              source = %r.source, "instance configured");
-        let io = Io {
+        let mut io = Io {
             name: cfg.name.clone(),
-            ifindex: r.link.index,
-            mac: r.link.mac.unwrap_or_default(),
-            ll_src: r.ll_src,
-            key: dataplane::vrid_key(r.link.index, cfg.vrid, cfg.family),
-            sender,
+            ifindex: 0,
+            mac: [0; 6],
+            ll_src: None,
+            key: VridKey::default(),
+            sender: None,
             announce: None,
             counters: TxCounters::default(),
+            advert_dscp,
         };
+        io.update(frames, &cfg, &r)?;
+        info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
+              source = ?r.source, "instance configured");
         let id = agent.add_instance(now, cfg, r.agent_link());
         Ok((id, io))
+    }
+
+    /// Takes a (re-)resolved interface: a new index or source gets new
+    /// sockets.
+    pub(super) fn update(
+        &mut self,
+        frames: &mut HashMap<u32, Arc<FrameSender>>,
+        cfg: &Instance,
+        r: &Resolved,
+    ) -> anyhow::Result<()> {
+        let index = r.link.index;
+        let moved = index != self.ifindex;
+        if moved || self.sender.as_ref().map(AdvertSender::src) != r.source {
+            self.sender = r
+                .source
+                .map(|src| AdvertSender::new(&cfg.interface, index, src))
+                .transpose()?;
+            if let Some(sender) = &self.sender {
+                sender.set_dscp(self.advert_dscp).context("advert_dscp")?;
+            }
+        }
+        if moved || !frames.contains_key(&index) {
+            frames.insert(index, Arc::new(FrameSender::new(&cfg.interface, index)?));
+        }
+        self.ifindex = index;
+        self.mac = r.link.mac.unwrap_or_default();
+        self.ll_src = r.ll_src;
+        self.key = dataplane::vrid_key(index, cfg.vrid, cfg.family);
+        Ok(())
+    }
+
+    /// `global.advert_dscp` changed (reload): applies it to the advert socket.
+    pub(super) fn set_dscp(&mut self, dscp: u8) -> std::io::Result<()> {
+        self.advert_dscp = dscp;
+        self.sender.as_ref().map_or(Ok(()), |s| s.set_dscp(dscp))
     }
 }
 
@@ -185,7 +220,11 @@ impl Daemon {
 }
 
 async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checksum: V3Checksum) {
-    let src = io.sender.src();
+    let Some(sender) = &io.sender else {
+        debug!(instance = %io.name, "no advert source address; advert not sent");
+        return;
+    };
+    let src = sender.src();
     for dst in dsts {
         let msg = match advert.emit(src, *dst, checksum) {
             Ok(m) => m,
@@ -194,7 +233,7 @@ async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checks
                 return;
             }
         };
-        match io.sender.send(*dst, &msg).await {
+        match sender.send(*dst, &msg).await {
             Ok(()) => {
                 io.counters.adverts.fetch_add(1, Ordering::Relaxed);
                 if advert.priority == 0 {

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! - [`startup`]: the start-up checks, resolving interfaces (netlink stays
-//!   here, in the shell), the stale-VIP cleanup.
+//!   here, in the shell; resolved again on link and address events, so an
+//!   interface that is not ready at start, or is re-created, is picked up
+//!   without a restart), the stale-VIP cleanup.
 //! - [`exec`]: carries out the agent's commands.
 //! - [`status`]: builds the status document from the agent and the data
 //!   plane's counters.
@@ -39,7 +41,7 @@ use self::{
     startup::{Resolved, remove_stale_vips, resolve},
 };
 use crate::{
-    agent::{AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
+    agent::{self, AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
     config::{Config, Instance, XdpMode},
     control::{ConnLimit, ControlSocket, MAX_CONNECTIONS, Status},
     dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
@@ -261,17 +263,68 @@ impl Daemon {
             NetEvent::Link(link) => {
                 debug!(ifindex = link.index, up = link.is_up(), "link event");
                 self.agent.handle_link(now, link.index, link.is_up());
+                self.execute().await;
+                // An interface re-created under the same name (new index),
+                // or one that may have got its source address.
+                self.reresolve(|i| {
+                    i.config().interface == link.name
+                        && (i.ifindex() != link.index || i.source().is_none())
+                })
+                .await;
             }
-            NetEvent::LinkRemoved { index, .. } => self.agent.handle_link(now, index, false),
-            NetEvent::AddrRemoved(addr) => self.agent.handle_vip_removed(addr.ifindex, addr.addr),
-            NetEvent::AddrAdded(_) => {}
+            NetEvent::LinkRemoved { index, .. } => {
+                self.agent.handle_link(now, index, false);
+                self.execute().await;
+            }
+            NetEvent::AddrAdded(addr) => {
+                self.reresolve(|i| i.ifindex() == addr.ifindex && i.source().is_none())
+                    .await;
+            }
+            NetEvent::AddrRemoved(addr) => {
+                self.agent.handle_vip_removed(addr.ifindex, addr.addr);
+                self.execute().await;
+                self.reresolve(|i| i.ifindex() == addr.ifindex && i.source() == Some(addr.addr))
+                    .await;
+            }
         }
-        self.execute().await;
+    }
+
+    /// Resolves the interface of the instances `which` selects again and
+    /// hands the result to the agent.
+    async fn reresolve(&mut self, which: impl Fn(&agent::Instance) -> bool) {
+        let todo: Vec<_> = self
+            .agent
+            .instances()
+            .iter()
+            .filter(|i| which(i))
+            .map(|i| (i.id(), i.config().clone()))
+            .collect();
+        for (id, cfg) in todo {
+            let r = match resolve(&self.netlink, &cfg).await {
+                Ok(r) => r,
+                Err(e) => {
+                    debug!(instance = %cfg.name, error = %e, "interface not resolved");
+                    continue;
+                }
+            };
+            let Some(io) = self.io.get_mut(&id) else {
+                continue;
+            };
+            if let Err(e) = io.update(&mut self.frames, &cfg, &r) {
+                warn!(instance = %cfg.name, error = %e, "cannot open the interface's sockets");
+                continue;
+            }
+            info!(instance = %cfg.name, ifindex = r.link.index, source = ?r.source,
+                  up = r.link.is_up(), "interface resolved again");
+            self.agent
+                .handle_resolved(dataplane::now(), id, r.agent_link());
+            self.execute().await;
+        }
     }
 
     /// After a lost netlink subscription: re-read the state of every link.
     async fn resync_links(&mut self) {
-        let indexes: Vec<u32> = self.agent.ifindexes().collect();
+        let indexes = self.agent.ifindexes();
         for index in indexes {
             let up = match self.netlink.link_by_index(index).await {
                 Ok(link) => link.is_up(),
@@ -312,8 +365,8 @@ impl Daemon {
             }
         }
         self.cfg = new;
-        for io in self.io.values() {
-            if let Err(e) = io.sender.set_dscp(self.cfg.global.advert_dscp) {
+        for io in self.io.values_mut() {
+            if let Err(e) = io.set_dscp(self.cfg.global.advert_dscp) {
                 warn!(instance = %io.name, error = %e, "reload: cannot change advert_dscp");
             }
         }

@@ -1,12 +1,9 @@
 //! Before the loop: the one-line start-up checks, resolving each instance's
 //! interface, and removing VIPs a crash left behind.
 
-use std::{
-    net::{IpAddr, Ipv6Addr},
-    time::Duration,
-};
+use std::net::{IpAddr, Ipv6Addr};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use crate::{
@@ -18,10 +15,12 @@ use crate::{
 };
 
 /// What an instance needs to know about its interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Resolved {
     pub(super) link: LinkInfo,
-    /// Advert source: primary IPv4 address or IPv6 link-local address.
-    pub(super) source: IpAddr,
+    /// Advert source: primary IPv4 address or IPv6 link-local address;
+    /// `None` while the interface has none (the instance waits in FAULT).
+    pub(super) source: Option<IpAddr>,
     pub(super) ll_src: Option<Ipv6Addr>,
 }
 
@@ -36,16 +35,16 @@ impl Resolved {
     }
 }
 
-/// How long start-up waits for IPv6 DAD on the link-local address.
-const LINK_LOCAL_WAIT_STEP: Duration = Duration::from_millis(100);
-const LINK_LOCAL_WAIT_STEPS: u32 = 50;
-
+/// Looks up the instance's interface by name and its advert source. Only
+/// a missing interface is an error; an interface that is down, has no IPv4
+/// address yet or a tentative IPv6 link-local address resolves without a
+/// source, and is resolved again when netlink reports a change.
 pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Result<Resolved> {
     let link = netlink
         .link_by_name(&inst.interface)
         .await
         .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
-    let mut addrs = netlink.addresses(link.index).await?;
+    let addrs = netlink.addresses(link.index).await?;
     // An address owner's VIPs are its own addresses, usable as the source;
     // anyone else's never are (they move with the master).
     let not_source: &[VirtualIp] = if agent::removes_stale_vips(inst) {
@@ -53,36 +52,17 @@ pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Resul
     } else {
         &[]
     };
-    let mut ll_src = vips::link_local_ipv6(&addrs, not_source);
-    // Right after boot or link-up the link-local address is still in
-    // duplicate address detection (about 1-2 s); IPv6 adverts need it.
-    if inst.family == Family::V6 && ll_src.is_none() && link.is_up() {
-        info!(interface = %inst.interface, "waiting for the IPv6 link-local address (DAD)");
-        for _ in 0..LINK_LOCAL_WAIT_STEPS {
-            tokio::time::sleep(LINK_LOCAL_WAIT_STEP).await;
-            addrs = netlink.addresses(link.index).await?;
-            ll_src = vips::link_local_ipv6(&addrs, not_source);
-            if ll_src.is_some() {
-                break;
-            }
-        }
-    }
+    let ll_src = vips::link_local_ipv6(&addrs, not_source);
     let source = match inst.family {
-        Family::V4 => vips::primary_ipv4(&addrs, not_source).map(IpAddr::V4).ok_or_else(|| {
-            anyhow!(
-                "instance {}: interface {} has no IPv4 address to send adverts from (RFC 9568 §5.1.1.1: the primary address)",
-                inst.name,
-                inst.interface
-            )
-        })?,
-        Family::V6 => ll_src.map(IpAddr::V6).ok_or_else(|| {
-            anyhow!(
-                "instance {}: interface {} has no IPv6 link-local address to send adverts from (RFC 9568 §5.1.2.1)",
-                inst.name,
-                inst.interface
-            )
-        })?,
+        // RFC 9568 §5.1.1.1: the primary address.
+        Family::V4 => vips::primary_ipv4(&addrs, not_source).map(IpAddr::V4),
+        // RFC 9568 §5.1.2.1: the link-local address.
+        Family::V6 => ll_src.map(IpAddr::V6),
     };
+    if source.is_none() {
+        info!(instance = %inst.name, interface = %inst.interface,
+              "no advert source address on the interface yet; waiting in FAULT");
+    }
     Ok(Resolved {
         link,
         source,

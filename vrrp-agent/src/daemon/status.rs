@@ -42,6 +42,7 @@ impl Daemon {
                 s.master = router.current_master();
                 s.master_adver_interval_ms = ms(router.master_adver_interval());
                 s.transitions = r.transitions();
+                s.fault_reason = r.fault_reason().map(str::to_owned);
                 s.last_transition_unix_ms = r.last_transition().map_or(0, |t| {
                     unix_now.saturating_sub(ms(now.saturating_duration_since(t)))
                 });
