@@ -242,7 +242,8 @@ impl GroupMembership {
     /// The membership for `ifindex` in the calling thread's network
     /// namespace, joined now unless a live sender already holds it.
     fn get(domain: Domain, ifindex: u32) -> io::Result<Arc<GroupMembership>> {
-        let netns = std::fs::metadata("/proc/thread-self/ns/net")?.ino();
+        // Without /proc the daemon's one namespace is all there is.
+        let netns = std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino());
         let key = (netns, ifindex, domain == Domain::IPV6);
         let mut groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
         groups.retain(|(_, g)| g.strong_count() > 0);
