@@ -148,7 +148,9 @@ impl AdvertSender {
                 sock.set_multicast_hops_v6(255).map_err(setup)?;
                 sock.set_multicast_loop_v6(false).map_err(setup)?;
                 sock.set_multicast_if_v6(ifindex).map_err(setup)?;
-                sock.set_multicast_all_v6(false).map_err(setup)?;
+                // Only a saving (kernels before 4.20 lack the option): a
+                // copy of each group advert dropped by the filter above.
+                let _ = sock.set_multicast_all_v6(false);
                 sock.bind(&SockAddr::from(SocketAddrV6::new(
                     a,
                     0,
