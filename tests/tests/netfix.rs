@@ -16,6 +16,7 @@
 )]
 
 use std::{
+    net::IpAddr,
     os::fd::{AsRawFd, OwnedFd},
     time::{Duration, Instant},
 };
@@ -26,8 +27,9 @@ use nix::sys::{
 };
 use tests::{
     cluster::{Agent, Lab, mac_string, neigh_mac, ping, wait_until},
-    netns::{Netns, privileged, run_cmd},
+    netns::{Netns, privileged, run_cmd, veth_pair},
 };
+use vrrp_agent::tx::AdvertSender;
 
 /// Only bounds a wait; no assertion depends on it.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -239,20 +241,26 @@ fn mdb_ports(lab: &Lab, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether `ns` has joined 224.0.0.18 on eth0 (`/proc/net/igmp`: the
-/// group in host byte order, "120000E0" on little-endian).
-fn igmp_joined(ns: &Netns) -> bool {
+/// How many sockets in `ns` have joined 224.0.0.18 on `ifname`
+/// (`/proc/net/igmp`: the group in host byte order, then its users).
+fn igmp_users(ns: &Netns, ifname: &str) -> u32 {
     let text = ns.exec("cat", &["/proc/net/igmp"]).unwrap_or_default();
     let group = format!("{:08X}", u32::from_ne_bytes([224, 0, 0, 18]));
-    let mut on_eth0 = false;
+    let mut on_if = false;
     for line in text.lines() {
+        let mut words = line.split_whitespace();
         if !line.starts_with('\t') && !line.starts_with(' ') {
-            on_eth0 = line.split_whitespace().nth(1) == Some("eth0");
-        } else if on_eth0 && line.split_whitespace().next() == Some(group.as_str()) {
-            return true;
+            on_if = words.nth(1) == Some(ifname);
+        } else if on_if && words.next() == Some(group.as_str()) {
+            return words.next().and_then(|u| u.parse().ok()).unwrap_or(0);
         }
     }
-    false
+    0
+}
+
+/// Whether `ns` has joined 224.0.0.18 on eth0.
+fn igmp_joined(ns: &Netns) -> bool {
+    igmp_users(ns, "eth0") > 0
 }
 
 /// Waits until both instances of `agent` are in `state`.
@@ -432,4 +440,36 @@ fn healed_split_brain_leaves_the_client_on_the_master() {
             "trial {trial} after the heal (winner {mac_a}, loser {mac_b}); earlier: {trials:?}"
         );
     }
+}
+
+/// The senders of one interface and family share one membership (one
+/// socket joined, however many VRIDs), which lasts while any of them does.
+#[test]
+fn senders_of_one_interface_share_one_membership() {
+    if !privileged() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let a = Netns::new("nfm").unwrap();
+    let p = Netns::new("nfmp").unwrap();
+    veth_pair(&a, "eth0", &p, "eth0").unwrap();
+    a.addr_add("eth0", "192.0.2.1/24").unwrap();
+    let ifindex = a.ifindex("eth0").unwrap();
+    let src: IpAddr = "192.0.2.1".parse().unwrap();
+    let users = a.run_async(|| async {
+        let mut users = Vec::new();
+        let first = AdvertSender::new("eth0", ifindex, src).unwrap();
+        let second = AdvertSender::new("eth0", ifindex, src).unwrap();
+        users.push(igmp_users(&a, "eth0"));
+        drop(first);
+        users.push(igmp_users(&a, "eth0"));
+        drop(second);
+        users.push(igmp_users(&a, "eth0"));
+        users
+    });
+    assert_eq!(
+        users,
+        vec![1, 1, 0],
+        "joined once, left with the last sender"
+    );
 }

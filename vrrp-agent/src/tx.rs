@@ -20,18 +20,22 @@
 //! bridge default) with a querier present then does not forward ff02::12 to
 //! our port and every router believes itself alone; for IGMP the same holds
 //! on switches that snoop the link-local 224.0.0.x range (a Linux bridge
-//! floods it). So each [`AdvertSender`] also joins 224.0.0.18 or ff02::12 on
-//! its interface, from a UDP socket it owns: the kernel sends the reports,
+//! floods it). So each [`AdvertSender`] also holds the membership of
+//! 224.0.0.18 or ff02::12 on its interface: the kernel sends the reports,
 //! answers queries, and re-reports after a link flap (the membership belongs
-//! to the interface, which keeps it across down/up); it leaves when the
-//! instance goes. A UDP socket that is bound to no port receives nothing, so
-//! the membership costs no per-advert copy to user space, and the raw
-//! advert socket is kept out of group delivery with `IP*_MULTICAST_ALL` off.
+//! to the interface, which keeps it across down/up). One UDP socket per
+//! (network namespace, interface, family) joins, shared by the senders
+//! there and closed (leaving the group) with the last of them, so 255 VRIDs
+//! on a link cost one descriptor, not 255. A UDP socket that is bound to no
+//! port receives nothing, so the membership costs no per-advert copy to
+//! user space, and the raw advert socket is kept out of group delivery with
+//! `IP*_MULTICAST_ALL` off.
 
 use std::{
     io,
     net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
-    os::fd::AsRawFd,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    sync::{Arc, Mutex, PoisonError, Weak},
     time::Duration,
 };
 
@@ -98,7 +102,7 @@ pub struct AdvertSender {
     ifindex: u32,
     /// Holds the IGMP / MLD membership of the VRRP group on the interface
     /// for as long as the sender lives (see the module doc).
-    _group: Socket,
+    _group: Arc<GroupMembership>,
 }
 
 impl AdvertSender {
@@ -144,7 +148,9 @@ impl AdvertSender {
                 sock.set_multicast_hops_v6(255).map_err(setup)?;
                 sock.set_multicast_loop_v6(false).map_err(setup)?;
                 sock.set_multicast_if_v6(ifindex).map_err(setup)?;
-                sock.set_multicast_all_v6(false).map_err(setup)?;
+                // Only a saving (kernels before 4.20 lack the option): a
+                // copy of each group advert dropped by the filter above.
+                let _ = sock.set_multicast_all_v6(false);
                 sock.bind(&SockAddr::from(SocketAddrV6::new(
                     a,
                     0,
@@ -156,7 +162,7 @@ impl AdvertSender {
         }
         set_dscp(&sock, src, DEFAULT_ADVERT_DSCP).map_err(setup)?;
         sock.set_nonblocking(true).map_err(setup)?;
-        let group = join_vrrp_group(domain, ifindex).map_err(|source| TxError::Setup {
+        let group = GroupMembership::get(domain, ifindex).map_err(|source| TxError::Setup {
             what: "VRRP group membership",
             ifname: ifname.to_owned(),
             source,
@@ -222,16 +228,44 @@ impl AdvertSender {
     }
 }
 
-/// A UDP socket, bound to no port, holding the membership of 224.0.0.18
-/// (IPv4) or ff02::12 (IPv6) on `ifindex`.
-fn join_vrrp_group(domain: Domain, ifindex: u32) -> io::Result<Socket> {
-    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-    if domain == Domain::IPV4 {
-        sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
-    } else {
-        sock.join_multicast_v6(&VRRP_GROUP_V6, ifindex)?;
+/// The membership of 224.0.0.18 (IPv4) or ff02::12 (IPv6) on one
+/// interface: a UDP socket bound to no port; dropping it leaves the group.
+struct GroupMembership {
+    _sock: Socket,
+}
+
+/// (network namespace inode, ifindex, IPv6) of a membership.
+type GroupKey = (u64, u32, bool);
+
+/// Memberships in use, shared by the senders of one interface and family.
+static GROUPS: Mutex<Vec<(GroupKey, Weak<GroupMembership>)>> = Mutex::new(Vec::new());
+
+impl GroupMembership {
+    /// The membership for `ifindex` in the calling thread's network
+    /// namespace, joined now unless a live sender already holds it.
+    fn get(domain: Domain, ifindex: u32) -> io::Result<Arc<GroupMembership>> {
+        // Without /proc the daemon's one namespace is all there is.
+        let netns = std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino());
+        let key = (netns, ifindex, domain == Domain::IPV6);
+        let mut groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.retain(|(_, g)| g.strong_count() > 0);
+        if let Some(g) = groups
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, g)| g.upgrade())
+        {
+            return Ok(g);
+        }
+        let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        if domain == Domain::IPV4 {
+            sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
+        } else {
+            sock.join_multicast_v6(&VRRP_GROUP_V6, ifindex)?;
+        }
+        let g = Arc::new(GroupMembership { _sock: sock });
+        groups.push((key, Arc::downgrade(&g)));
+        Ok(g)
     }
-    Ok(sock)
 }
 
 /// IP_TOS or IPV6_TCLASS, by the family of the socket's source `src`.
