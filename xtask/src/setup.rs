@@ -23,6 +23,7 @@ const PACKAGES: &[&str] = &[
     "iputils-ping",
     "arping",
     "procps",
+    "nftables",
 ];
 
 /// bpf-linker is built against Debian's LLVM 22 (its default is LLVM 23).
