@@ -146,13 +146,14 @@ pub fn max_gap_ns(times: &[i64]) -> i64 {
 
 /// Drops a random share `percent` of the VRRP frames (IPv4 protocol 112)
 /// that enter the bridge from `port`, in the bridge namespace `lan`
-/// (nftables bridge family, `numgen random`). A first rule counts every
-/// such frame, the second counts the drops; see [`loss_counters`].
+/// (nftables bridge family, `numgen random`), once per frame at ingress
+/// (the forward hook would run once per output port). A first rule counts
+/// every such frame, the second counts the drops; see [`loss_counters`].
 pub fn add_vrrp_loss(lan: &Netns, port: &str, percent: u32) -> anyhow::Result<()> {
     let rules = format!(
         "table bridge vrrp_loss {{\n\
            chain drop_vrrp {{\n\
-             type filter hook forward priority 0; policy accept;\n\
+             type filter hook prerouting priority 0; policy accept;\n\
              iifname \"{port}\" ip protocol 112 counter\n\
              iifname \"{port}\" ip protocol 112 numgen random mod 100 < {percent} counter drop\n\
            }}\n\
