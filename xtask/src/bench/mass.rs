@@ -114,12 +114,20 @@ pub fn mass_once(ctx: &Ctx, kind: Kind, n: u8) -> anyhow::Result<MassTrial> {
     pair.lab.signal_group(r1, libc::SIGKILL)?;
     pair.lab.ip(&pair.r1.ns, &["link", "set", "eth0", "down"])?;
     let _ = pair.lab.wait(r1);
-    let vips: HashSet<String> = setup.all_vips().into_iter().collect();
-    wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
-        held(&pair.lab, &pair.r2, &vips) == vips.len()
-    });
-    sleep(Duration::from_millis(500));
+    // No polling meanwhile: listing a thousand addresses every few
+    // milliseconds would compete with the daemons for the CPUs.
+    let mdi = Duration::from_secs_f64(setup.master_down_ms(P_BACKUP) / 1e3);
+    sleep(mdi + Duration::from_secs(3));
     let seen = cap.snapshot();
+    let vips: HashSet<String> = setup.all_vips().into_iter().collect();
+    let r2_held = held(&pair.lab, &pair.r2, &vips);
+    if r2_held != vips.len() {
+        eprintln!(
+            "bench: {}: r2 holds {r2_held} of {} VIPs 3 s after the deadline",
+            kind.name(),
+            vips.len()
+        );
+    }
     let mdi_ns = (setup.master_down_ms(P_BACKUP) * 1e6) as i64;
     let mut deadline: HashMap<u8, i64> = HashMap::new();
     let mut r2_advert: HashMap<u8, i64> = HashMap::new();
@@ -255,6 +263,50 @@ pub fn markdown(start: &StartRuns, mass: &MassRuns) -> String {
         }
     }
     m
+}
+
+/// Goal rows: start to first advert under 50 ms (p99), every VIP of a
+/// mass failover announced within 5 ms of the deadline (p99).
+pub fn goals(start: &StartRuns, mass: &MassRuns) -> String {
+    let yes = |b: bool| if b { "yes" } else { "**no**" };
+    let mut g = String::new();
+    if let Some(p) = start
+        .iter()
+        .find(|(k, _)| *k == Kind::Agent)
+        .and_then(|(_, r)| r.as_ref().ok())
+        .and_then(|v| pct(v))
+    {
+        let _ = writeln!(
+            g,
+            "| start to first advert < 50 ms (p99) | {:.2} ms (p50 {:.2}) | {} |",
+            p[1],
+            p[0],
+            yes(p[1] < 50.0)
+        );
+    }
+    if let Some(v) = mass
+        .iter()
+        .find(|(k, _)| *k == Kind::Agent)
+        .and_then(|(_, r)| r.as_ref().ok())
+    {
+        let all: Vec<f64> = v.iter().flat_map(|t| t.announce_ms.clone()).collect();
+        let complete = v.iter().all(|t| t.announce_ms.len() == t.vips);
+        if let Some(p) = pct(&all) {
+            let _ = writeln!(
+                g,
+                "| mass failover ({} × 4 VIPs): every VIP announced within 5 ms of the deadline (p99) | {:.2} ms{} | {} |",
+                v.first().map_or(0, |t| t.vips / 4),
+                p[1],
+                if complete {
+                    ""
+                } else {
+                    ", some VIPs never announced"
+                },
+                yes(p[1] <= 5.0 && complete)
+            );
+        }
+    }
+    g
 }
 
 /// Both sections as JSON.

@@ -862,6 +862,8 @@ impl Results {
                 );
             }
         }
+        g.push_str(&super::faults::goals(&self.faults));
+        g.push_str(&super::mass::goals(&self.start, &self.mass));
         g
     }
 }
