@@ -4,8 +4,10 @@
 //! so the harness never rots) builds the agent in release mode and runs it
 //! and keepalived in identical network-namespace labs: failover when the
 //! master host dies, graceful handover, the takeover path, steady-state CPU
-//! and RSS, and a flood of invalid VRRP at a backup. It writes
-//! `bench-report/report.md`, `results.json` and `failover.svg`.
+//! and RSS, a flood of invalid VRRP at a backup, the fault table (issue 9's
+//! scenarios, [`faults`]), start to first advert and a mass failover
+//! ([`mass`]). It writes `bench-report/report.md`, `results.json` and
+//! `failover.svg`. `--only faults,mass` runs just the named sections.
 //!
 //! `bench xdp` builds and runs the `xdp_bench` example of the `tests` crate
 //! (which loads the XDP objects with aya and times them by
@@ -119,7 +121,18 @@ struct Plan {
 /// Offered flood rate; the report gives the achieved rate per daemon.
 const FLOOD_PPS: u64 = 300_000;
 
+/// Sections `--only` accepts.
+const SECTIONS: [&str; 7] = [
+    "failover", "steady", "flood", "xdp", "faults", "start", "mass",
+];
+
 fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result<()> {
+    if let Some(bad) = only.iter().find(|o| !SECTIONS.contains(&o.as_str())) {
+        bail!(
+            "--only: no section {bad:?} (sections: {})",
+            SECTIONS.join(", ")
+        );
+    }
     crate::setup::run()?;
     need_root("cargo xtask bench")?;
     let started = Instant::now();
