@@ -2,6 +2,7 @@
 //! network-namespace lab library ([`netns`]), which xtask uses too (without
 //! the default `agent` feature, so without vrrp-agent and its eBPF build).
 pub mod cluster;
+pub mod faults;
 pub mod frames;
 pub mod netns;
 #[cfg(feature = "agent")]

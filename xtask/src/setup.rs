@@ -26,6 +26,7 @@ const PACKAGES: &[&str] = &[
     "procps",
     "redis-server",
     "redis-tools",
+    "nftables",
 ];
 
 /// bpf-linker is built against Debian's LLVM 22 (its default is LLVM 23).

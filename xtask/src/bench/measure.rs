@@ -36,7 +36,7 @@ pub struct Ctx {
     pub dir: PathBuf,
 }
 
-fn ms(ns: i64) -> f64 {
+pub(super) fn ms(ns: i64) -> f64 {
     ns as f64 / 1e6
 }
 
@@ -62,7 +62,7 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 /// scheduler's run time from `/proc/<pid>/task/<tid>/schedstat` (ns
 /// resolution), or utime + stime from `/proc/<pid>/stat` (10 ms ticks) where
 /// schedstat is missing.
-fn cpu_ns(pgid: i32) -> u64 {
+pub(super) fn cpu_ns(pgid: i32) -> u64 {
     group(pgid)
         .iter()
         .map(|&p| {
@@ -100,9 +100,9 @@ fn rss_kib(pgid: i32) -> u64 {
         .sum()
 }
 
-/// How many of `vips` `host` holds on eth0.
-fn held(lab: &Lab, host: &Host, vips: &HashSet<String>) -> usize {
-    let Ok(out) = lab.ip(&host.ns, &["-4", "-o", "addr", "show", "dev", "eth0"]) else {
+/// How many of `vips` (IPv4 or IPv6) `host` holds on eth0.
+pub(super) fn held(lab: &Lab, host: &Host, vips: &HashSet<String>) -> usize {
+    let Ok(out) = lab.ip(&host.ns, &["-o", "addr", "show", "dev", "eth0"]) else {
         return 0;
     };
     String::from_utf8_lossy(&out.stdout)
@@ -115,7 +115,7 @@ fn held(lab: &Lab, host: &Host, vips: &HashSet<String>) -> usize {
         .count()
 }
 
-fn wait_for(timeout: Duration, step: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(super) fn wait_for(timeout: Duration, step: Duration, mut f: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < timeout {
         if f() {
@@ -127,17 +127,17 @@ fn wait_for(timeout: Duration, step: Duration, mut f: impl FnMut() -> bool) -> b
 }
 
 /// A lab with r1, r2 and a client, running `kind` on both routers.
-struct Pair {
-    lab: Lab,
-    r1: Host,
-    r2: Host,
-    cli: Host,
+pub(super) struct Pair {
+    pub(super) lab: Lab,
+    pub(super) r1: Host,
+    pub(super) r2: Host,
+    pub(super) cli: Host,
     kind: Kind,
-    setup: Setup,
-    r1_idx: Option<usize>,
-    r2_idx: usize,
-    dir: PathBuf,
-    starts: u32,
+    pub(super) setup: Setup,
+    pub(super) r1_idx: Option<usize>,
+    pub(super) r2_idx: usize,
+    pub(super) dir: PathBuf,
+    pub(super) starts: u32,
 }
 
 impl Pair {
@@ -148,7 +148,12 @@ impl Pair {
 
     /// The lab with r1 started first and r2 only once r1 holds every VIP,
     /// so that many instances do not all hold an election at once.
-    fn new_master_first(ctx: &Ctx, tag: &str, kind: Kind, setup: Setup) -> anyhow::Result<Pair> {
+    pub(super) fn new_master_first(
+        ctx: &Ctx,
+        tag: &str,
+        kind: Kind,
+        setup: Setup,
+    ) -> anyhow::Result<Pair> {
         Self::build(ctx, tag, kind, setup, true)
     }
 
@@ -199,7 +204,7 @@ impl Pair {
         Ok(pair)
     }
 
-    fn start_r1(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+    pub(super) fn start_r1(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         // Whatever the killed daemon left behind goes: a fresh host.
         let ns = self.r1.ns.clone();
         self.lab.ip(&ns, &["addr", "flush", "dev", "eth0"])?;
@@ -227,12 +232,12 @@ impl Pair {
     }
 
     /// r1 holds every VIP, r2 none.
-    fn converged(&self) -> bool {
+    pub(super) fn converged(&self) -> bool {
         let vips = self.vips();
         held(&self.lab, &self.r1, &vips) == vips.len() && held(&self.lab, &self.r2, &vips) == 0
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let mut out = String::new();
         for f in ["r2.log".to_owned(), format!("r1-{}.log", self.starts)] {
             let text = std::fs::read_to_string(self.dir.join(&f)).unwrap_or_default();
@@ -333,7 +338,7 @@ pub fn failover(
                     Seen::Advert {
                         t, src: s, vrid, ..
                     } => s == src && vrid == VRID && now - t < within.as_nanos() as i64,
-                    Seen::Garp { .. } => false,
+                    _ => false,
                 })
             };
             let answered = probe

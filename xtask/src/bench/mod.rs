@@ -4,8 +4,10 @@
 //! so the harness never rots) builds the agent in release mode and runs it
 //! and keepalived in identical network-namespace labs: failover when the
 //! master host dies, graceful handover, the takeover path, steady-state CPU
-//! and RSS, and a flood of invalid VRRP at a backup. It writes
-//! `bench-report/report.md`, `results.json` and `failover.svg`.
+//! and RSS, a flood of invalid VRRP at a backup, the fault table (issue 9's
+//! scenarios, [`faults`]), start to first advert and a mass failover
+//! ([`mass`]). It writes `bench-report/report.md`, `results.json` and
+//! `failover.svg`. `--only faults,mass` runs just the named sections.
 //!
 //! `bench xdp` builds and runs the `xdp_bench` example of the `tests` crate
 //! (which loads the XDP objects with aya and times them by
@@ -13,6 +15,8 @@
 
 mod chart;
 mod daemon;
+mod faults;
+mod mass;
 mod measure;
 mod report;
 mod wire;
@@ -43,6 +47,10 @@ pub struct BenchArgs {
     /// overwrites the committed full report).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run only these sections (comma-separated: failover, steady, flood,
+    /// xdp, faults, start, mass); the report holds just those.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -54,13 +62,13 @@ enum Which {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Some(Which::Xdp) => xdp().map(drop),
-        None => compare(args.quick, args.out),
+        None => compare(args.quick, args.out, &args.only),
     }
 }
 
 /// Runs the quick comparison (for `cargo xtask test`).
 pub fn quick() -> anyhow::Result<()> {
-    compare(true, None)
+    compare(true, None, &[])
 }
 
 fn workspace_root() -> PathBuf {
@@ -100,12 +108,31 @@ struct Plan {
     flood: Duration,
     /// Run `bench xdp` too.
     xdp: bool,
+    /// Fault scenarios and runs of each per daemon.
+    faults: (Vec<faults::Scenario>, usize),
+    /// How long the loss scenario drops adverts.
+    loss_window: Duration,
+    /// Start-to-first-advert trials per daemon.
+    start: usize,
+    /// Mass failover: instances (4 VIPs each) and trials per daemon.
+    mass: (u8, usize),
 }
 
 /// Offered flood rate; the report gives the achieved rate per daemon.
 const FLOOD_PPS: u64 = 300_000;
 
-fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+/// Sections `--only` accepts.
+const SECTIONS: [&str; 7] = [
+    "failover", "steady", "flood", "xdp", "faults", "start", "mass",
+];
+
+fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result<()> {
+    if let Some(bad) = only.iter().find(|o| !SECTIONS.contains(&o.as_str())) {
+        bail!(
+            "--only: no section {bad:?} (sections: {})",
+            SECTIONS.join(", ")
+        );
+    }
     crate::setup::run()?;
     need_root("cargo xtask bench")?;
     let started = Instant::now();
@@ -118,6 +145,10 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
             window: Duration::from_secs(2),
             flood: Duration::from_millis(1500),
             xdp: false,
+            faults: (vec![faults::Scenario::Starve], 1),
+            loss_window: Duration::from_secs(3),
+            start: 2,
+            mass: (16, 1),
         }
     } else {
         Plan {
@@ -128,6 +159,10 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
             window: Duration::from_secs(10),
             flood: Duration::from_secs(6),
             xdp: true,
+            faults: (faults::Scenario::ALL.to_vec(), 2),
+            loss_window: Duration::from_secs(10),
+            start: 10,
+            mass: (255, 3),
         }
     };
     let out = out.unwrap_or_else(|| {
@@ -151,6 +186,8 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         dir: scratch.0.clone(),
     };
     let mut res = Results::new(quick, &agent);
+    let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
+    eprintln!("bench: CPU {}", report::cpu_model());
 
     // 1-3: failover, graceful stop, takeover path.
     let cells: Vec<(How, Setup, usize)> = vec![
@@ -161,7 +198,7 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         (How::Stop, Setup::single(3, 100, 0), plan.stop),
         (How::Stop, Setup::single(3, 10, 0), plan.stop),
     ];
-    for (how, setup, trials) in cells {
+    for (how, setup, trials) in cells.into_iter().filter(|_| wants("failover")) {
         for kind in Kind::BOTH {
             let r = measure::failover(&ctx, kind, &setup, how, trials);
             if let Err(e) = &r {
@@ -171,7 +208,7 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         }
     }
     // 4: steady state.
-    for &(version, interval) in &plan.steady_intervals {
+    for &(version, interval) in plan.steady_intervals.iter().filter(|_| wants("steady")) {
         for n in [1u8, 255] {
             let setup = if n == 1 {
                 Setup::single(version, interval, 0)
@@ -198,7 +235,7 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
     }
     // 5: flood at a backup.
     let setup = Setup::single(3, 100, 0);
-    for kind in Kind::BOTH {
+    for kind in Kind::BOTH.into_iter().filter(|_| wants("flood")) {
         let r = measure::flood_backup(&ctx, kind, &setup, FLOOD_PPS, plan.flood);
         match &r {
             Ok(f) => eprintln!(
@@ -214,7 +251,38 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         res.flood(kind, r.map_err(|e| format!("{e:#}")));
     }
     // 6: XDP per-packet costs.
-    if plan.xdp {
+    // 7-9: faults, start-up, mass failover (issue 9).
+    if wants("faults") {
+        res.faults = run_faults(&ctx, &plan);
+    }
+    if wants("start") {
+        res.start = rounds(plan.start, |kind| {
+            let r = mass::start_once(&ctx, kind);
+            match &r {
+                Ok(v) => eprintln!("bench: {:<10} start to first advert {v:.2} ms", kind.name()),
+                Err(e) => eprintln!("bench: {} start failed: {e:#}", kind.name()),
+            }
+            r
+        });
+    }
+    if wants("mass") {
+        let (n, trials) = plan.mass;
+        res.mass = rounds(trials, |kind| {
+            let r = mass::mass_once(&ctx, kind, n);
+            match &r {
+                Ok(t) => eprintln!(
+                    "bench: {:<10} mass failover {n} x 4 VIPs: {}/{} announced, last {:.2} ms after the deadline",
+                    kind.name(),
+                    t.announce_ms.len(),
+                    t.vips,
+                    t.announce_ms.iter().copied().fold(f64::NAN, f64::max)
+                ),
+                Err(e) => eprintln!("bench: {} mass failover failed: {e:#}", kind.name()),
+            }
+            r
+        });
+    }
+    if plan.xdp && wants("xdp") {
         match xdp() {
             Ok(t) => res.xdp = Some(t),
             Err(e) => eprintln!("bench: bench xdp failed: {e:#}"),
@@ -229,6 +297,47 @@ fn compare(quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
         bail!("some benchmarks failed (see the report): {e}");
     }
     Ok(())
+}
+
+/// `trials` rounds of `f` for each daemon, interleaved (agent, keepalived,
+/// agent, …); a daemon whose every trial failed gets the last error.
+fn rounds<T>(
+    trials: usize,
+    mut f: impl FnMut(Kind) -> anyhow::Result<T>,
+) -> Vec<(Kind, Result<Vec<T>, String>)> {
+    let mut got: Vec<(Kind, Vec<T>, Option<String>)> =
+        Kind::BOTH.iter().map(|&k| (k, Vec::new(), None)).collect();
+    for _ in 0..trials {
+        for (kind, ok, err) in &mut got {
+            match f(*kind) {
+                Ok(v) => ok.push(v),
+                Err(e) => *err = Some(format!("{e:#}")),
+            }
+        }
+    }
+    got.into_iter()
+        .map(|(k, ok, err)| match err {
+            Some(e) if ok.is_empty() => (k, Err(e)),
+            _ => (k, Ok(ok)),
+        })
+        .collect()
+}
+
+/// The fault table: every scenario of the plan, runs interleaved by daemon.
+fn run_faults(ctx: &Ctx, plan: &Plan) -> faults::Runs {
+    let (scenarios, runs) = &plan.faults;
+    scenarios
+        .iter()
+        .flat_map(|&sc| {
+            rounds(*runs, |kind| {
+                let r = faults::run(ctx, kind, sc, plan.loss_window);
+                eprintln!("{}", faults::line(sc, kind, &r));
+                r
+            })
+            .into_iter()
+            .map(move |(k, r)| (sc, k, r))
+        })
+        .collect()
 }
 
 /// Configs and logs of one run (`/tmp/vrrp-bench-<pid>`), removed on drop;

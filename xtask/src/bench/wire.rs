@@ -5,7 +5,7 @@
 //! CLOCK_REALTIME nanoseconds, the clock of the kernel's packet timestamps.
 
 use std::{
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     sync::{
         Arc, Mutex,
@@ -44,6 +44,22 @@ pub enum Seen {
         vrid: u8,
         /// Advertised priority.
         prio: u8,
+    },
+    /// A VRRP advertisement over IPv6.
+    Advert6 {
+        /// Kernel receive time (ns).
+        t: i64,
+        /// VRID.
+        vrid: u8,
+    },
+    /// An IPv6 neighbour advertisement (how a new master announces an IPv6 VIP).
+    Na {
+        /// Kernel receive time (ns).
+        t: i64,
+        /// The target address.
+        ip: Ipv6Addr,
+        /// The sender's MAC (Ethernet source).
+        mac: [u8; 6],
     },
     /// A gratuitous ARP (sender IP = target IP).
     Garp {
@@ -160,7 +176,8 @@ fn timeout(fd: &OwnedFd, d: Duration) -> anyhow::Result<()> {
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
 }
 
-/// Classic BPF: keep IPv4 protocol 112 and ARP, drop frames from [`FLOOD_MAC`].
+/// Classic BPF: keep VRRP (IPv4 protocol 112, IPv6 next header 112), ARP and
+/// IPv6 neighbour advertisements, drop frames from [`FLOOD_MAC`].
 fn capture_filter() -> Vec<libc::sock_filter> {
     let f = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
         code: u16::try_from(code).unwrap_or(0),
@@ -178,17 +195,23 @@ fn capture_filter() -> Vec<libc::sock_filter> {
     let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     let ret = libc::BPF_RET | libc::BPF_K;
     vec![
-        f(ld_h, 0, 0, 12),    // 0: ethertype
-        f(jeq, 3, 0, 0x0806), // 1: ARP -> 5
-        f(jeq, 0, 7, 0x0800), // 2: not IPv4 -> drop (10)
-        f(ld_b, 0, 0, 23),    // 3: IP protocol
-        f(jeq, 0, 5, 112),    // 4: not VRRP -> drop
-        f(ld_w, 0, 0, 8),     // 5: source MAC bytes 2..6
-        f(jeq, 0, 2, mac_lo), // 6: differs -> accept (9)
-        f(ld_h, 0, 0, 6),     // 7: source MAC bytes 0..2
-        f(jeq, 1, 0, mac_hi), // 8: flood -> drop
-        f(ret, 0, 0, 0xffff), // 9: accept
-        f(ret, 0, 0, 0),      // 10: drop
+        f(ld_h, 0, 0, 12),     // 0: ethertype
+        f(jeq, 9, 0, 0x0806),  // 1: ARP -> 11
+        f(jeq, 0, 2, 0x0800),  // 2: not IPv4 -> 5
+        f(ld_b, 0, 0, 23),     // 3: IP protocol
+        f(jeq, 6, 11, 112),    // 4: VRRP -> 11, else drop (16)
+        f(jeq, 0, 10, 0x86dd), // 5: not IPv6 -> drop
+        f(ld_b, 0, 0, 20),     // 6: IPv6 next header
+        f(jeq, 3, 0, 112),     // 7: VRRP -> 11
+        f(jeq, 0, 7, 58),      // 8: not ICMPv6 -> drop
+        f(ld_b, 0, 0, 54),     // 9: ICMPv6 type
+        f(jeq, 0, 5, 136),     // 10: not a neighbour advertisement -> drop
+        f(ld_w, 0, 0, 8),      // 11: source MAC bytes 2..6
+        f(jeq, 0, 2, mac_lo),  // 12: differs -> accept (15)
+        f(ld_h, 0, 0, 6),      // 13: source MAC bytes 0..2
+        f(jeq, 1, 0, mac_hi),  // 14: flood -> drop
+        f(ret, 0, 0, 0xffff),  // 15: accept
+        f(ret, 0, 0, 0),       // 16: drop
     ]
 }
 
@@ -312,6 +335,28 @@ fn parse(f: &[u8], t: i64) -> Option<Seen> {
                 prio: *vrrp.get(2)?,
             })
         }
+        0x86dd => {
+            let v6 = |at: usize| -> Option<Ipv6Addr> {
+                let b: [u8; 16] = f.get(at..at + 16)?.try_into().ok()?;
+                Some(Ipv6Addr::from(b))
+            };
+            match *f.get(20)? {
+                112 => Some(Seen::Advert6 {
+                    t,
+                    vrid: *f.get(55)?,
+                }),
+                58 if *f.get(54)? == 136 => {
+                    let mut mac = [0u8; 6];
+                    mac.copy_from_slice(f.get(6..12)?);
+                    Some(Seen::Na {
+                        t,
+                        ip: v6(62)?,
+                        mac,
+                    })
+                }
+                _ => None,
+            }
+        }
         0x0806 => {
             let a = f.get(14..42)?;
             let spa = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
@@ -331,6 +376,7 @@ fn parse(f: &[u8], t: i64) -> Option<Seen> {
 /// recording when each reply arrives.
 pub struct Prober {
     replies: Arc<Mutex<Vec<i64>>>,
+    sent: Arc<Mutex<Vec<i64>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -339,10 +385,11 @@ impl Prober {
     /// Starts probing `dst` from namespace `ns`.
     pub fn start(ns: &str, dst: Ipv4Addr, period: Duration) -> anyhow::Result<Prober> {
         let replies = Arc::new(Mutex::new(Vec::new()));
+        let sent = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let ns = ns.to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
-        let (r2, stop2) = (replies.clone(), stop.clone());
+        let (r2, stop2, sent2) = (replies.clone(), stop.clone(), sent.clone());
         let id = u16::try_from(std::process::id() & 0xffff).unwrap_or(0x5151);
         let thread = std::thread::spawn(move || {
             let fd = (|| {
@@ -384,6 +431,9 @@ impl Prober {
                             u32::try_from(size_of::<libc::sockaddr_in>()).unwrap_or(0),
                         )
                     };
+                    if let Ok(mut v) = sent2.lock() {
+                        v.push(now_ns());
+                    }
                     next += period;
                     if next < now {
                         next = now + period;
@@ -426,6 +476,7 @@ impl Prober {
         rx.recv().context("prober thread died")??;
         Ok(Prober {
             replies,
+            sent,
             stop,
             thread: Some(thread),
         })
@@ -436,9 +487,17 @@ impl Prober {
         self.replies.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
+    /// When each echo request was sent (since the last [`Prober::clear`]).
+    pub fn sent(&self) -> Vec<i64> {
+        self.sent.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
     /// Forgets the replies received so far.
     pub fn clear(&self) {
         if let Ok(mut v) = self.replies.lock() {
+            v.clear();
+        }
+        if let Ok(mut v) = self.sent.lock() {
             v.clear();
         }
     }
