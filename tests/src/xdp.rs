@@ -2,7 +2,7 @@
 //! BPF_PROG_TEST_RUN tests and benchmarks.
 
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     programs::{ProgramError, TestRun, TestRunOptions, Xdp},
 };
 
@@ -21,7 +21,22 @@ pub fn objects_available() -> bool {
 /// Loads `object` and its XDP program `program` into the kernel (maps are
 /// created fresh for every load).
 pub fn load(object: &[u8], program: &str) -> anyhow::Result<Ebpf> {
-    let mut ebpf = Ebpf::load(object)?;
+    load_stopping_after(object, program, None)
+}
+
+/// [`load`], with the program's `vrrp_common::step::GLOBAL` set to `stop`
+/// (a benchmark variant that returns right after that step); `None` keeps
+/// the object's default (the agent's program).
+pub fn load_stopping_after(
+    object: &[u8],
+    program: &str,
+    stop: Option<u32>,
+) -> anyhow::Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    if let Some(stop) = &stop {
+        loader.override_global(vrrp_common::step::GLOBAL, stop, true);
+    }
+    let mut ebpf = loader.load(object)?;
     let prog: &mut Xdp = ebpf
         .program_mut(program)
         .ok_or_else(|| anyhow::anyhow!("program {program} not in the object"))?

@@ -72,6 +72,36 @@ pub mod maps {
 /// Name of the XDP program in the object.
 pub const XDP_PROGRAM: &str = "vrrp_xdp";
 
+/// Per-step cost breakdown of the XDP program (`cargo xtask bench xdp`).
+///
+/// The program reads the global [`step::GLOBAL`] (a `u32` in `.rodata`,
+/// default [`step::ALL`]) and returns `XDP_PASS` right after the step it
+/// names. The loader sets it before loading; `.rodata` is frozen, so the
+/// verifier knows the value and removes every early exit that cannot be
+/// taken: the agent's program (default) carries none of them. Only the
+/// benchmark loads variants that stop early; the difference between two
+/// consecutive variants is the cost of one step.
+pub mod step {
+    /// Name of the global in the object.
+    pub const GLOBAL: &str = "VRRP_STOP_AFTER";
+    /// Ethernet (and VLAN) header, ethertype, IP header, IP protocol.
+    pub const PARSE: u32 = 1;
+    /// The VIP match (not VRRP).
+    pub const VIP_LOOKUP: u32 = 2;
+    /// VRRP: the stateless receive checks up to (not incl.) the checksum.
+    pub const HEADER: u32 = 3;
+    /// VRRP: the checksums (IPv4 header and VRRP message).
+    pub const CHECKSUM: u32 = 4;
+    /// VRRP: the remaining stateless checks and the VRID lookup.
+    pub const VRID_LOOKUP: u32 = 5;
+    /// VRRP: the configuration checks and the receive timestamp.
+    pub const TIMESTAMP: u32 = 6;
+    /// VRRP: the `LAST_SEEN` update ([`crate::LastSeen::record`]).
+    pub const LAST_SEEN: u32 = 7;
+    /// Everything (the default): counters, ring-buffer event.
+    pub const ALL: u32 = u32::MAX;
+}
+
 /// Why an advert was dropped. One reason per receive check of RFC 9568 §7.1;
 /// the agent's codec reports the same reasons so both paths count alike.
 #[repr(u8)]
@@ -276,6 +306,110 @@ pub struct LastSeen {
     pub _pad1: [u8; 4],
 }
 const _: () = assert!(size_of::<LastSeen>() == 128);
+
+/// One valid advert, as [`LastSeen::record`] stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SeenAdvert {
+    /// CLOCK_MONOTONIC receive time in ns.
+    pub ts_ns: u64,
+    /// Sender address (IPv4 in the first four bytes, rest zero).
+    pub src_ip: [u8; 16],
+    /// Sender MAC.
+    pub src_mac: [u8; 6],
+    /// Advertised priority.
+    pub priority: u8,
+    /// Advertised version.
+    pub version: u8,
+    /// Raw interval field: v2 seconds, v3 centiseconds.
+    pub interval: u16,
+    /// Count IPvX Addr.
+    pub count: u8,
+    /// [`ChecksumForm`] as u8.
+    pub checksum_form: u8,
+}
+
+/// What [`LastSeen::record`] found out about an advert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// [`event_reason`] bits: why the agent must be woken (0: it need not).
+    pub reason: u8,
+    /// Receive time of the advert this one replaced (0 if none), for
+    /// [`AdvertEvent::prev_ts_ns`].
+    pub prev_ts_ns: u64,
+}
+
+/// The two halves of a 16-byte address, for comparing without `memcmp`
+/// (which the BPF target cannot call).
+#[inline(always)]
+const fn halves(a: &[u8; 16]) -> (u64, u64) {
+    (
+        u64::from_ne_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]),
+        u64::from_ne_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]),
+    )
+}
+
+impl LastSeen {
+    /// Records a valid advert of this VRID: the one bookkeeping rule that
+    /// both data planes (the XDP program and the agent's socket path) apply,
+    /// so the agent's Master_Down catch-up reads the same record whichever
+    /// received the adverts.
+    ///
+    /// - Wake-up reasons: [`event_reason::FIRST`] for the first advert, else
+    ///   [`event_reason::NEW_SOURCE`], [`event_reason::PRIORITY`],
+    ///   [`event_reason::INTERVAL`] for what changed since the previous one;
+    ///   [`event_reason::PRIORITY_ZERO`] for a resigning master;
+    ///   [`event_reason::DELIVER_ALL`] when the caller says every advert
+    ///   counts. No bit: nothing the agent needs changed (suppressed).
+    /// - Inter-arrival histogram ([`interarrival_bucket`]): the time since
+    ///   the previous advert, observed only for the same source (a new one
+    ///   starts a new series: that gap is a failover) and only when the
+    ///   clock moved forward (the same instant on two CPUs is no
+    ///   observation).
+    /// - `rx_total` counts the advert; the rest of the entry becomes this
+    ///   advert, `prev_ts_ns` returns the receive time it replaces.
+    #[inline(always)]
+    pub fn record(&mut self, a: &SeenAdvert, deliver_all: bool) -> Recorded {
+        let mut reason = 0u8;
+        let mut prev_ts_ns = 0u64;
+        if self.rx_total == 0 {
+            reason |= event_reason::FIRST;
+        } else {
+            if halves(&self.src_ip) != halves(&a.src_ip) {
+                reason |= event_reason::NEW_SOURCE;
+            }
+            if self.priority != a.priority {
+                reason |= event_reason::PRIORITY;
+            }
+            if self.interval != a.interval {
+                reason |= event_reason::INTERVAL;
+            }
+            prev_ts_ns = self.ts_ns;
+            if reason & event_reason::NEW_SOURCE == 0 && a.ts_ns > prev_ts_ns {
+                let delta = a.ts_ns - prev_ts_ns;
+                if let Some(c) = self.hist.get_mut(interarrival_bucket(delta)) {
+                    *c = c.wrapping_add(1);
+                }
+                self.hist_sum_ns = self.hist_sum_ns.wrapping_add(delta);
+            }
+        }
+        if a.priority == 0 {
+            reason |= event_reason::PRIORITY_ZERO;
+        }
+        if deliver_all {
+            reason |= event_reason::DELIVER_ALL;
+        }
+        self.ts_ns = a.ts_ns;
+        self.rx_total = self.rx_total.wrapping_add(1);
+        self.src_ip = a.src_ip;
+        self.src_mac = a.src_mac;
+        self.priority = a.priority;
+        self.version = a.version;
+        self.interval = a.interval;
+        self.count = a.count;
+        self.checksum_form = a.checksum_form;
+        Recorded { reason, prev_ts_ns }
+    }
+}
 
 /// Upper bounds (inclusive, ascending) of the advert inter-arrival histogram
 /// buckets in ns: 5 ms .. 45 s. They cover VRRPv3 centisecond intervals and

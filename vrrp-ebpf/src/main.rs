@@ -69,7 +69,8 @@ use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
     IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
     VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
-    VridConfig, VridKey, VridStats, event_reason, fold_v6, interarrival_bucket, vip_filter_bit,
+    VridConfig, VridKey, VridStats, event_reason, fold_v6, interarrival_bucket, step,
+    vip_filter_bit,
 };
 
 // ---------------------------------------------------------------------------
@@ -107,6 +108,20 @@ static VRRP_SCRATCH: PerCpuArray<[u8; SCRATCH_BYTES]> = PerCpuArray::with_max_en
 /// `VRID_STATS` entries.
 #[map]
 static VRRP_ZERO_STATS: Array<VridStats> = Array::with_max_entries(1, 0);
+
+/// Where to stop, for the benchmark's per-step breakdown (see
+/// `vrrp_common::step`); the agent leaves it at `step::ALL`.
+#[unsafe(no_mangle)]
+static VRRP_STOP_AFTER: u32 = step::ALL;
+
+/// Whether the benchmark asked to stop after step `s`. The verifier knows
+/// the frozen `.rodata` value and removes the exits that cannot be taken.
+#[inline(always)]
+fn stop_after(s: u32) -> bool {
+    // SAFETY: reads a plain static; volatile so that the compiler keeps the
+    // load (the loader may have changed the value).
+    unsafe { core::ptr::read_volatile(addr_of!(VRRP_STOP_AFTER)) == s }
+}
 
 // ---------------------------------------------------------------------------
 // Wire constants
@@ -388,13 +403,16 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> u32 {
         return xdp_action::XDP_PASS;
     };
     let (vihl, proto, dst) = (ip.u8::<0>(), ip.u8::<9>(), ip.ne32::<16>());
-    if vihl >> 4 != 4 {
+    if vihl >> 4 != 4 || stop_after(step::PARSE) {
         return xdp_action::XDP_PASS;
     }
     if proto == IPPROTO_VRRP {
         return vrrp_v4(ctx, l3, ip);
     }
     if let Some(slot) = vip_v4_slot(dst) {
+        if stop_after(step::VIP_LOOKUP) {
+            return xdp_action::XDP_PASS;
+        }
         vip_count_packet(ctx, slot);
     }
     xdp_action::XDP_PASS
@@ -406,7 +424,7 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> u32 {
         return xdp_action::XDP_PASS;
     };
     let (vtc, nh, dst) = (ip.u8::<0>(), ip.u8::<6>(), ip.words4::<24>());
-    if vtc >> 4 != 6 {
+    if vtc >> 4 != 6 || stop_after(step::PARSE) {
         return xdp_action::XDP_PASS;
     }
     if nh == IPPROTO_VRRP {
@@ -574,6 +592,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     if rx.len != expected || ip_end > ctx.data_end() - ctx.data() {
         return drop_advert(DropReason::Length, &key);
     }
+    if stop_after(step::HEADER) {
+        return xdp_action::XDP_PASS;
+    }
 
     // Item 5. Short messages (the usual case) are summed straight from the
     // packet; longer ones are copied to a per-CPU buffer and summed by the
@@ -610,6 +631,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     } else {
         return drop_advert(DropReason::Checksum, &key);
     };
+    if stop_after(step::CHECKSUM) {
+        return xdp_action::XDP_PASS;
+    }
 
     // Item 7 (v2): RFC 3768 removed authentication; only type 0 is valid.
     if version == 2 && b4 != 0 {
@@ -665,6 +689,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
             return xdp_action::XDP_PASS;
         }
     };
+    if stop_after(step::VRID_LOOKUP) {
+        return xdp_action::XDP_PASS;
+    }
     // Item 2 against the configuration.
     if version != cfg.version {
         return drop_advert(DropReason::Version, &key);
@@ -698,6 +725,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     mac[0..4].copy_from_slice(&mac_hi.to_ne_bytes());
     mac[4..6].copy_from_slice(&mac_lo.to_be_bytes());
 
+    if stop_after(step::TIMESTAMP) {
+        return xdp_action::XDP_PASS;
+    }
     let mut reason = 0u8;
     // Receive time of the advert this one replaces (see
     // `AdvertEvent::prev_ts_ns`): the agent may never have seen it.
@@ -753,6 +783,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     }
     if cfg.flags & VRID_F_DELIVER_ALL != 0 {
         reason |= event_reason::DELIVER_ALL;
+    }
+    if stop_after(step::LAST_SEEN) {
+        return xdp_action::XDP_PASS;
     }
     if reason == 0 {
         bump(Stat::EventsSuppressed);
