@@ -95,6 +95,9 @@ impl Cell {
     }
 }
 
+/// A cell's (median, mean) delta.
+type MedMean = (f64, f64);
+
 /// min, median, max, mean.
 fn summary(v: &[f64]) -> (f64, f64, f64, f64) {
     let mut s = v.to_vec();
@@ -173,25 +176,21 @@ fn load_variant(stop: Option<u32>, ifindex: u32) -> anyhow::Result<Ebpf> {
         0,
     )?;
     // VRID 9: steady state (suppression); VRID 10: every advert is an event.
-    let mut vrids =
-        HashMap::<_, VridKey, VridConfig>::try_from(ebpf.map_mut(maps::VRIDS).expect("VRIDS"))?;
-    vrids.insert(
-        VridKey::new(ifindex, 9, FAMILY_V4),
-        VridConfig {
-            version: 3,
-            ..Default::default()
-        },
-        0,
-    )?;
-    vrids.insert(
+    let v3 = VridConfig {
+        version: 3,
+        ..Default::default()
+    };
+    xdp::configure_vrid(&mut ebpf, VridKey::new(ifindex, 9, FAMILY_V4), v3, true)?;
+    let deliver_all = VridConfig {
+        flags: VRID_F_DELIVER_ALL,
+        slot: 1,
+        ..v3
+    };
+    xdp::configure_vrid(
+        &mut ebpf,
         VridKey::new(ifindex, 10, FAMILY_V4),
-        VridConfig {
-            version: 3,
-            flags: VRID_F_DELIVER_ALL,
-            slot: 1,
-            ..Default::default()
-        },
-        0,
+        deliver_all,
+        true,
     )?;
     Ok(ebpf)
 }
@@ -406,13 +405,13 @@ fn main() -> anyhow::Result<()> {
 
     // Per-step costs: differences of the variants' median deltas (and of
     // their means, which resolve below the kernel's 1 ns granularity).
-    let stat = |name: &str| -> (f64, f64) {
+    let stat = |name: &str| -> MedMean {
         let c = cells.iter().find(|c| c.name == name).expect("cell");
         let (_, med, _, mean) = summary(&c.deltas);
         (med, mean)
     };
     let zero = (0.0, 0.0);
-    let steps: [(&str, (f64, f64), (f64, f64)); 12] = [
+    let steps: [(&str, MedMean, MedMean); 12] = [
         (
             "parse (non-VRRP frame)",
             zero,

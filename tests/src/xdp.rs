@@ -79,3 +79,39 @@ pub fn run(ebpf: &mut Ebpf, program: &str, frame: &[u8], repeat: u32) -> Result<
         ns_per_run: res.duration.as_nanos() as u64,
     })
 }
+
+/// Configures a VRID the way the agent does: its `LAST_SEEN` slot
+/// (`cfg.slot`) emptied and owned by `key`, its `VRIDS` entry and, when
+/// `table` is set, its `VRID_TABLE` entry (the program's fast path; without
+/// it the program finds the VRID through `VRIDS`).
+pub fn configure_vrid(
+    ebpf: &mut Ebpf,
+    key: vrrp_common::VridKey,
+    cfg: vrrp_common::VridConfig,
+    table: bool,
+) -> anyhow::Result<()> {
+    use aya::maps::{Array, HashMap};
+    use vrrp_common::{LastSeen, VridConfig, VridEntry, VridKey, maps, vrid_table_index};
+    fn map<'a>(e: &'a mut Ebpf, name: &'static str) -> anyhow::Result<&'a mut aya::maps::Map> {
+        e.map_mut(name)
+            .ok_or_else(|| anyhow::anyhow!("map {name} not in the object"))
+    }
+    Array::<_, LastSeen>::try_from(map(ebpf, maps::LAST_SEEN)?)?.set(
+        u32::from(cfg.slot),
+        LastSeen::owned_by(key),
+        0,
+    )?;
+    HashMap::<_, VridKey, VridConfig>::try_from(map(ebpf, maps::VRIDS)?)?.insert(key, cfg, 0)?;
+    if table {
+        Array::<_, VridEntry>::try_from(map(ebpf, maps::VRID_TABLE)?)?.set(
+            vrid_table_index(key.vrid, key.family),
+            VridEntry {
+                cfg,
+                ifindex: key.ifindex,
+                _pad: 0,
+            },
+            0,
+        )?;
+    }
+    Ok(())
+}
