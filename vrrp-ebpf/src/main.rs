@@ -553,7 +553,19 @@ fn vrrp_v4(ctx: &XdpContext, l3: usize, ip: Hdr<20>) -> u32 {
     }
     // The IPv4 header checksum too: the stack would discard a corrupt
     // header, so such an advert must not refresh LAST_SEEN either.
-    match sum_packet(ctx, l3, ihl) {
+    // Without options (the usual case) from the header already in hand.
+    let header_sum = if ihl == 20 {
+        Some(
+            ip.ne32::<0>() as u64
+                + ip.ne32::<4>() as u64
+                + ip.ne32::<8>() as u64
+                + src as u64
+                + dst as u64,
+        )
+    } else {
+        sum_packet(ctx, l3, ihl)
+    };
+    match header_sum {
         Some(s) if fold(s) == 0xffff => {}
         Some(_) => return drop_advert(DropReason::Checksum, core::ptr::null()),
         None => return drop_advert(DropReason::Length, core::ptr::null()),
