@@ -2,7 +2,7 @@
 //! BPF_PROG_TEST_RUN tests and benchmarks.
 
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     programs::{ProgramError, TestRun, TestRunOptions, Xdp},
 };
 
@@ -21,7 +21,22 @@ pub fn objects_available() -> bool {
 /// Loads `object` and its XDP program `program` into the kernel (maps are
 /// created fresh for every load).
 pub fn load(object: &[u8], program: &str) -> anyhow::Result<Ebpf> {
-    let mut ebpf = Ebpf::load(object)?;
+    load_stopping_after(object, program, None)
+}
+
+/// [`load`], with the program's `vrrp_common::step::GLOBAL` set to `stop`
+/// (a benchmark variant that returns right after that step); `None` keeps
+/// the object's default (the agent's program).
+pub fn load_stopping_after(
+    object: &[u8],
+    program: &str,
+    stop: Option<u32>,
+) -> anyhow::Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    if let Some(stop) = &stop {
+        loader.override_global(vrrp_common::step::GLOBAL, stop, true);
+    }
+    let mut ebpf = loader.load(object)?;
     let prog: &mut Xdp = ebpf
         .program_mut(program)
         .ok_or_else(|| anyhow::anyhow!("program {program} not in the object"))?
@@ -63,4 +78,40 @@ pub fn run(ebpf: &mut Ebpf, program: &str, frame: &[u8], repeat: u32) -> Result<
         data_out: out,
         ns_per_run: res.duration.as_nanos() as u64,
     })
+}
+
+/// Configures a VRID the way the agent does: its `LAST_SEEN` slot
+/// (`cfg.slot`) emptied and owned by `key`, its `VRIDS` entry and, when
+/// `table` is set, its `VRID_TABLE` entry (the program's fast path; without
+/// it the program finds the VRID through `VRIDS`).
+pub fn configure_vrid(
+    ebpf: &mut Ebpf,
+    key: vrrp_common::VridKey,
+    cfg: vrrp_common::VridConfig,
+    table: bool,
+) -> anyhow::Result<()> {
+    use aya::maps::{Array, HashMap};
+    use vrrp_common::{LastSeen, VridConfig, VridEntry, VridKey, maps, vrid_table_index};
+    fn map<'a>(e: &'a mut Ebpf, name: &'static str) -> anyhow::Result<&'a mut aya::maps::Map> {
+        e.map_mut(name)
+            .ok_or_else(|| anyhow::anyhow!("map {name} not in the object"))
+    }
+    Array::<_, LastSeen>::try_from(map(ebpf, maps::LAST_SEEN)?)?.set(
+        u32::from(cfg.slot),
+        LastSeen::owned_by(key),
+        0,
+    )?;
+    HashMap::<_, VridKey, VridConfig>::try_from(map(ebpf, maps::VRIDS)?)?.insert(key, cfg, 0)?;
+    if table {
+        Array::<_, VridEntry>::try_from(map(ebpf, maps::VRID_TABLE)?)?.set(
+            vrid_table_index(key.vrid, key.family),
+            VridEntry {
+                cfg,
+                ifindex: key.ifindex,
+                _pad: 0,
+            },
+            0,
+        )?;
+    }
+    Ok(())
 }

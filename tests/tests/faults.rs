@@ -5,6 +5,10 @@
 //!
 //! Router 0 (192.0.2.1, priority 150) is the master, router 1 (192.0.2.2,
 //! priority 100) the backup, host 2 (192.0.2.100) the client.
+#![expect(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its package"
+)]
 
 use std::{
     thread::sleep,

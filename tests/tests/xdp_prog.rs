@@ -28,8 +28,8 @@ use tests::{
 use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6,
     INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, Stat, VIP_F_COLLISION, VRID_F_DELIVER_ALL,
-    VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig, VridKey, VridStats, event_reason,
-    interarrival_bucket, maps, vip_index_v4, vip_index_v6,
+    VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig, VridEntry, VridKey, VridStats,
+    event_reason, interarrival_bucket, maps, vip_index_v4, vip_index_v6, vrid_table_index,
 };
 
 const XDP_DROP: u32 = 1;
@@ -75,13 +75,18 @@ impl Harness {
         VridKey::new(self.ifindex, vrid, family)
     }
 
-    fn configure(&mut self, vrid: u8, family: u8, mut cfg: VridConfig) {
+    /// Configures a VRID as the agent does (`VRIDS`, `VRID_TABLE`, its
+    /// `LAST_SEEN` slot).
+    fn configure(&mut self, vrid: u8, family: u8, cfg: VridConfig) {
+        self.configure_with(vrid, family, cfg, true);
+    }
+
+    /// [`Harness::configure`]; `table`: also the `VRID_TABLE` entry.
+    fn configure_with(&mut self, vrid: u8, family: u8, mut cfg: VridConfig, table: bool) {
         let key = self.key(vrid, family);
         let next = u16::try_from(self.slots.len()).unwrap();
         cfg.slot = *self.slots.entry(key).or_insert(next);
-        let mut m: HashMap<_, VridKey, VridConfig> =
-            HashMap::try_from(self.ebpf.map_mut(maps::VRIDS).unwrap()).unwrap();
-        m.insert(key, cfg, 0).unwrap();
+        xdp::configure_vrid(&mut self.ebpf, key, cfg, table).unwrap();
     }
 
     fn configure_v2(&mut self, vrid: u8) {
@@ -1297,4 +1302,63 @@ fn ipv4_fragments_and_ipv6_extension_headers_are_left_to_the_stack() {
     assert_eq!(h.stat(Stat::AdvertsValid), 0);
     assert_eq!(h.drops(), [0; DROP_REASONS]);
     assert_eq!(h.last_seen_count(), 0);
+}
+
+#[test]
+fn vrid_without_a_table_entry_is_found_through_vrids() {
+    let Some(mut h) = Harness::new() else { return };
+    h.configure_with(
+        5,
+        FAMILY_V4,
+        VridConfig {
+            version: 3,
+            ..Default::default()
+        },
+        false,
+    );
+    let f = Envelope::v4(5).frame(&Advert::v3(5, 100, &[v4(VIP4)]));
+    assert_eq!(h.run(&f).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+    let ls = h
+        .last_seen(h.key(5, FAMILY_V4))
+        .expect("LAST_SEEN refreshed");
+    assert_eq!(ls.rx_total, 1);
+    assert_eq!(first_event(&mut h).reason, event_reason::FIRST);
+}
+
+/// A `VRID_TABLE` entry naming a slot that its VRID does not own (torn by a
+/// concurrent update, or stale) must not make the advert write another
+/// VRID's `LAST_SEEN`: the program falls back to `VRIDS`.
+#[test]
+fn vrid_table_entry_is_trusted_only_for_a_slot_its_vrid_owns() {
+    let Some(mut h) = Harness::new() else { return };
+    let v3 = VridConfig {
+        version: 3,
+        ..Default::default()
+    };
+    h.configure(1, FAMILY_V4, v3);
+    h.configure(2, FAMILY_V4, v3);
+    let (k1, k2) = (h.key(1, FAMILY_V4), h.key(2, FAMILY_V4));
+    let mut t: Array<_, VridEntry> =
+        Array::try_from(h.ebpf.map_mut(maps::VRID_TABLE).unwrap()).unwrap();
+    t.set(
+        vrid_table_index(2, FAMILY_V4),
+        VridEntry {
+            cfg: VridConfig {
+                slot: h.slots[&k1],
+                ..v3
+            },
+            ifindex: h.ifindex,
+            _pad: 0,
+        },
+        0,
+    )
+    .unwrap();
+    let f = Envelope::v4(2).frame(&Advert::v3(2, 100, &[v4(VIP4)]));
+    assert_eq!(h.run(&f).action, XDP_PASS);
+    assert!(
+        h.last_seen(k1).is_none(),
+        "VRID 1's LAST_SEEN written by VRID 2's advert"
+    );
+    assert_eq!(h.last_seen(k2).expect("VRID 2's LAST_SEEN").rx_total, 1);
 }

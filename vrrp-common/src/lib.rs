@@ -32,6 +32,8 @@ pub const MAX_VRIDS: u32 = 1024;
 pub const MAX_PEERS: u32 = 1024;
 /// Entries of `VIP_TABLE`: one per value of [`vip_filter_bit`] (16 bits).
 pub const VIP_TABLE_LEN: u32 = 1 << 16;
+/// Entries of `VRID_TABLE`: one per (VRID, family), see [`vrid_table_index`].
+pub const VRID_TABLE_LEN: u32 = 512;
 
 /// Map names, shared by the program and the loader.
 pub mod maps {
@@ -44,6 +46,11 @@ pub mod maps {
     /// a second hash lookup per advert would cost ~25 ns. The agent zeroes an
     /// entry before giving its slot to a VRID.
     pub const LAST_SEEN: &str = "LAST_SEEN";
+    /// `Array<VridEntry>` of [`crate::VRID_TABLE_LEN`] entries, indexed by
+    /// [`crate::vrid_table_index`]: the fast path to a VRID's configuration
+    /// (an array lookup the verifier inlines, where a `VRIDS` lookup hashes,
+    /// ~25 ns). Agent writes; see [`crate::VridEntry`].
+    pub const VRID_TABLE: &str = "VRID_TABLE";
     /// `PerCpuHashMap<VridKey, VridStats>`: per-VRID counters, incl. foreign VRIDs.
     /// Not LRU: entries are never evicted (counters never reset under a flood
     /// of foreign VRIDs, and the lookup is cheaper); when full, new keys are
@@ -71,6 +78,36 @@ pub mod maps {
 
 /// Name of the XDP program in the object.
 pub const XDP_PROGRAM: &str = "vrrp_xdp";
+
+/// Per-step cost breakdown of the XDP program (`cargo xtask bench xdp`).
+///
+/// The program reads the global [`step::GLOBAL`] (a `u32` in `.rodata`,
+/// default [`step::ALL`]) and returns `XDP_PASS` right after the step it
+/// names. The loader sets it before loading; `.rodata` is frozen, so the
+/// verifier knows the value and removes every early exit that cannot be
+/// taken: the agent's program (default) carries none of them. Only the
+/// benchmark loads variants that stop early; the difference between two
+/// consecutive variants is the cost of one step.
+pub mod step {
+    /// Name of the global in the object.
+    pub const GLOBAL: &str = "VRRP_STOP_AFTER";
+    /// Ethernet (and VLAN) header, ethertype, IP header, IP protocol.
+    pub const PARSE: u32 = 1;
+    /// The VIP match (not VRRP).
+    pub const VIP_LOOKUP: u32 = 2;
+    /// VRRP: the stateless receive checks up to (not incl.) the checksum.
+    pub const HEADER: u32 = 3;
+    /// VRRP: the checksums (IPv4 header and VRRP message).
+    pub const CHECKSUM: u32 = 4;
+    /// VRRP: the remaining stateless checks and the VRID lookup.
+    pub const VRID_LOOKUP: u32 = 5;
+    /// VRRP: the configuration checks and the receive timestamp.
+    pub const TIMESTAMP: u32 = 6;
+    /// VRRP: the `LAST_SEEN` update ([`crate::LastSeen::record`]).
+    pub const LAST_SEEN: u32 = 7;
+    /// Everything (the default): counters, ring-buffer event.
+    pub const ALL: u32 = u32::MAX;
+}
 
 /// Why an advert was dropped. One reason per receive check of RFC 9568 §7.1;
 /// the agent's codec reports the same reasons so both paths count alike.
@@ -182,7 +219,10 @@ pub enum ChecksumForm {
 }
 
 /// Key of the per-interface VRID tables.
-#[repr(C)]
+// Aligned to 8 (same size and layout): the program builds it on the stack,
+// where the verifier rejects the misaligned 8-byte stores LLVM may merge
+// its fields into (see vrrp-ebpf/build.rs).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VridKey {
     /// Interface the advert arrived on.
@@ -260,8 +300,12 @@ pub struct LastSeen {
     pub count: u8,
     /// [`ChecksumForm`] as u8.
     pub checksum_form: u8,
-    /// Zero.
-    pub _pad: [u8; 4],
+    /// The VRID this slot belongs to: its interface (with `owner_vrid`,
+    /// `owner_family`). Written by the agent when it gives the slot to a
+    /// VRID (zeroing the rest), never by the program, which trusts a
+    /// `VRID_TABLE` entry only if the slot it names is owned by the advert's
+    /// VRID (see [`VridEntry`]).
+    pub owner_ifindex: u32,
     /// Sum of the inter-arrival times observed in `hist`, in ns (wraps).
     pub hist_sum_ns: u64,
     /// Inter-arrival histogram of this VRID's adverts: observations (not
@@ -272,10 +316,198 @@ pub struct LastSeen {
     /// inter-arrival time). Kept by the data plane because it sees every
     /// advert, the agent only the changes.
     pub hist: [u32; INTERARRIVAL_HIST_LEN],
+    /// See `owner_ifindex`.
+    pub owner_vrid: u8,
+    /// See `owner_ifindex`.
+    pub owner_family: u8,
     /// Zero.
-    pub _pad1: [u8; 4],
+    pub _pad1: [u8; 2],
 }
 const _: () = assert!(size_of::<LastSeen>() == 128);
+
+impl LastSeen {
+    /// The empty entry of a slot given to `key` (no advert yet).
+    pub const fn owned_by(key: VridKey) -> Self {
+        Self {
+            ts_ns: 0,
+            rx_total: 0,
+            src_ip: [0; 16],
+            src_mac: [0; 6],
+            priority: 0,
+            version: 0,
+            interval: 0,
+            count: 0,
+            checksum_form: 0,
+            owner_ifindex: key.ifindex,
+            hist_sum_ns: 0,
+            hist: [0; INTERARRIVAL_HIST_LEN],
+            owner_vrid: key.vrid,
+            owner_family: key.family,
+            _pad1: [0; 2],
+        }
+    }
+
+    /// Whether the slot belongs to `key`.
+    #[inline(always)]
+    pub const fn is_owned_by(&self, key: &VridKey) -> bool {
+        self.owner_ifindex == key.ifindex
+            && self.owner_vrid == key.vrid
+            && self.owner_family == key.family
+    }
+}
+
+/// One entry of `VRID_TABLE`: a configured VRID of one family, on one
+/// interface.
+///
+/// A valid advert needs its VRID's configuration; `VRIDS` (a hash keyed by
+/// interface, VRID and family) costs a hash per advert. The table, indexed
+/// by [`vrid_table_index`], answers with an array lookup when
+/// `ifindex` is the advert's interface. Several interfaces may configure the
+/// same VRID and family: the table holds one of them (the agent's choice),
+/// the others, and every miss, go to `VRIDS`.
+///
+/// The agent writes whole entries, but an array update is not atomic: a
+/// reader racing it may see a torn entry. So the program uses an entry only
+/// if the `LAST_SEEN` slot it names is owned by the advert's VRID
+/// ([`LastSeen::is_owned_by`]): a torn or stale entry can then at worst
+/// apply one packet's worth of a flag (deliver-all, peer filter) being
+/// changed, never update another VRID's `LAST_SEEN`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridEntry {
+    /// As in `VRIDS`.
+    pub cfg: VridConfig,
+    /// The interface; 0: no entry.
+    pub ifindex: u32,
+    /// Zero.
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<VridEntry>() == 16);
+
+/// `VRID_TABLE` index of a VRID and family.
+#[inline(always)]
+pub const fn vrid_table_index(vrid: u8, family: u8) -> u32 {
+    ((vrid as u32) << 1) | (family == FAMILY_V6) as u32
+}
+
+/// One valid advert, as [`LastSeen::record`] stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SeenAdvert {
+    /// CLOCK_MONOTONIC receive time in ns.
+    pub ts_ns: u64,
+    /// Sender address: its 16 bytes (IPv4 in the first four, rest zero) as
+    /// two native u64 ([`SeenAdvert::src_words`]). Two words, not bytes: the
+    /// XDP program builds this on the stack, where the verifier wants
+    /// aligned 8-byte stores.
+    pub src: [u64; 2],
+    /// Sender MAC.
+    pub src_mac: [u8; 6],
+    /// Advertised priority.
+    pub priority: u8,
+    /// Advertised version.
+    pub version: u8,
+    /// Raw interval field: v2 seconds, v3 centiseconds.
+    pub interval: u16,
+    /// Count IPvX Addr.
+    pub count: u8,
+    /// [`ChecksumForm`] as u8.
+    pub checksum_form: u8,
+}
+
+impl SeenAdvert {
+    /// The [`SeenAdvert::src`] words of an address given as 16 bytes.
+    pub const fn src_words(a: &[u8; 16]) -> [u64; 2] {
+        let (a, b) = halves(a);
+        [a, b]
+    }
+}
+
+/// What [`LastSeen::record`] found out about an advert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// [`event_reason`] bits: why the agent must be woken (0: it need not).
+    pub reason: u8,
+    /// Receive time of the advert this one replaced (0 if none), for
+    /// [`AdvertEvent::prev_ts_ns`].
+    pub prev_ts_ns: u64,
+}
+
+/// The two halves of a 16-byte address, for comparing without `memcmp`
+/// (which the BPF target cannot call).
+#[inline(always)]
+const fn halves(a: &[u8; 16]) -> (u64, u64) {
+    (
+        u64::from_ne_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]),
+        u64::from_ne_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]),
+    )
+}
+
+impl LastSeen {
+    /// Records a valid advert of this VRID: the one bookkeeping rule that
+    /// both data planes (the XDP program and the agent's socket path) apply,
+    /// so the agent's Master_Down catch-up reads the same record whichever
+    /// received the adverts.
+    ///
+    /// - Wake-up reasons: [`event_reason::FIRST`] for the first advert, else
+    ///   [`event_reason::NEW_SOURCE`], [`event_reason::PRIORITY`],
+    ///   [`event_reason::INTERVAL`] for what changed since the previous one;
+    ///   [`event_reason::PRIORITY_ZERO`] for a resigning master;
+    ///   [`event_reason::DELIVER_ALL`] when the caller says every advert
+    ///   counts. No bit: nothing the agent needs changed (suppressed).
+    /// - Inter-arrival histogram ([`interarrival_bucket`]): the time since
+    ///   the previous advert, observed only for the same source (a new one
+    ///   starts a new series: that gap is a failover) and only when the
+    ///   clock moved forward (the same instant on two CPUs is no
+    ///   observation).
+    /// - `rx_total` counts the advert; the rest of the entry becomes this
+    ///   advert, `prev_ts_ns` returns the receive time it replaces.
+    #[inline(always)]
+    pub fn record(&mut self, a: &SeenAdvert, deliver_all: bool) -> Recorded {
+        let mut reason = 0u8;
+        let mut prev_ts_ns = 0u64;
+        if self.rx_total == 0 {
+            reason |= event_reason::FIRST;
+        } else {
+            let (s0, s1) = halves(&self.src_ip);
+            if s0 != a.src[0] || s1 != a.src[1] {
+                reason |= event_reason::NEW_SOURCE;
+            }
+            if self.priority != a.priority {
+                reason |= event_reason::PRIORITY;
+            }
+            if self.interval != a.interval {
+                reason |= event_reason::INTERVAL;
+            }
+            prev_ts_ns = self.ts_ns;
+            if reason & event_reason::NEW_SOURCE == 0 && a.ts_ns > prev_ts_ns {
+                let delta = a.ts_ns - prev_ts_ns;
+                if let Some(c) = self.hist.get_mut(interarrival_bucket(delta)) {
+                    *c = c.wrapping_add(1);
+                }
+                self.hist_sum_ns = self.hist_sum_ns.wrapping_add(delta);
+            }
+        }
+        if a.priority == 0 {
+            reason |= event_reason::PRIORITY_ZERO;
+        }
+        if deliver_all {
+            reason |= event_reason::DELIVER_ALL;
+        }
+        self.ts_ns = a.ts_ns;
+        self.rx_total = self.rx_total.wrapping_add(1);
+        // Two 8-byte copies (LLVM makes them two stores; an array literal of
+        // the bytes became sixteen byte stores on the BPF target).
+        self.src_ip[..8].copy_from_slice(&a.src[0].to_ne_bytes());
+        self.src_ip[8..].copy_from_slice(&a.src[1].to_ne_bytes());
+        self.src_mac = a.src_mac;
+        self.priority = a.priority;
+        self.version = a.version;
+        self.interval = a.interval;
+        self.count = a.count;
+        self.checksum_form = a.checksum_form;
+        Recorded { reason, prev_ts_ns }
+    }
+}
 
 /// Upper bounds (inclusive, ascending) of the advert inter-arrival histogram
 /// buckets in ns: 5 ms .. 45 s. They cover VRRPv3 centisecond intervals and
@@ -345,7 +577,10 @@ pub struct VridStats {
 const _: () = assert!(size_of::<VridStats>() == 8 * (DROP_REASONS + 3));
 
 /// Key of the unicast allow-list.
-#[repr(C)]
+// Aligned to 8 (same size and layout): the program builds it on the stack,
+// where the verifier rejects the misaligned 8-byte stores LLVM may merge
+// its fields into (see vrrp-ebpf/build.rs).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct PeerKey {
     /// Interface the peer is reached on.
@@ -522,6 +757,8 @@ mod pod {
     unsafe impl aya::Pod for super::AdvertEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::VipEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridEntry {}
 }
 
 #[cfg(test)]
@@ -548,6 +785,112 @@ mod tests {
         assert_eq!(interarrival_bucket(100_000_000), 4);
         assert_eq!(interarrival_bucket(100_000_001), 5);
         assert_eq!(interarrival_bucket(u64::MAX), INTERARRIVAL_HIST_LEN - 1);
+    }
+
+    const MS: u64 = 1_000_000;
+
+    fn advert(ts_ms: u64, src: u8, priority: u8, interval: u16) -> SeenAdvert {
+        let mut ip = [0u8; 16];
+        ip[..4].copy_from_slice(&[192, 0, 2, src]);
+        SeenAdvert {
+            ts_ns: ts_ms * MS,
+            src: SeenAdvert::src_words(&ip),
+            src_mac: [2, 0, 0, 0, 0, src],
+            priority,
+            version: 3,
+            interval,
+            count: 1,
+            checksum_form: ChecksumForm::PseudoHeader as u8,
+        }
+    }
+
+    #[test]
+    fn record_wakes_for_the_first_advert_and_for_changes_only() {
+        let key = VridKey::new(7, 9, FAMILY_V4);
+        let mut ls = LastSeen::owned_by(key);
+        let r = ls.record(&advert(1000, 1, 100, 100), false);
+        assert_eq!(
+            r,
+            Recorded {
+                reason: event_reason::FIRST,
+                prev_ts_ns: 0
+            }
+        );
+        assert_eq!((ls.rx_total, ls.ts_ns, ls.priority), (1, 1000 * MS, 100));
+        assert_eq!(&ls.src_ip[..4], &[192, 0, 2, 1]);
+        assert_eq!(ls.src_mac, [2, 0, 0, 0, 0, 1]);
+        // Unchanged: suppressed, and it hands over the replaced timestamp.
+        let r = ls.record(&advert(2000, 1, 100, 100), false);
+        assert_eq!(
+            r,
+            Recorded {
+                reason: 0,
+                prev_ts_ns: 1000 * MS
+            }
+        );
+        assert_eq!((ls.rx_total, ls.ts_ns), (2, 2000 * MS));
+        let cases = [
+            (advert(3000, 1, 101, 100), false, event_reason::PRIORITY),
+            (advert(4000, 1, 101, 200), false, event_reason::INTERVAL),
+            (advert(5000, 2, 101, 200), false, event_reason::NEW_SOURCE),
+            (
+                advert(6000, 2, 0, 200),
+                false,
+                event_reason::PRIORITY | event_reason::PRIORITY_ZERO,
+            ),
+            (advert(7000, 2, 0, 200), false, event_reason::PRIORITY_ZERO),
+            (
+                advert(8000, 2, 0, 200),
+                true,
+                event_reason::PRIORITY_ZERO | event_reason::DELIVER_ALL,
+            ),
+        ];
+        for (i, (a, deliver_all, want)) in cases.iter().enumerate() {
+            let prev = ls.ts_ns;
+            let r = ls.record(a, *deliver_all);
+            assert_eq!(
+                r,
+                Recorded {
+                    reason: *want,
+                    prev_ts_ns: prev
+                },
+                "case {i}"
+            );
+        }
+        assert_eq!(ls.rx_total, 8);
+        assert!(ls.is_owned_by(&key), "record never touches the owner");
+        assert!(!ls.is_owned_by(&VridKey::new(7, 9, FAMILY_V6)));
+    }
+
+    #[test]
+    fn record_observes_inter_arrival_times_of_one_source_moving_forward() {
+        let mut ls = LastSeen::default();
+        ls.record(&advert(1000, 1, 100, 100), false); // first: no observation
+        ls.record(&advert(2000, 1, 100, 100), false); // 1 s
+        ls.record(&advert(2000, 1, 100, 100), false); // same instant: none
+        ls.record(&advert(1500, 1, 100, 100), false); // clock went back: none
+        ls.record(&advert(1510, 1, 100, 100), false); // 10 ms
+        ls.record(&advert(1600, 2, 100, 100), false); // new source: none
+        ls.record(&advert(1700, 2, 100, 100), false); // 100 ms
+        let mut want = [0u32; INTERARRIVAL_HIST_LEN];
+        want[interarrival_bucket(1000 * MS)] += 1;
+        want[interarrival_bucket(10 * MS)] += 1;
+        want[interarrival_bucket(100 * MS)] += 1;
+        assert_eq!(ls.hist, want);
+        assert_eq!(ls.hist_sum_ns, 1110 * MS);
+        assert_eq!(ls.rx_total, 7);
+    }
+
+    #[test]
+    fn vrid_table_index_is_unique_per_vrid_and_family() {
+        let mut seen = [false; VRID_TABLE_LEN as usize];
+        for vrid in 0..=255u8 {
+            for family in [FAMILY_V4, FAMILY_V6] {
+                let i = vrid_table_index(vrid, family) as usize;
+                assert!(!seen[i], "VRID {vrid} family {family}");
+                seen[i] = true;
+            }
+        }
     }
 
     #[test]

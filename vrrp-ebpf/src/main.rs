@@ -12,12 +12,13 @@
 //! - VRRP (IP protocol 112) adverts go through every RFC 9568 §7.1 receive
 //!   check that needs no election state, including the checksum. Invalid ones
 //!   are dropped and counted by reason; valid ones for a configured VRID
-//!   refresh `LAST_SEEN` (also their per-VRID counter, `rx_total`, and the
-//!   inter-arrival histogram, `hist`, which the agent cannot measure: it
-//!   sees only the changes) and wake the agent through `EVENTS` only when
-//!   something changed, handing over the timestamp of the entry they
-//!   replaced (`prev_ts_ns`); valid ones for other VRIDs pass and are
-//!   counted as foreign.
+//!   refresh `LAST_SEEN` by `vrrp_common::LastSeen::record`, the rule the
+//!   agent's socket path applies too (also their per-VRID counter,
+//!   `rx_total`, and the inter-arrival histogram, `hist`, which the agent
+//!   cannot measure: it sees only the changes) and wake the agent through
+//!   `EVENTS` only when something changed, handing over the timestamp of
+//!   the entry they replaced (`prev_ts_ns`); valid ones for other VRIDs
+//!   pass and are counted as foreign.
 //!
 //! Check order (it decides which reason a doubly-broken advert is counted
 //! under):
@@ -45,12 +46,16 @@
 //! protocol 112, and IPv6 packets whose VRRP header sits behind extension
 //! headers (only next header 112 directly after the fixed header is parsed).
 //!
-//! Costs (see `cargo xtask bench xdp`): each hash-map lookup and
-//! `bpf_ktime_get_ns` cost ~25 ns on the reference VM, array lookups (inlined
-//! by the verifier) a few ns. A valid advert needs one hash lookup (`VRIDS`;
-//! its value carries the `LAST_SEEN` array slot) and the clock; a VIP packet
-//! one array lookup (`VIP_TABLE`). `VRID_STATS` (per-CPU hash) is touched
-//! only by drops and foreign adverts.
+//! Costs (`cargo xtask bench xdp` measures each step, see
+//! `vrrp_common::step`): a hash-map lookup costs ~30 ns, `bpf_ktime_get_ns`
+//! ~30 ns, array lookups (inlined by the verifier) 1-2 ns. So the steady
+//! state needs no hash lookup: a valid advert finds its configuration and
+//! `LAST_SEEN` slot by array (`VRID_TABLE`, checked against the slot's
+//! owner; `VRIDS` only on a miss), which leaves the clock as its largest
+//! cost; a VIP packet needs one array lookup (`VIP_TABLE`). `VRID_STATS`
+//! (per-CPU hash) is touched only by drops and foreign adverts. Packet
+//! fields are read with misaligned loads (see build.rs): byte-wise loads
+//! cost the checksums and the event copy several ns each.
 //!
 //! No aya-log: logging would cost a ring-buffer reservation per call.
 #![no_std]
@@ -68,9 +73,10 @@ use aya_ebpf::{
 // The package's library only anchors vrrp-agent's build-dependency.
 use vrrp_common::{
     AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
-    IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, Stat,
-    VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats,
-    VridConfig, VridKey, VridStats, event_reason, fold_v6, interarrival_bucket, vip_filter_bit,
+    IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, SeenAdvert, Stat,
+    VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VRID_TABLE_LEN,
+    VipEntry, VipStats, VridConfig, VridEntry, VridKey, VridStats, fold_v6, step, vip_filter_bit,
+    vrid_table_index,
 };
 use vrrp_ebpf as _;
 
@@ -79,6 +85,8 @@ use vrrp_ebpf as _;
 
 #[map]
 static VRIDS: HashMap<VridKey, VridConfig> = HashMap::with_max_entries(MAX_VRIDS, 0);
+#[map]
+static VRID_TABLE: Array<VridEntry> = Array::with_max_entries(VRID_TABLE_LEN, 0);
 #[map]
 static LAST_SEEN: Array<LastSeen> = Array::with_max_entries(MAX_VRIDS, 0);
 #[map]
@@ -109,6 +117,20 @@ static VRRP_SCRATCH: PerCpuArray<[u8; SCRATCH_BYTES]> = PerCpuArray::with_max_en
 /// `VRID_STATS` entries.
 #[map]
 static VRRP_ZERO_STATS: Array<VridStats> = Array::with_max_entries(1, 0);
+
+/// Where to stop, for the benchmark's per-step breakdown (see
+/// `vrrp_common::step`); the agent leaves it at `step::ALL`.
+#[unsafe(no_mangle)]
+static VRRP_STOP_AFTER: u32 = step::ALL;
+
+/// Whether the benchmark asked to stop after step `s`. The verifier knows
+/// the frozen `.rodata` value and removes the exits that cannot be taken.
+#[inline(always)]
+fn stop_after(s: u32) -> bool {
+    // SAFETY: reads a plain static; volatile so that the compiler keeps the
+    // load (the loader may have changed the value).
+    unsafe { core::ptr::read_volatile(addr_of!(VRRP_STOP_AFTER)) == s }
+}
 
 // ---------------------------------------------------------------------------
 // Wire constants
@@ -217,12 +239,26 @@ impl<const N: usize> Hdr<N> {
 
 #[inline(always)]
 fn words_to_bytes(w: [u32; 4]) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[0..4].copy_from_slice(&w[0].to_ne_bytes());
-    b[4..8].copy_from_slice(&w[1].to_ne_bytes());
-    b[8..12].copy_from_slice(&w[2].to_ne_bytes());
-    b[12..16].copy_from_slice(&w[3].to_ne_bytes());
-    b
+    let [a, b] = words_to_u64s(w);
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.to_ne_bytes());
+    out[8..].copy_from_slice(&b.to_ne_bytes());
+    out
+}
+
+/// A 16-byte address as two native u64 (the bytes in memory order): how it
+/// is built on the stack, in two aligned 8-byte stores. Built from four
+/// u32, LLVM may merge the middle two into one misaligned store, which the
+/// verifier rejects on the stack (see build.rs).
+#[inline(always)]
+fn words_to_u64s(w: [u32; 4]) -> [u64; 2] {
+    let join = |lo: u32, hi: u32| {
+        u64::from_ne_bytes({
+            let (l, h) = (lo.to_ne_bytes(), hi.to_ne_bytes());
+            [l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]]
+        })
+    };
+    [join(w[0], w[1]), join(w[2], w[3])]
 }
 
 // ---------------------------------------------------------------------------
@@ -352,8 +388,10 @@ fn vip_v6_slot(w: [u32; 4]) -> Option<u32> {
         )
     };
     if flags & VIP_F_COLLISION != 0 {
-        // SAFETY: the value is a plain u32 copied out at once.
-        return unsafe { VIPS_V6.get(words_to_bytes(w)) }.copied();
+        let key = words_to_u64s(w);
+        // SAFETY: [u64; 2] and [u8; 16] have the same size; u8 has no
+        // alignment; the value is a plain u32 copied out at once.
+        return unsafe { VIPS_V6.get(*key.as_ptr().cast::<[u8; 16]>()) }.copied();
     }
     if family == FAMILY_V6 && a == w {
         Some(slot)
@@ -390,13 +428,16 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> u32 {
         return xdp_action::XDP_PASS;
     };
     let (vihl, proto, dst) = (ip.u8::<0>(), ip.u8::<9>(), ip.ne32::<16>());
-    if vihl >> 4 != 4 {
+    if vihl >> 4 != 4 || stop_after(step::PARSE) {
         return xdp_action::XDP_PASS;
     }
     if proto == IPPROTO_VRRP {
         return vrrp_v4(ctx, l3, ip);
     }
     if let Some(slot) = vip_v4_slot(dst) {
+        if stop_after(step::VIP_LOOKUP) {
+            return xdp_action::XDP_PASS;
+        }
         vip_count_packet(ctx, slot);
     }
     xdp_action::XDP_PASS
@@ -408,7 +449,7 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> u32 {
         return xdp_action::XDP_PASS;
     };
     let (vtc, nh, dst) = (ip.u8::<0>(), ip.u8::<6>(), ip.words4::<24>());
-    if vtc >> 4 != 6 {
+    if vtc >> 4 != 6 || stop_after(step::PARSE) {
         return xdp_action::XDP_PASS;
     }
     if nh == IPPROTO_VRRP {
@@ -431,6 +472,53 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> u32 {
 
 // ---------------------------------------------------------------------------
 // VRRP
+
+/// The configuration and `LAST_SEEN` entry of `key` by `VRID_TABLE`: an
+/// array lookup, trusted only if the slot it names belongs to `key` (see
+/// `vrrp_common::VridEntry`). `None`: ask `VRIDS`.
+#[inline(always)]
+fn vrid_by_table(key: &VridKey) -> Option<(VridConfig, *mut LastSeen)> {
+    let e = VRID_TABLE.get_ptr(vrid_table_index(key.vrid, key.family))?;
+    // SAFETY: a map value (a torn read is caught by the owner check, or
+    // mixes one flag of an update for one packet).
+    let (ifindex, cfg) = unsafe { ((*e).ifindex, (*e).cfg) };
+    if ifindex != key.ifindex {
+        return None;
+    }
+    let ls = LAST_SEEN.get_ptr_mut(cfg.slot as u32)?;
+    // SAFETY: a map value; the owner fields are written only by the agent,
+    // when it gives the slot to a VRID.
+    if !unsafe { (*ls).is_owned_by(key) } {
+        return None;
+    }
+    Some((cfg, ls))
+}
+
+/// A valid advert for a VRID not configured on this interface: dropped as
+/// `Family` if the VRID is configured for the other family, else passed and
+/// counted as foreign. Not inlined: off the steady-state path.
+#[inline(never)]
+fn unconfigured_vrid(ifindex: u32, vrid: u8, family: u8, key: &VridKey) -> u32 {
+    let other = VridKey::new(
+        ifindex,
+        vrid,
+        if family == FAMILY_V4 {
+            FAMILY_V6
+        } else {
+            FAMILY_V4
+        },
+    );
+    if VRIDS.get_ptr(other).is_some() {
+        return drop_advert(DropReason::Family, key);
+    }
+    bump(Stat::AdvertsForeign);
+    let s = vrid_stats(key);
+    if !s.is_null() {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).foreign += 1 }
+    }
+    xdp_action::XDP_PASS
+}
 
 /// What the IP layer tells the VRRP checks.
 struct Rx {
@@ -467,7 +555,19 @@ fn vrrp_v4(ctx: &XdpContext, l3: usize, ip: Hdr<20>) -> u32 {
     }
     // The IPv4 header checksum too: the stack would discard a corrupt
     // header, so such an advert must not refresh LAST_SEEN either.
-    match sum_packet(ctx, l3, ihl) {
+    // Without options (the usual case) from the header already in hand.
+    let header_sum = if ihl == 20 {
+        Some(
+            ip.ne32::<0>() as u64
+                + ip.ne32::<4>() as u64
+                + ip.ne32::<8>() as u64
+                + src as u64
+                + dst as u64,
+        )
+    } else {
+        sum_packet(ctx, l3, ihl)
+    };
+    match header_sum {
         Some(s) if fold(s) == 0xffff => {}
         Some(_) => return drop_advert(DropReason::Checksum, core::ptr::null()),
         None => return drop_advert(DropReason::Length, core::ptr::null()),
@@ -576,6 +676,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     if rx.len != expected || ip_end > ctx.data_end() - ctx.data() {
         return drop_advert(DropReason::Length, &key);
     }
+    if stop_after(step::HEADER) {
+        return xdp_action::XDP_PASS;
+    }
 
     // Item 5. Short messages (the usual case) are summed straight from the
     // packet; longer ones are copied to a per-CPU buffer and summed by the
@@ -612,6 +715,9 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     } else {
         return drop_advert(DropReason::Checksum, &key);
     };
+    if stop_after(step::CHECKSUM) {
+        return xdp_action::XDP_PASS;
+    }
 
     // Item 7 (v2): RFC 3768 removed authentication; only type 0 is valid.
     if version == 2 && b4 != 0 {
@@ -640,33 +746,27 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         }
     }
 
-    // Item 6: the VRID must be configured on this interface.
-    let cfg = match VRIDS.get_ptr(key) {
-        // SAFETY: the agent writes whole values; a torn read only makes us
-        // check against a mix of the old and new settings for one packet.
-        Some(c) => unsafe { *c },
-        None => {
-            let other = VridKey::new(
-                ifindex,
-                vrid,
-                if rx.family == FAMILY_V4 {
-                    FAMILY_V6
-                } else {
-                    FAMILY_V4
-                },
-            );
-            if VRIDS.get_ptr(other).is_some() {
-                return drop_advert(DropReason::Family, &key);
+    // Item 6: the VRID must be configured on this interface. The table
+    // first (an array lookup), the hash for the rest.
+    let (cfg, ls) = match vrid_by_table(&key) {
+        Some(found) => found,
+        None => match VRIDS.get_ptr(key) {
+            Some(c) => {
+                // SAFETY: the agent writes whole values; a torn read only
+                // makes us check against a mix of the old and new settings
+                // for one packet.
+                let cfg = unsafe { *c };
+                let ls = LAST_SEEN
+                    .get_ptr_mut(cfg.slot as u32)
+                    .unwrap_or(core::ptr::null_mut());
+                (cfg, ls)
             }
-            bump(Stat::AdvertsForeign);
-            let s = vrid_stats(&key);
-            if !s.is_null() {
-                // SAFETY: per-CPU value.
-                unsafe { (*s).foreign += 1 }
-            }
-            return xdp_action::XDP_PASS;
-        }
+            None => return unconfigured_vrid(ifindex, vrid, rx.family, &key),
+        },
     };
+    if stop_after(step::VRID_LOOKUP) {
+        return xdp_action::XDP_PASS;
+    }
     // Item 2 against the configuration.
     if version != cfg.version {
         return drop_advert(DropReason::Version, &key);
@@ -676,11 +776,18 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         return drop_advert(DropReason::Interval, &key);
     }
     if cfg.flags & VRID_F_PEER_FILTER != 0 {
-        let peer = PeerKey {
+        let mut peer = PeerKey {
             ifindex,
             family: rx.family,
             _pad: [0; 3],
-            addr: words_to_bytes(rx.src),
+            addr: [0; 16],
+        };
+        // SAFETY: `addr` sits at offset 8 of the 8-aligned PeerKey: two
+        // aligned u64 (see `words_to_u64s`).
+        unsafe {
+            addr_of_mut!(peer.addr)
+                .cast::<[u64; 2]>()
+                .write(words_to_u64s(rx.src))
         };
         if PEERS.get_ptr(peer).is_none() {
             return drop_advert(DropReason::Peer, &key);
@@ -700,61 +807,31 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     mac[0..4].copy_from_slice(&mac_hi.to_ne_bytes());
     mac[4..6].copy_from_slice(&mac_lo.to_be_bytes());
 
-    let mut reason = 0u8;
-    // Receive time of the advert this one replaces (see
-    // `AdvertEvent::prev_ts_ns`): the agent may never have seen it.
-    let mut prev_ts = 0u64;
-    // An array lookup (inlined): the slot came with the VRIDS entry.
-    let Some(ls) = LAST_SEEN.get_ptr_mut(cfg.slot as u32) else {
+    if stop_after(step::TIMESTAMP) {
+        return xdp_action::XDP_PASS;
+    }
+    let seen = SeenAdvert {
+        ts_ns: now,
+        src: words_to_u64s(rx.src),
+        src_mac: mac,
+        priority,
+        version,
+        interval,
+        count,
+        checksum_form: form as u8,
+    };
+    if ls.is_null() {
+        // A slot out of range: an agent bug.
         bump(Stat::MapUpdateFailed);
         return xdp_action::XDP_PASS;
-    };
+    }
     // SAFETY: only this program writes LAST_SEEN (the agent reads, and
     // zeroes an entry before its slot is used); concurrent adverts for one
-    // VRID on two CPUs race benignly.
-    unsafe {
-        if (*ls).rx_total == 0 {
-            reason |= event_reason::FIRST;
-        } else {
-            let old_src = read_unaligned(addr_of_mut!((*ls).src_ip).cast::<[u32; 4]>());
-            if old_src != rx.src {
-                reason |= event_reason::NEW_SOURCE;
-            }
-            if (*ls).priority != priority {
-                reason |= event_reason::PRIORITY;
-            }
-            if (*ls).interval != interval {
-                reason |= event_reason::INTERVAL;
-            }
-            prev_ts = (*ls).ts_ns;
-            // Inter-arrival histogram (SPEC, Metrics): only here is every
-            // advert seen. Same source only (a new one starts a new series);
-            // a clock that did not move forward (the same instant on two
-            // CPUs) is no observation.
-            if reason & event_reason::NEW_SOURCE == 0 && now > prev_ts {
-                let delta = now - prev_ts;
-                let b = interarrival_bucket(delta);
-                if let Some(c) = (*ls).hist.get_mut(b) {
-                    *c = c.wrapping_add(1);
-                }
-                (*ls).hist_sum_ns = (*ls).hist_sum_ns.wrapping_add(delta);
-            }
-        }
-        (*ls).ts_ns = now;
-        (*ls).rx_total += 1;
-        (*ls).src_ip = words_to_bytes(rx.src);
-        (*ls).src_mac = mac;
-        (*ls).priority = priority;
-        (*ls).version = version;
-        (*ls).interval = interval;
-        (*ls).count = count;
-        (*ls).checksum_form = form as u8;
-    }
-    if priority == 0 {
-        reason |= event_reason::PRIORITY_ZERO;
-    }
-    if cfg.flags & VRID_F_DELIVER_ALL != 0 {
-        reason |= event_reason::DELIVER_ALL;
+    // VRID on two CPUs race benignly (a lost histogram or rx_total count).
+    let rec = unsafe { &mut *ls }.record(&seen, cfg.flags & VRID_F_DELIVER_ALL != 0);
+    let (reason, prev_ts) = (rec.reason, rec.prev_ts_ns);
+    if stop_after(step::LAST_SEEN) {
+        return xdp_action::XDP_PASS;
     }
     if reason == 0 {
         bump(Stat::EventsSuppressed);

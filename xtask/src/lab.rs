@@ -80,6 +80,11 @@ impl Lab {
         )
     }
 
+    /// Runs a command inside `ns`; fails unless it exits 0.
+    pub fn exec(&self, ns: &str, argv: &[&str]) -> anyhow::Result<Output> {
+        netns::run_output(&mut self.command(ns, argv)?)
+    }
+
     /// Runs a command inside `ns` and returns its output whatever the exit status.
     pub fn exec_any(&self, ns: &str, argv: &[&str]) -> anyhow::Result<Output> {
         self.command(ns, argv)?

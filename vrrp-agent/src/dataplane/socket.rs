@@ -19,8 +19,8 @@ use std::{
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
-    DropReason, INTERARRIVAL_HIST_LEN, LastSeen, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER,
-    VridConfig, VridKey, event_reason, interarrival_bucket,
+    DropReason, LastSeen, SeenAdvert, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VridConfig,
+    VridKey, event_reason,
 };
 
 use super::{
@@ -125,62 +125,22 @@ impl SocketState {
             .and_then(|m| m.try_into().ok())
             .unwrap_or([0; 6]);
         let src_ip = addr_bytes(&meta.src);
-        let mut reason = event_reason::SOCKET;
-        let prev = self.last_seen.get(&key);
-        match prev {
-            None => reason |= event_reason::FIRST,
-            Some(p) => {
-                if p.src_ip != src_ip {
-                    reason |= event_reason::NEW_SOURCE;
-                }
-                if p.priority != advert.priority {
-                    reason |= event_reason::PRIORITY;
-                }
-                if p.interval != interval_raw {
-                    reason |= event_reason::INTERVAL;
-                }
-            }
-        }
-        if advert.priority == 0 {
-            reason |= event_reason::PRIORITY_ZERO;
-        }
-        if cfg.flags & VRID_F_DELIVER_ALL != 0 {
-            reason |= event_reason::DELIVER_ALL;
-        }
         let count = u8::try_from(advert.addrs.len()).unwrap_or(u8::MAX);
-        let rx_total = prev.map_or(0, |p| p.rx_total) + 1;
-        // The inter-arrival histogram, as the XDP program keeps it: same
-        // source only, and only when the timestamp moved forward.
-        let (mut hist, mut hist_sum_ns) =
-            prev.map_or(([0; INTERARRIVAL_HIST_LEN], 0), |p| (p.hist, p.hist_sum_ns));
-        if let Some(p) = prev
-            && p.src_ip == src_ip
-            && ts_ns > p.ts_ns
-        {
-            let delta = ts_ns - p.ts_ns;
-            if let Some(c) = hist.get_mut(interarrival_bucket(delta)) {
-                *c = c.wrapping_add(1);
-            }
-            hist_sum_ns = hist_sum_ns.wrapping_add(delta);
-        }
-        self.last_seen.insert(
-            key,
-            LastSeen {
+        // The bookkeeping the XDP program does, by the same function.
+        let recorded = self.last_seen.entry(key).or_default().record(
+            &SeenAdvert {
                 ts_ns,
-                rx_total,
-                src_ip,
+                src: SeenAdvert::src_words(&src_ip),
                 src_mac,
                 priority: advert.priority,
                 version,
                 interval: interval_raw,
                 count,
                 checksum_form: form as u8,
-                _pad: [0; 4],
-                hist_sum_ns,
-                hist,
-                _pad1: [0; 4],
             },
+            cfg.flags & VRID_F_DELIVER_ALL != 0,
         );
+        let reason = event_reason::SOCKET | recorded.reason;
         self.counters.bump(Stat::EventsSent);
         Some(Event {
             ts: Instant::from_nanos(ts_ns),
@@ -587,7 +547,7 @@ mod tests {
         st.process(&b, IF, 2_000 * MS).expect("event");
         st.process(&b, IF, 5_000 * MS).expect("event");
         let ls = LastSeenInfo::from_raw(Family::V4, &st.last_seen[&key]).expect("decodes");
-        let mut want = [0u64; INTERARRIVAL_HIST_LEN];
+        let mut want = [0u64; vrrp_common::INTERARRIVAL_HIST_LEN];
         want[4] = 2; // <= 0.1 s
         want[6] = 1; // <= 0.5 s
         want[12] = 1; // <= 3 s

@@ -19,7 +19,8 @@ use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
     DROP_REASONS, FAMILY_V4, FAMILY_V6, LastSeen, MAX_VIPS, STATS_LEN, VIP_F_COLLISION, VipEntry,
-    VipStats, VridConfig, VridKey, VridStats, XDP_PROGRAM, maps, vip_index_v4, vip_index_v6,
+    VipStats, VridConfig, VridEntry, VridKey, VridStats, XDP_PROGRAM, maps, vip_index_v4,
+    vip_index_v6,
 };
 
 use super::{
@@ -39,8 +40,9 @@ pub fn xdp_built_in() -> bool {
 
 /// Every map the agent touches; checked at load so a program/agent mismatch
 /// fails at start-up, not at the first reload.
-const REQUIRED_MAPS: [&str; 11] = [
+const REQUIRED_MAPS: [&str; 12] = [
     maps::VRIDS,
+    maps::VRID_TABLE,
     maps::LAST_SEEN,
     maps::VRID_STATS,
     maps::PEERS,
@@ -63,6 +65,8 @@ pub struct XdpDataPlane {
     vip_slots: BTreeMap<IpAddr, u32>,
     /// The non-empty `VIP_TABLE` entries as last written.
     vip_table: BTreeMap<u32, VipEntry>,
+    /// The non-empty `VRID_TABLE` entries as last written.
+    vrid_table: BTreeMap<u32, VridEntry>,
     /// Holds the VRRP multicast MACs in each attached NIC's receive filter.
     membership: OwnedFd,
     events_taken: bool,
@@ -124,6 +128,23 @@ fn vip_table<'a>(slots: impl Iterator<Item = (&'a IpAddr, &'a u32)>) -> BTreeMap
                 family,
                 flags: 0,
                 _pad: [0; 2],
+            });
+    }
+    table
+}
+
+/// The non-empty `VRID_TABLE` entries for the configured VRIDs: per VRID
+/// and family, the one on the lowest interface index (the others are found
+/// through `VRIDS`; see [`VridEntry`]).
+fn vrid_table(vrids: &BTreeMap<(u32, u8, u8), VridConfig>) -> BTreeMap<u32, VridEntry> {
+    let mut table = BTreeMap::new();
+    for (&(ifindex, vrid, family), cfg) in vrids {
+        table
+            .entry(vrrp_common::vrid_table_index(vrid, family))
+            .or_insert(VridEntry {
+                cfg: *cfg,
+                ifindex,
+                _pad: 0,
             });
     }
     table
@@ -196,6 +217,7 @@ impl XdpDataPlane {
             applied: Desired::default(),
             vip_slots: BTreeMap::new(),
             vip_table: BTreeMap::new(),
+            vrid_table: BTreeMap::new(),
             membership,
             events_taken: false,
         })
@@ -218,8 +240,9 @@ impl XdpDataPlane {
             let e = map_err(maps::LAST_SEEN);
             let mut m: Array<_, LastSeen> =
                 Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
-            for slot in fresh {
-                m.set(u32::from(slot), LastSeen::default(), 0).map_err(&e)?;
+            for (k, v) in d.vrids.iter().filter(|(_, v)| fresh.contains(&v.slot)) {
+                m.set(u32::from(v.slot), LastSeen::owned_by(key_from_tuple(*k)), 0)
+                    .map_err(&e)?;
             }
         }
         // Peers before flags, so a VRID that gains a peer filter never sees
@@ -250,6 +273,7 @@ impl XdpDataPlane {
                 optional(m.remove(&key_from_tuple(*k))).map_err(&e)?;
             }
         }
+        self.write_vrid_table(vrid_table(&d.vrids))?;
         {
             // Removed VRIDs leave no stale entry behind.
             let e = map_err(maps::LAST_SEEN);
@@ -480,6 +504,24 @@ impl XdpDataPlane {
             HashMap::try_from(ebpf_map_mut(&mut self.ebpf, maps::VRIDS)?).map_err(&e)?;
         m.insert(key, cfg, 0).map_err(&e)?;
         self.applied.vrids.insert(t, cfg);
+        self.write_vrid_table(vrid_table(&self.applied.vrids))
+    }
+
+    /// Writes the `VRID_TABLE` entries that differ from `table`, clears
+    /// those no longer in it.
+    fn write_vrid_table(&mut self, table: BTreeMap<u32, VridEntry>) -> Result<(), DataPlaneError> {
+        let e = map_err(maps::VRID_TABLE);
+        let mut m: Array<_, VridEntry> =
+            Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::VRID_TABLE)?).map_err(&e)?;
+        for (i, entry) in &table {
+            if self.vrid_table.get(i) != Some(entry) {
+                m.set(*i, entry, 0).map_err(&e)?;
+            }
+        }
+        for i in self.vrid_table.keys().filter(|i| !table.contains_key(i)) {
+            m.set(*i, VridEntry::default(), 0).map_err(&e)?;
+        }
+        self.vrid_table = table;
         Ok(())
     }
 
@@ -694,6 +736,38 @@ impl RingEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vrid_table_holds_the_lowest_interface_per_vrid_and_family() {
+        let cfg = |slot| VridConfig {
+            version: 3,
+            slot,
+            ..Default::default()
+        };
+        let vrids: BTreeMap<(u32, u8, u8), VridConfig> = [
+            ((3, 9, FAMILY_V4), cfg(0)),
+            ((2, 9, FAMILY_V4), cfg(1)),
+            ((3, 9, FAMILY_V6), cfg(2)),
+            ((2, 10, FAMILY_V4), cfg(3)),
+        ]
+        .into_iter()
+        .collect();
+        let t = vrid_table(&vrids);
+        let at = |vrid, family| t[&vrrp_common::vrid_table_index(vrid, family)];
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            (at(9, FAMILY_V4).ifindex, at(9, FAMILY_V4).cfg),
+            (2, cfg(1))
+        );
+        assert_eq!(
+            (at(9, FAMILY_V6).ifindex, at(9, FAMILY_V6).cfg),
+            (3, cfg(2))
+        );
+        assert_eq!(
+            (at(10, FAMILY_V4).ifindex, at(10, FAMILY_V4).cfg),
+            (2, cfg(3))
+        );
+    }
 
     #[test]
     fn vrid_slots_are_kept_and_not_reused_at_once() {
