@@ -89,8 +89,9 @@ impl Io {
                 .map(|src| AdvertSender::new(&cfg.interface, index, src))
                 .transpose()?;
         }
-        if moved || !frames.contains_key(&index) {
-            frames.insert(index, Arc::new(FrameSender::new(&cfg.interface, index)?));
+        // One GARP/NA socket per interface, shared by its instances.
+        if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(index) {
+            e.insert(Arc::new(FrameSender::new(&cfg.interface, index)?));
         }
         self.ifindex = index;
         self.mac = r.link.mac.unwrap_or_default();
