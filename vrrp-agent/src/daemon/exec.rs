@@ -97,8 +97,9 @@ impl Io {
                 sender.set_dscp(self.advert_dscp).context("advert_dscp")?;
             }
         }
-        if moved || !frames.contains_key(&index) {
-            frames.insert(index, Arc::new(FrameSender::new(&cfg.interface, index)?));
+        // One GARP/NA socket per interface, shared by its instances.
+        if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(index) {
+            e.insert(Arc::new(FrameSender::new(&cfg.interface, index)?));
         }
         self.ifindex = index;
         self.mac = r.link.mac.unwrap_or_default();
