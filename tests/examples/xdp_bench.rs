@@ -495,6 +495,32 @@ fn main() -> anyhow::Result<()> {
             c.name
         );
     }
+    // Order check: in even rounds the baseline ran first, in odd ones
+    // second; a bench whose result depended on the order would show it here.
+    let order = cells
+        .iter()
+        .map(|c| {
+            let half = |parity| {
+                let v: Vec<f64> = c
+                    .deltas
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, _)| r % 2 == parity)
+                    .map(|(_, d)| *d)
+                    .collect();
+                summary(&v).1
+            };
+            ((half(0) - half(1)).abs(), c.name)
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((skew, name)) = order
+        && rounds >= 2
+    {
+        println!();
+        println!(
+            "Order check: largest difference between the median deltas of the rounds with the baseline first and second: {skew:.0} ns ({name})"
+        );
+    }
     println!();
     println!(
         "(the kernel reports whole ns per run: single differences of 1 ns are noise; the means of many rounds resolve finer)"
