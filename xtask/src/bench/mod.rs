@@ -147,7 +147,7 @@ fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result
             xdp: false,
             faults: (vec![faults::Scenario::Starve], 1),
             loss_window: Duration::from_secs(3),
-            start: 2,
+            start: 1,
             mass: (16, 1),
         }
     } else {
