@@ -3,7 +3,7 @@
 //! It owns every configured instance — its [`VirtualRouter`], the record of
 //! the adverts handed to it, the data plane's deliver-all flag, its counters
 //! — and, like the protocol core, reads no clock and touches no socket: the
-//! shell (`daemon.rs`) calls `handle_*(now, ..)` and carries out what
+//! shell (`crate::daemon`) calls `handle_*(now, ..)` and carries out what
 //! [`Agent::poll_command`] returns, in order, then sleeps until
 //! [`Agent::poll_timeout`]. The kernel's `LAST_SEEN` record is read through
 //! the [`LastSeen`] trait, so tests fake it and run on a virtual clock.
@@ -45,7 +45,7 @@
 //!
 //! Not in the RFCs, decided here:
 //!
-//! - **Suppressed adverts** ([`delivered`]): the XDP program suppresses
+//! - **Suppressed adverts** (`delivered.rs`): the XDP program suppresses
 //!   adverts identical to their predecessor; an event that replaced an
 //!   advert the core never saw replays it first (see the module).
 //! - **Master_Down catch-up**: before a Backup acts on a due deadline, the

@@ -12,12 +12,12 @@
 //!   status requests ────► status document
 //! ```
 //!
-//! - [`startup`]: the start-up checks, resolving interfaces (netlink stays
+//! - `startup.rs`: the start-up checks, resolving interfaces (netlink stays
 //!   here, in the shell; resolved again on link and address events, so an
 //!   interface that is not ready at start, or is re-created, is picked up
 //!   without a restart), the stale-VIP cleanup.
-//! - [`exec`]: carries out the agent's commands.
-//! - [`status`]: builds the status document from the agent and the data
+//! - `exec.rs`: carries out the agent's commands.
+//! - `status.rs`: builds the status document from the agent and the data
 //!   plane's counters.
 
 mod exec;
