@@ -16,7 +16,7 @@
 //! Per-step breakdown: besides the agent's program, the bench loads variants
 //! of the same object that return right after one step
 //! (`vrrp_common::step`, a frozen `.rodata` global the verifier resolves, so
-//! the agent's program carries none of the exits). A step's cost is the
+//! the agent's program keeps no branch of the exits). A step's cost is the
 //! difference between the variant that stops after it and the one that
 //! stops before it.
 //!
