@@ -368,6 +368,14 @@ impl Agent {
                 self.drain(i, now);
             }
         }
+        self.regroup(now);
+    }
+
+    /// A member's interface changed: its sync group follows (FAULT spreads).
+    fn regroup(&mut self, now: Instant) {
+        if !self.tracking.groups.is_empty() {
+            self.retrack(now);
+        }
     }
 
     /// The shell resolved the interface of `id` again (an address appeared
@@ -393,6 +401,7 @@ impl Agent {
         let usable = inst.usable();
         inst.router.handle_interface(now, usable);
         self.drain(i, now);
+        self.regroup(now);
     }
 
     /// Address `addr` was removed from `ifindex`: a MASTER holding it as a
