@@ -2,7 +2,7 @@
 //!
 //! Two passes: `global_defs` first (keepalived applies its defaults when it
 //! completes each instance, so their position in the file does not matter),
-//! then everything else. Each instance is collected into an [`Draft`] and
+//! then everything else. Each instance is collected into a `Draft` and
 //! completed with keepalived's `vrrp_complete_instance()` rules before it is
 //! rendered. The rendered text is checked with [`Config::parse`]; a failure
 //! there is an importer bug and is reported as an error.
