@@ -29,6 +29,9 @@
 //!   0)`: a missing, empty or non-numeric file is 0; a number outside the
 //!   32-bit range is ignored. If the directory cannot be watched (it does
 //!   not exist), the file is re-read every `interval` instead.
+//!
+//! Each runner kind is one file under `run/`; this one holds the tasks'
+//! lifecycle ([`Runners`]) and what they send ([`CheckEvent`]).
 
 use std::{sync::Arc, time::Duration};
 

@@ -6,6 +6,12 @@
 //! completed with keepalived's `vrrp_complete_instance()` rules before it is
 //! rendered. The rendered text is checked with [`Config::parse`]; a failure
 //! there is an importer bug and is reported as an error.
+//!
+//! Files, one per keepalived section: `global.rs` (`global_defs`),
+//! `instance.rs` (`vrrp_instance` keywords), `vip.rs` (`virtual_ipaddress`,
+//! `unicast_peer`), `scripts.rs` (`notify`, `vrrp_sync_group`, `track_*`),
+//! `complete.rs` (keepalived's completion rules, one helper per rule),
+//! `render.rs` (the TOML output).
 
 use std::{
     collections::{HashMap, HashSet},

@@ -97,6 +97,11 @@
 //! master: the last `SendAdvert` at our priority (see above),
 //! `StateChange`, `RemoveVips`. Leaving it for a down interface:
 //! `StateChange`, `RemoveVips`.
+//!
+//! Files: this one holds the rules above (`handle_*` and the transitions);
+//! `router/timers.rs` the timers and their arithmetic (Skew_Time,
+//! Master_Down_Interval, the Preempt timer); `router/types.rs` the types at
+//! the edges ([`State`], [`RouterConfig`], [`RxAdvert`], [`Action`]).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -8,6 +8,7 @@ use super::{Converter, Val};
 use crate::import::parse::Stmt;
 
 impl Converter {
+    // Long because: one `match` arm per `global_defs` keyword, the importer's keyword table.
     pub(super) fn global_keyword(&mut self, s: &Stmt) {
         match s.keyword() {
             "router_id" => {
