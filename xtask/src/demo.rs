@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: watch a failover.
+//! `cargo xtask demo`: watch a failover (`cargo xtask demo redis`: the Redis
+//! hot standby, in [`crate::demo_redis`]).
 //!
 //! Two routers and a client on one bridge, each in its own network namespace.
 //! `r1` (priority 150) holds the VIP; we show the client's ARP entry for it,
@@ -221,7 +222,13 @@ virtual_ips = ["{VIP}/24"]
     Ok(path)
 }
 
-fn state_of(agent: &Path, lab: &Lab, host: &Host, dir: &Path, name: &str) -> Option<String> {
+pub(crate) fn state_of(
+    agent: &Path,
+    lab: &Lab,
+    host: &Host,
+    dir: &Path,
+    name: &str,
+) -> Option<String> {
     let sock = dir.join(format!("{name}.sock"));
     let out = lab
         .exec_any(
