@@ -300,16 +300,19 @@ pub struct Outage {
     pub ms: f64,
     /// The counter last acknowledged before it.
     pub last_acked: u64,
+    /// With `WAIT`: the counter last confirmed on a replica before it.
+    pub last_confirmed: Option<u64>,
     /// The counter the server answering after it held, read before the
     /// first write to it (`None` if it could not be read).
     pub found: Option<u64>,
 }
 
 impl Outage {
-    /// Acknowledged writes the server after the outage does not have.
+    /// Acknowledged writes (with `WAIT`: writes confirmed on a replica)
+    /// the server after the outage does not have.
     pub fn lost(&self) -> u64 {
-        self.found
-            .map_or(0, |found| self.last_acked.saturating_sub(found))
+        let last = self.last_confirmed.unwrap_or(self.last_acked);
+        self.found.map_or(0, |found| last.saturating_sub(found))
     }
 }
 
@@ -318,6 +321,8 @@ impl Outage {
 pub struct WriterReport {
     /// Writes acknowledged (the last counter value acknowledged).
     pub acked: u64,
+    /// With `WAIT`: the last counter value a replica was confirmed to have.
+    pub confirmed: Option<u64>,
     /// Outages, in order; one still open at the end is left out.
     pub outages: Vec<Outage>,
     /// The last error seen, for diagnostics.
@@ -326,8 +331,10 @@ pub struct WriterReport {
 
 /// A client writing `SET counter N` (N = 1, 2, …) to `target` every
 /// `period` from a thread inside a namespace. A write counts as
-/// acknowledged on `+OK` (and, with `wait`, when `WAIT 1 <ms>` then says one
-/// replica has it); otherwise the same N is written again. After a failure
+/// acknowledged on `+OK`; otherwise the same N is written again. With
+/// `wait`, each write is followed by `WAIT 1 <ms>`, and N is *confirmed*
+/// when that says a replica has it (a write is not retried when it is not:
+/// after a failover there may be no replica for a long time). After a failure
 /// it reconnects as fast as it can (connect timeout 20 ms) and, on the first
 /// server that answers, reads the counter before writing again.
 pub struct Writer {
@@ -439,7 +446,12 @@ fn write_loop(
             Ok(Reply::Status(s)) if s == "OK" => match &wait_ms {
                 None => Ok(()),
                 Some(ms) => match c.cmd(&["WAIT", "1", ms]) {
-                    Ok(Reply::Int(k)) if k >= 1 => Ok(()),
+                    Ok(Reply::Int(k)) => {
+                        if k >= 1 {
+                            report.confirmed = Some(report.acked + 1);
+                        }
+                        Ok(())
+                    }
                     Ok(r) => Err((format!("WAIT: {r}"), false)),
                     Err(e) => Err((format!("WAIT: {e}"), true)),
                 },
@@ -476,6 +488,7 @@ fn fail(report: &mut WriterReport, open: &mut Option<Outage>, t0: Instant, e: St
         at_ms: t0.elapsed().as_secs_f64() * 1000.0,
         ms: 0.0,
         last_acked: report.acked,
+        last_confirmed: report.confirmed,
         found: None,
     });
 }
@@ -540,6 +553,7 @@ mod tests {
             at_ms: 0.0,
             ms: 10.0,
             last_acked: 100,
+            last_confirmed: None,
             found: Some(97),
         };
         assert_eq!(o.lost(), 3);
@@ -551,5 +565,10 @@ mod tests {
             .lost(),
             0
         );
+        let waited = Outage {
+            last_confirmed: Some(96),
+            ..o
+        };
+        assert_eq!(waited.lost(), 0, "only confirmed writes count with WAIT");
     }
 }
