@@ -101,6 +101,7 @@ pub fn render(status: &Status) -> String {
     drops(&mut out, insts);
     vip_traffic(&mut out, insts);
     interarrival(&mut out, insts);
+    checks(&mut out, status);
     family(
         &mut out,
         "vrrp_xdp_info",
@@ -124,6 +125,24 @@ pub fn render(status: &Status) -> String {
         status.connections_refused
     );
     out
+}
+
+/// `vrrp_check_up{check}`: 1 up, 0 down or no result yet; and each
+/// check's consecutive equal results.
+fn checks(out: &mut String, status: &Status) {
+    if status.checks.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "vrrp_check_up",
+        "gauge",
+        "1 when the health check is up, 0 when down or without a result yet.",
+    );
+    for c in &status.checks {
+        let up = u8::from(c.state == "up");
+        let _ = writeln!(out, "vrrp_check_up{{check=\"{}\"}} {up}", escape(&c.name));
+    }
 }
 
 fn drops(out: &mut String, insts: &[InstanceStatus]) {
