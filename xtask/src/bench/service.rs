@@ -325,8 +325,19 @@ pub fn trial(ctx: &Ctx, v: Variant, interval_ms: u64) -> anyhow::Result<Trial> {
     if !synced {
         bail!("r2's Redis never synced from r1");
     }
-    // r2 settles as BACKUP (its notify_backup runs REPLICAOF r1 again).
-    sleep(Duration::from_millis(3 * interval_ms + 500));
+    // r2's daemon is up (the agent attaches XDP first, which takes a
+    // while) and BACKUP; its notify_backup runs REPLICAOF r1 again.
+    let backup = || match v.kind() {
+        Kind::Agent => {
+            crate::demo::state_of(&ctx.agent, &lab, &r2, &dir, "r2").as_deref() == Some("BACKUP")
+        }
+        Kind::Keepalived => std::fs::read_to_string(dir.join("r2.log"))
+            .is_ok_and(|l| l.contains("Entering BACKUP STATE")),
+    };
+    if !wait_for(Duration::from_secs(20), Duration::from_millis(20), backup) {
+        bail!("r2 did not become BACKUP");
+    }
+    sleep(Duration::from_millis(3 * interval_ms + 200));
     if holds(&lab, &r1) != 1 || holds(&lab, &r2) != 0 {
         bail!("the pair did not settle with r1 as master");
     }
