@@ -125,6 +125,18 @@ fn wait_role(lab: &Lab, i: usize, want: &str, agent: &Agent) {
     );
 }
 
+/// Waits until node `i`'s Redis is a replica with its link to the master up.
+fn wait_in_sync(lab: &Lab, i: usize) {
+    let synced = wait_until(SETTLE, || {
+        redis::replica_in_sync(lab.client().name(), ADDRS[i])
+    });
+    assert!(
+        synced.is_some(),
+        "node {}'s Redis never synced from its peer",
+        NODES[i]
+    );
+}
+
 fn have_redis() -> bool {
     std::process::Command::new("redis-server")
         .arg("--version")
@@ -159,14 +171,7 @@ fn redis_dies_on_the_master_standby_promoted_and_old_node_rejoins_as_replica() {
     wait_holder(&routers, VIP, 0);
     wait_role(&lab, 0, "master", &a);
     wait_role(&lab, 1, "slave", &b);
-    assert!(
-        wait_until(SETTLE, || redis::replica_in_sync(
-            lab.client().name(),
-            ADDRS[1]
-        ))
-        .is_some(),
-        "node b's Redis never synced from a"
-    );
+    wait_in_sync(&lab, 1);
 
     let writer = Writer::start(lab.client().name(), VIP, Duration::from_millis(1), None).unwrap();
     assert!(
@@ -192,14 +197,7 @@ fn redis_dies_on_the_master_standby_promoted_and_old_node_rejoins_as_replica() {
     let _redis_a = start_redis(&lab, 0, None);
     a.wait_state(INSTANCE, "BACKUP", SETTLE).unwrap();
     wait_role(&lab, 0, "slave", &a);
-    assert!(
-        wait_until(SETTLE, || redis::replica_in_sync(
-            lab.client().name(),
-            ADDRS[0]
-        ))
-        .is_some(),
-        "node a's Redis never resynced from b"
-    );
+    wait_in_sync(&lab, 0);
     let mark = writer.acked();
     let caught_up = wait_until(SETTLE, || {
         redis::counter(lab.client().name(), ADDRS[0]).is_some_and(|c| c >= mark)

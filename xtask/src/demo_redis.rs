@@ -22,22 +22,14 @@ use crate::{
         daemon::{self, Kind, VIP},
         service::{self, ADDRS, Variant},
     },
-    demo::{build_agent, state_of},
+    demo::{prepare, state_of, step},
     lab::{Host, Lab},
 };
 
 const INTERVAL_MS: u64 = 100;
 
 pub fn run() -> anyhow::Result<()> {
-    crate::setup::run()?;
-    step("Building vrrp-agent (release)");
-    let agent = build_agent()?;
-
-    step("Creating the lab: bridge + r1 + r2 + client, in network namespaces");
-    let mut lab = Lab::new("vd")?;
-    let r1 = lab.host("r1", &["192.0.2.1/24"])?;
-    let r2 = lab.host("r2", &["192.0.2.2/24"])?;
-    let cli = lab.host("cli", &["192.0.2.100/24"])?;
+    let (agent, mut lab, [r1, r2, cli]) = prepare()?;
     let nodes = [&r1, &r2];
     let dir = std::env::temp_dir().join(format!("vrrp-demo-redis-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -176,10 +168,6 @@ fn story(
     );
     println!("    writes acknowledged in all: {}", report.acked);
     Ok(())
-}
-
-fn step(msg: &str) {
-    println!("\n==> {msg}");
 }
 
 fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
