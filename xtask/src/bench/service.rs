@@ -54,9 +54,9 @@ pub enum Variant {
     KaScript,
     /// keepalived, `vrrp_track_process`.
     KaProcess,
-    /// keepalived, `vrrp_script` `pidof`, interval 1, fall 1: the fastest
-    /// process check keepalived can run in a network namespace.
-    KaPidof,
+    /// keepalived, `vrrp_script` `pgrep -x`, interval 1, fall 1: the
+    /// fastest process check keepalived can run in a network namespace.
+    KaPgrep,
     /// vrrp-agent, `process` check.
     AgentProcess,
     /// vrrp-agent, `tcp` check every 100 ms.
@@ -70,7 +70,7 @@ impl Variant {
     pub const ALL: [Variant; 6] = [
         Variant::KaScript,
         Variant::KaProcess,
-        Variant::KaPidof,
+        Variant::KaPgrep,
         Variant::AgentProcess,
         Variant::AgentTcp,
         Variant::AgentProcessWait,
@@ -79,7 +79,7 @@ impl Variant {
     /// The daemon.
     pub fn kind(self) -> Kind {
         match self {
-            Variant::KaScript | Variant::KaProcess | Variant::KaPidof => Kind::Keepalived,
+            Variant::KaScript | Variant::KaProcess | Variant::KaPgrep => Kind::Keepalived,
             _ => Kind::Agent,
         }
     }
@@ -89,7 +89,7 @@ impl Variant {
         match self {
             Variant::KaScript => "keepalived, vrrp_script redis-cli ping (tutorial)",
             Variant::KaProcess => "keepalived, vrrp_track_process",
-            Variant::KaPidof => "keepalived, vrrp_script pidof, interval 1, fall 1",
+            Variant::KaPgrep => "keepalived, vrrp_script pgrep -x, interval 1, fall 1",
             Variant::AgentProcess => "vrrp-agent, process check",
             Variant::AgentTcp => "vrrp-agent, tcp check 100 ms",
             Variant::AgentProcessWait => "vrrp-agent, process check; client WAIT 1 100",
@@ -100,7 +100,7 @@ impl Variant {
         match self {
             Variant::KaScript => "keepalived_script",
             Variant::KaProcess => "keepalived_track_process",
-            Variant::KaPidof => "keepalived_script_pidof",
+            Variant::KaPgrep => "keepalived_script_pgrep",
             Variant::AgentProcess => "agent_process",
             Variant::AgentTcp => "agent_tcp",
             Variant::AgentProcessWait => "agent_process_wait",
@@ -208,8 +208,8 @@ pub(crate) fn config(
             };
             let (def, track) = if v == Variant::KaScript {
                 script("/usr/bin/redis-cli ping", 2)
-            } else if v == Variant::KaPidof {
-                script(&format!("/usr/bin/pidof {}", comm(i)), 1)
+            } else if v == Variant::KaPgrep {
+                script(&format!("/usr/bin/pgrep -x {}", comm(i)), 1)
             } else {
                 (
                     format!(
@@ -662,10 +662,10 @@ fn goals(runs: &Runs) -> String {
         met(agent * 10.0 <= tutorial),
         met(agent < 100.0)
     );
-    if let Some(best) = p50(Variant::KaPidof) {
+    if let Some(best) = p50(Variant::KaPgrep) {
         let _ = write!(
             m,
-            "; shorter than keepalived's best that runs here (pidof): {agent:.1} vs {best:.1} ms, {}",
+            "; shorter than keepalived's best that runs here (pgrep): {agent:.1} vs {best:.1} ms, {}",
             met(agent < best)
         );
     }
@@ -679,7 +679,7 @@ only the initial network namespace receives: in a namespace keepalived 2.2.7 log
 set/clear process event listen - errno 111` and the instance stays in FAULT (\"tracked process \
 quorum not achieved\"). It cannot run in this lab, nor in a container with a network namespace \
 of its own. On a host it learns of the exit at once, as the agent's pidfd does (not measured \
-here). The `pidof` row is the fastest process check keepalived can run here \
+here). The `pgrep -x` row is the fastest process check keepalived can run here \
 (`vrrp_script` intervals are whole seconds).\n\n\
 **What asynchronous replication costs.** Redis acknowledges a write before its replica has \
 it. When the master dies, writes it acknowledged in the last moment (in flight to the replica, \
