@@ -98,6 +98,7 @@ fn story(
     let at_kill = writer.acked();
     let t0 = Instant::now();
     lab.signal(redis1, libc::SIGKILL)?;
+    let _ = lab.wait(redis1);
     let (mut fault, mut master, mut promoted) = (None, None, None);
     let resumed = wait(Duration::from_secs(10), || {
         let ms = t0.elapsed().as_secs_f64() * 1000.0;

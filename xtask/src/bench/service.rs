@@ -351,6 +351,9 @@ pub fn trial(ctx: &Ctx, v: Variant, interval_ms: u64) -> anyhow::Result<Trial> {
     let at_kill = writer.acked();
     let t0 = Instant::now();
     lab.signal(redis1, libc::SIGKILL)?;
+    // Reaped at once, as a service manager would: a zombie still matches
+    // `pgrep` (keepalived's script), though not the checks of either daemon.
+    let _ = lab.wait(redis1);
     let mut vip_ms = None;
     let resumed = wait_for(Duration::from_secs(20), Duration::from_millis(1), || {
         if vip_ms.is_none() && holds(&lab, &r2) == 1 && holds(&lab, &r1) == 0 {
@@ -693,7 +696,8 @@ report it). In the `WAIT 1 100` row the client sends `WAIT 1 100` after every wr
 counts only the writes WAIT confirmed on the replica: none can be lost, since the promoted \
 replica has each of them. The price: a replica round trip per write, and after the failover the \
 new master has no replica, so every WAIT times out (100 ms) until the old node rejoins: writes \
-still succeed, unconfirmed.\n";
+still succeed, unconfirmed. That is also why its *write outage* is longer: the first write \
+after the failover is acknowledged only once its WAIT has timed out.\n";
 
 /// The section (JSON).
 pub fn json(runs: &Runs, cpu: &CpuRuns) -> Value {
