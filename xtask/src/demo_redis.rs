@@ -184,12 +184,13 @@ fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Each node's agent state and Redis role, and who holds the VIP.
 fn roles(lab: &Lab, state: &dyn Fn(&Lab, usize) -> String, cli: &Host) {
-    for i in 0..2 {
-        let role = redis::role(&cli.ns, ADDRS[i]).unwrap_or_else(|| "down".into());
+    for (i, addr) in ADDRS.iter().enumerate() {
+        let role = redis::role(&cli.ns, addr).unwrap_or_else(|| "down".into());
         println!("    r{}: agent {:<7} redis {role}", i + 1, state(lab, i));
     }
-    let counters: Vec<String> = (0..2)
-        .map(|i| redis::counter(&cli.ns, ADDRS[i]).map_or("-".into(), |c| c.to_string()))
+    let counters: Vec<String> = ADDRS
+        .iter()
+        .map(|addr| redis::counter(&cli.ns, addr).map_or("-".into(), |c| c.to_string()))
         .collect();
     println!("    counter on r1 / r2: {}", counters.join(" / "));
 }
