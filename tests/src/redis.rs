@@ -410,7 +410,10 @@ fn write_loop(
     acked_out: &AtomicU64,
 ) -> WriterReport {
     const CONNECT: Duration = Duration::from_millis(20);
-    const REPLY: Duration = Duration::from_millis(200);
+    // A reply later than this breaks the connection. WAIT answers only
+    // after its timeout when no replica confirms, and Redis checks blocked
+    // clients' timeouts every 100 ms (hz 10): allow for both.
+    let reply = Duration::from_millis(200) + wait.map_or(Duration::ZERO, |w| w * 5);
     let t0 = Instant::now();
     let mut report = WriterReport::default();
     let mut conn: Option<Conn> = None;
@@ -429,7 +432,7 @@ fn write_loop(
             Some(c) => c,
             None => match Conn::connect(target, CONNECT) {
                 Ok(mut c) => {
-                    let _ = c.set_reply_timeout(REPLY);
+                    let _ = c.set_reply_timeout(reply);
                     if let Some(o) = open.as_mut().filter(|o| o.found.is_none()) {
                         o.found = c.cmd(&["GET", KEY]).ok().as_ref().and_then(parse_counter);
                     }

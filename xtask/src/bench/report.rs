@@ -240,6 +240,7 @@ impl Results {
         let sv = self.service.iter().find_map(|(v, i, r)| {
             r.as_ref()
                 .err()
+                .filter(|_| !v.fails_in_a_namespace())
                 .map(|e| format!("service dies, {} at {i} ms: {e}", v.label()))
         });
         f.or(s).or(fl).or(fa).or(st).or(ma).or(sv)
