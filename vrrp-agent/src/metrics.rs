@@ -389,6 +389,18 @@ mod tests {
         Status {
             router_id: "lb1".into(),
             instances: vec![i],
+            checks: vec![
+                crate::control::CheckStatus {
+                    name: "redis_ping".into(),
+                    state: "up".into(),
+                    ..Default::default()
+                },
+                crate::control::CheckStatus {
+                    name: "redis_alive".into(),
+                    state: "init".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }
     }
@@ -416,6 +428,9 @@ mod tests {
             format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"+Inf\"}} 4"),
             format!("vrrp_advert_interarrival_seconds_count{{{l}}} 4"),
             format!("vrrp_advert_interarrival_seconds_sum{{{l}}} 5.3"),
+            "vrrp_check_up{check=\"redis_ping\"} 1".to_owned(),
+            "vrrp_check_up{check=\"redis_alive\"} 0".to_owned(),
+            "# TYPE vrrp_check_up gauge".to_owned(),
             "# TYPE vrrp_advert_interarrival_seconds histogram".to_owned(),
             "# TYPE vrrp_transitions_total counter".to_owned(),
         ] {

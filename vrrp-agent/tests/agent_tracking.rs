@@ -354,3 +354,27 @@ fn one_member_in_fault_takes_the_group_to_fault_with_group_notify() {
     check(&mut a, 7_000, "alive", true);
     assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
 }
+
+#[test]
+fn a_member_whose_own_link_goes_down_takes_the_group_to_fault() {
+    let mut a = agent(&group_config(""));
+    check(&mut a, 1, "alive", true);
+    run_until(&mut a, 5_000);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
+    // Both members share eth0 here; VI_5's link alone cannot go down, so
+    // take VI_4's interface index away from VI_5 first.
+    let link = Link {
+        ifindex: IFINDEX + 1,
+        up: true,
+        source: Some("192.0.2.2".parse().unwrap()),
+    };
+    let id = a.instances()[1].id();
+    a.handle_resolved(t(5_100), id, link);
+    drain(&mut a);
+    a.handle_link(t(5_200), IFINDEX, false);
+    drain(&mut a);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Fault, State::Fault));
+    a.handle_link(t(5_300), IFINDEX, true);
+    drain(&mut a);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
+}

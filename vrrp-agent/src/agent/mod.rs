@@ -16,7 +16,8 @@
 //!   VIP removed ──► handle_vip_removed            │
 //!   SIGHUP ───────► reload / finish_reload        └► ApplyDataPlane, Forget
 //!   SIGTERM ──────► handle_stop ─► Handover::poll
-//!   (tracking) ───► set_priority
+//!   check result ─► handle_check ──────► (tracking: set_priority, FAULT, INIT hold)
+//!   tracked link ─► handle_tracked_link   Notify, Tracking (log)
 //! ```
 //!
 //! Rules (RFC 9568 §6 through the core, [`crate::proto::router`]):
@@ -67,8 +68,14 @@
 //! - **Graceful stop** ([`handover`]): every MASTER resigns; the shell
 //!   detaches XDP only once a new master advertises for each of its VRIDs
 //!   (or a bounded wait ends).
-//! - **Priority from tracking**: [`Agent::set_priority`] is the one input
-//!   through which a health check changes an instance's priority.
+//! - **Tracking and sync groups** ([`tracking`]): health checks and tracked
+//!   interfaces set the effective priority (through the core's
+//!   `set_priority`), hold an instance in FAULT (a MASTER resigns with
+//!   priority 0 first) or in INIT, and sync groups spread FAULT and INIT
+//!   (keepalived's rules, [`crate::checks::track`]).
+//! - **Notify**: on a state change the state's own command
+//!   (`notify_master`, ...) as written, then the generic `notify` with
+//!   `INSTANCE name STATE priority` appended ([`config::Notify::commands`]).
 
 mod command;
 pub(crate) mod delivered;
@@ -368,6 +375,14 @@ impl Agent {
                 self.drain(i, now);
             }
         }
+        self.regroup(now);
+    }
+
+    /// A member's interface changed: its sync group follows (FAULT spreads).
+    fn regroup(&mut self, now: Instant) {
+        if !self.tracking.groups.is_empty() {
+            self.retrack(now);
+        }
     }
 
     /// The shell resolved the interface of `id` again (an address appeared
@@ -393,6 +408,7 @@ impl Agent {
         let usable = inst.usable();
         inst.router.handle_interface(now, usable);
         self.drain(i, now);
+        self.regroup(now);
     }
 
     /// Address `addr` was removed from `ifindex`: a MASTER holding it as a

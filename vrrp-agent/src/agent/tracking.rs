@@ -5,7 +5,7 @@
 //! [`CheckEvent`] ([`Agent::handle_check`]) and the up/down state of every
 //! tracked interface that is not an instance's own
 //! ([`Agent::handle_tracked_link`]). After each input every instance is
-//! re-evaluated ([`Agent::retrack`]):
+//! re-evaluated (`Agent::retrack`):
 //!
 //! - **Weight 0** down: the instance goes to FAULT. A MASTER first resigns
 //!   with a priority-0 advert (RFC 9568 §6.4.3's Shutdown advert, as
