@@ -776,3 +776,40 @@ fn track_process_with_quorum_or_parameters_changes_failover() {
     assert_eq!(listed, [(2, "process"), (3, "quorum"), (4, "full_command")]);
     assert_eq!(c.exit_status(), 2);
 }
+
+/// The redis tutorial with its scripts present: the conversion passes the
+/// preflight of `vrrp-agent check` (every script and command executable).
+#[test]
+fn converted_scripts_pass_the_preflight_when_they_exist() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("preflight");
+    let script = |name: &str| {
+        let p = d.0.join(name);
+        std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let (chk, master, backup, group) = (
+        script("chk.sh"),
+        script("master.sh"),
+        script("backup.sh"),
+        script("group.sh"),
+    );
+    let text = format!(
+        "vrrp_script chk_redis {{\n script \"{chk} -p 6379\"\n interval 1\n fall 2\n rise 2\n}}\n\
+         vrrp_sync_group G {{\n group {{\n  REDIS\n }}\n notify \"{group} --log\"\n}}\n\
+         vrrp_instance REDIS {{\n state BACKUP\n nopreempt\n interface eth1\n \
+         virtual_router_id 79\n priority 150\n virtual_ipaddress {{ 203.0.113.79/24 }}\n \
+         track_script {{\n  chk_redis weight -60\n }}\n \
+         notify_master \"{master} 203.0.113.12 6379\"\n notify_backup {backup}\n}}\n"
+    );
+    let c = convert_text("preflight-conf", &text);
+    assert_eq!(c.exit_status(), 0, "{:?}", c.notes);
+    let toml = c.toml.unwrap();
+    let (cfg, _warnings) =
+        Config::parse_preflight(&toml, "converted").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(cfg.instances[0].track[0].weight, -60);
+    // A missing script is caught by the same preflight.
+    std::fs::remove_file(&master).unwrap();
+    assert!(Config::parse_preflight(&toml, "converted").is_err());
+}

@@ -9,7 +9,8 @@
 //!
 //! Files, one per keepalived section: `global.rs` (`global_defs`),
 //! `instance.rs` (`vrrp_instance` keywords), `vip.rs` (`virtual_ipaddress`,
-//! `unicast_peer`), `scripts.rs` (`notify`, `vrrp_sync_group`, `track_*`),
+//! `unicast_peer`), `scripts.rs` (`vrrp_script`, `track_file`,
+//! `vrrp_track_process`, `track_*`, `notify*`, `vrrp_sync_group`),
 //! `complete.rs` (keepalived's completion rules, one helper per rule),
 //! `render.rs` (the TOML output).
 
