@@ -813,3 +813,32 @@ fn converted_scripts_pass_the_preflight_when_they_exist() {
     std::fs::remove_file(&master).unwrap();
     assert!(Config::parse_preflight(&toml, "converted").is_err());
 }
+
+/// keepalived accepts a script timeout above its interval; vrrp-agent does
+/// not: the timeout becomes the interval and that is listed.
+#[test]
+fn a_script_timeout_above_the_interval_is_clamped_and_listed() {
+    let text = "vrrp_script chk {\n script /bin/true\n interval 1\n timeout 3\n weight -10\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 5\n priority 100\n \
+                virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk weight -20 reverse\n }\n}\n";
+    let c = convert_text("timeout", text);
+    let listed: Vec<(usize, &str)> = c
+        .notes
+        .iter()
+        .filter(|n| n.severity == Severity::ChangesFailover)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect();
+    assert_eq!(listed, [(4, "timeout")]);
+    let cfg = Config::parse(c.toml.as_deref().unwrap(), "t").unwrap();
+    assert_eq!(cfg.checks[0].timeout, Duration::from_secs(1));
+    // The entry's weight and `reverse` override the definition's.
+    assert_eq!(
+        cfg.instances[0].track,
+        [TrackSpec {
+            target: TrackTarget::Check("chk".into()),
+            weight: -20,
+            reverse: true
+        }]
+    );
+    assert_eq!(c.exit_status(), 2);
+}

@@ -85,7 +85,9 @@
 //! - `vrrp_track_process` with process parameters, `quorum` other than 1,
 //!   `quorum_max`, `param_match`, `full_command` (vrrp-agent matches one
 //!   process by name: use an exec check with `pgrep`); `track_file`
-//!   `init_file` (create the file before starting).
+//!   `init_file` (create the file before starting); a `vrrp_script`
+//!   `timeout` above its `interval` (keepalived lets the script overrun;
+//!   vrrp-agent kills it at the interval: the timeout becomes the interval).
 //! - `notify_master_rx_lower_pri`, global `notify_fifo`/`vrrp_notify_fifo`:
 //!   the actions run on those events would not happen.
 //! - `authentication` on a VRRPv2 instance (keepalived ignores it for v3 and

@@ -121,8 +121,8 @@ impl Converter {
 
     fn vrrp_script(&mut self, def: &mut CheckDef, s: &Stmt) -> bool {
         let mut command = None;
-        let mut interval = false;
-        let mut timeout = false;
+        let mut interval = None;
+        let mut timeout = None;
         let (mut rise, mut fall, mut init_fail) = (false, false, false);
         for k in block(s) {
             match k.keyword() {
@@ -156,8 +156,12 @@ impl Converter {
                         Err(e) => self.error(&k.at, "script", format!("{e}")),
                     }
                 }
-                "interval" => interval |= self.timer_key(def, k, "interval").is_some(),
-                "timeout" => timeout |= self.timer_key(def, k, "timeout").is_some(),
+                "interval" => interval = self.timer_key(def, k, "interval").or(interval),
+                "timeout" => {
+                    if let Some(us) = self.timer_key(def, k, "timeout") {
+                        timeout = Some((us, k.clone()));
+                    }
+                }
                 "rise" | "fall" => {
                     if let Some(n) = self.int_arg(k, 1, i64::from(u32::MAX)) {
                         let key = if k.keyword() == "rise" {
@@ -201,11 +205,24 @@ impl Converter {
             .insert(0, ("kind", toml_str("exec"), Origin::at(s)));
         def.keys.insert(1, ("command", cmd, from));
         let dflt = |v: &str, why: &str| (v.to_owned(), Origin::Default(why.into()));
-        if !interval {
+        if interval.is_none() {
             let (v, o) = dflt("\"1s\"", "interval 1 s");
             def.keys.push(("interval", v, o));
         }
-        if !timeout {
+        let interval_us = interval.unwrap_or(1_000_000);
+        if let Some((us, k)) = &timeout
+            && *us > interval_us
+        {
+            // keepalived skips runs while one is in flight; ours kills it at
+            // the interval.
+            let msg = "keepalived lets the script run longer than its interval; vrrp-agent \
+                       kills it after at most the interval and counts a failure: timeout set \
+                       to the interval. Raise `interval` if the script is that slow";
+            self.changes(k, msg);
+            def.keys.retain(|(key, _, _)| *key != "timeout");
+            timeout = None;
+        }
+        if timeout.is_none() {
             let (v, o) = dflt("", "timeout = the interval");
             let at = def
                 .keys
