@@ -536,6 +536,15 @@ fn cli_unconvertible_exits_1_without_output() {
 }
 
 /// Converts `text` written to a temporary file.
+/// The (line, keyword) of each note of `severity`, in file order.
+fn noted(c: &Conversion, severity: Severity) -> Vec<(usize, &str)> {
+    c.notes
+        .iter()
+        .filter(|n| n.severity == severity)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect()
+}
+
 fn convert_text(tag: &str, text: &str) -> Conversion {
     let d = TempDir::new(tag);
     let f = d.0.join("keepalived.conf");
@@ -549,12 +558,7 @@ fn conflicts_are_errors_at_the_keepalived_line() {
                vrrp_instance C {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.7/24 }\n}\n";
     let c = convert_text("dup", dup);
     assert!(c.toml.is_none());
-    let n: Vec<(usize, &str)> = c
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::Error)
-        .map(|n| (n.at.line, n.keyword.as_str()))
-        .collect();
+    let n = noted(&c, Severity::Error);
     assert_eq!(n, [(8, "virtual_router_id")]);
 
     let family = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
@@ -677,12 +681,7 @@ fn a_script_defined_after_its_instance_is_known() {
                 virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk\n  missing\n }\n}\n\
                 vrrp_script chk {\n script /bin/true\n}\n";
     let c = convert_text("order", text);
-    let harmless: Vec<(usize, &str)> = c
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::Harmless)
-        .map(|n| (n.at.line, n.keyword.as_str()))
-        .collect();
+    let harmless = noted(&c, Severity::Harmless);
     // Only the undefined one is flagged; the later definition is carried.
     assert_eq!(harmless, [(7, "track_script")]);
     assert!(
@@ -767,12 +766,7 @@ fn track_process_with_quorum_or_parameters_changes_failover() {
                 vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
                 virtual_ipaddress { 192.0.2.5/24 }\n track_process {\n  p\n }\n}\n";
     let c = convert_text("quorum", text);
-    let listed: Vec<(usize, &str)> = c
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::ChangesFailover)
-        .map(|n| (n.at.line, n.keyword.as_str()))
-        .collect();
+    let listed = noted(&c, Severity::ChangesFailover);
     assert_eq!(listed, [(2, "process"), (3, "quorum"), (4, "full_command")]);
     assert_eq!(c.exit_status(), 2);
 }
@@ -822,12 +816,7 @@ fn a_script_timeout_above_the_interval_is_clamped_and_listed() {
                 vrrp_instance A {\n interface eth0\n virtual_router_id 5\n priority 100\n \
                 virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk weight -20 reverse\n }\n}\n";
     let c = convert_text("timeout", text);
-    let listed: Vec<(usize, &str)> = c
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::ChangesFailover)
-        .map(|n| (n.at.line, n.keyword.as_str()))
-        .collect();
+    let listed = noted(&c, Severity::ChangesFailover);
     assert_eq!(listed, [(4, "timeout")]);
     let cfg = Config::parse(c.toml.as_deref().unwrap(), "t").unwrap();
     assert_eq!(cfg.checks[0].timeout, Duration::from_secs(1));
