@@ -333,6 +333,9 @@ impl Converter {
         );
         def.keys.push(("kind", toml_str("process"), Origin::at(s)));
         def.keys.push(("process", p, from));
+        let why = "polled: keepalived reacts to process events at once";
+        def.keys
+            .push(("interval", toml_str("1s"), Origin::Rule(why.into())));
         true
     }
 
