@@ -5,7 +5,10 @@
 //! the pair elects, fails over and preempts correctly both ways.
 //! `lab_pair.conf` leaves the version to keepalived's default (VRRPv2), so it
 //! also proves the importer keeps the pair on one version; `lab_unicast.conf`
-//! is unicast VRRPv3 at 100 ms. Run as root.
+//! is unicast VRRPv3 at 100 ms. `lab_redis.conf` is the Redis tutorial
+//! (`vrrp_script` + `track_script`, `notify_master`/`notify_backup`,
+//! `nopreempt` on both nodes): a check failure on the master moves the VIP
+//! to the other node, whichever runs keepalived, and back. Run as root.
 #![expect(
     unused_crate_dependencies,
     reason = "an integration test links every dependency of its package"
@@ -18,7 +21,7 @@ use std::{
 
 use nix::sys::signal::Signal;
 use tests::{
-    cluster::{Lab, sole_holder, wait_holder},
+    cluster::{Lab, sole_holder, wait_holder, wait_until},
     netns::{ChildGuard, unique_name},
 };
 use vrrp_agent::import::{ReadOptions, import};
@@ -196,4 +199,129 @@ fn unicast_v3_converted_backup_beside_keepalived_master() {
 #[test]
 fn unicast_v3_converted_master_beside_keepalived_backup() {
     UNICAST_V3.converted_master("ium");
+}
+
+/// The Redis tutorial pair: `chk_redis` of node `lbN` succeeds while
+/// `/run/vrrp-import-redis/lbN.up` exists; `notify_master` touches
+/// `lbN.master`, `notify_backup` removes it.
+const REDIS: Pair = Pair {
+    file: "lab_redis.conf",
+    instance: "REDIS",
+    vip: "192.0.2.79",
+    settle: Duration::from_secs(15),
+    version_line: "version = 2",
+    observe: Duration::from_millis(3500),
+};
+
+const REDIS_DIR: &str = "/run/vrrp-import-redis";
+
+/// The check files of the Redis pair, removed on drop.
+struct RedisFiles;
+
+impl RedisFiles {
+    fn new() -> RedisFiles {
+        let _ = std::fs::remove_dir_all(REDIS_DIR);
+        std::fs::create_dir_all(REDIS_DIR).unwrap();
+        for id in ["lb1", "lb2"] {
+            RedisFiles::up(id, true);
+        }
+        RedisFiles
+    }
+
+    /// `id`'s redis is up (its check succeeds) or down.
+    fn up(id: &str, up: bool) {
+        let p = Path::new(REDIS_DIR).join(format!("{id}.up"));
+        if up {
+            std::fs::write(p, "").unwrap();
+        } else {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+
+    fn marker(id: &str) -> bool {
+        Path::new(REDIS_DIR).join(format!("{id}.master")).exists()
+    }
+}
+
+impl Drop for RedisFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(REDIS_DIR);
+    }
+}
+
+/// `agent_id` (`lb1`, priority 150, or `lb2`, 100) runs the conversion, the
+/// other node keepalived; node `lbN` is router N-1. lb1 starts first and
+/// becomes MASTER; its check failing moves the VIP to lb2; with lb1 healthy
+/// again nothing moves (nopreempt); lb2's check failing moves it back.
+fn redis_check_moves_the_vip_both_ways(tag: &str, agent_id: &str) {
+    let files = RedisFiles::new();
+    let lab = Lab::new(tag, 2);
+    let hosts = [lab.router(0), lab.router(1)];
+    let ka_id = if agent_id == "lb1" { "lb2" } else { "lb1" };
+    let ka_router = usize::from(ka_id == "lb2");
+    let agent_router = 1 - ka_router;
+    let start_agent = || lab.agent(agent_router, &REDIS.converted(agent_id));
+    let (agent, _ka) = if agent_id == "lb1" {
+        let agent = start_agent();
+        agent
+            .wait_state(REDIS.instance, "MASTER", REDIS.settle)
+            .unwrap();
+        (agent, REDIS.keepalived(&lab, ka_router, ka_id))
+    } else {
+        let ka = REDIS.keepalived(&lab, ka_router, ka_id);
+        wait_holder(&hosts, REDIS.vip, 0);
+        let agent = start_agent();
+        agent
+            .wait_state(REDIS.instance, "BACKUP", REDIS.settle)
+            .unwrap();
+        (agent, ka)
+    };
+    std::thread::sleep(REDIS.observe);
+    assert_eq!(
+        sole_holder(&hosts, REDIS.vip),
+        Some(0),
+        "{}",
+        agent.log_tail(20)
+    );
+
+    // lb1's redis fails: the VIP moves to lb2.
+    RedisFiles::up("lb1", false);
+    wait_holder(&hosts, REDIS.vip, 1);
+    let want = if agent_id == "lb2" { "MASTER" } else { "FAULT" };
+    agent
+        .wait_state(REDIS.instance, want, REDIS.settle)
+        .unwrap();
+    // The converted node ran its notify_master script (on becoming MASTER
+    // at start for lb1, here for lb2).
+    let marker = wait_until(REDIS.settle, || RedisFiles::marker(agent_id));
+    assert!(marker.is_some(), "{}", agent.log_tail(20));
+
+    // lb1 healthy again: nopreempt keeps the VIP on lb2.
+    RedisFiles::up("lb1", true);
+    if agent_id == "lb1" {
+        agent
+            .wait_state(REDIS.instance, "BACKUP", REDIS.settle)
+            .unwrap();
+    }
+    std::thread::sleep(REDIS.observe);
+    assert_eq!(sole_holder(&hosts, REDIS.vip), Some(1));
+
+    // lb2's redis fails: the VIP moves back to lb1.
+    RedisFiles::up("lb2", false);
+    wait_holder(&hosts, REDIS.vip, 0);
+    let want = if agent_id == "lb1" { "MASTER" } else { "FAULT" };
+    agent
+        .wait_state(REDIS.instance, want, REDIS.settle)
+        .unwrap();
+    drop(files);
+}
+
+#[test]
+fn redis_converted_backup_beside_keepalived_master_check_moves_the_vip() {
+    redis_check_moves_the_vip_both_ways("irb", "lb2");
+}
+
+#[test]
+fn redis_converted_master_beside_keepalived_backup_check_moves_the_vip() {
+    redis_check_moves_the_vip_both_ways("irm", "lb1");
 }

@@ -14,7 +14,8 @@ use std::{
 };
 
 use vrrp_agent::{
-    config::{Config, Instance},
+    checks::CheckKind,
+    config::{Config, Instance, TrackSpec, TrackTarget},
     import::{Conversion, ReadOptions, Severity, import},
     proto::packet::Version,
 };
@@ -120,9 +121,15 @@ fn haproxy_master_keeps_v2_and_lists_auth_and_tracking() {
     assert_eq!(vips(i), ["192.0.2.100/24"]);
     assert!(i.preempt && i.accept_mode);
     assert_eq!(i.garp_repeat, 5);
+    assert_eq!(c.listed(Severity::ChangesFailover), ["26:authentication"]);
+    // vrrp_script weight 2 reaches the track entry.
     assert_eq!(
-        c.listed(Severity::ChangesFailover),
-        ["26:authentication", "33:track_script"]
+        i.track,
+        [TrackSpec {
+            target: TrackTarget::Check("chk_haproxy".into()),
+            weight: 2,
+            reverse: false
+        }]
     );
     assert_eq!(c.listed(Severity::Difference), ["21:state"]);
     assert!(
@@ -152,23 +159,63 @@ fn nginx_backup_is_carried_faithfully() {
 }
 
 #[test]
-fn redis_nopreempt_carried_notify_scripts_listed() {
+fn redis_nopreempt_check_track_and_notify_scripts_carried() {
     let c = convert("redis_failover.conf");
     let i = c.instance("REDIS");
     assert!(!i.preempt);
     assert_eq!((i.vrid, i.priority), (79, 150));
     assert_eq!(vips(i), ["203.0.113.79/24"]);
+    let chk = &c.cfg().checks[0];
+    assert_eq!(chk.name, "chk_redis");
     assert_eq!(
-        c.listed(Severity::ChangesFailover),
-        [
-            "26:track_script",
-            "29:notify_master",
-            "30:notify_backup",
-            "31:notify_fault",
-            "32:notify_stop"
-        ]
+        chk.kind,
+        CheckKind::Exec {
+            command: ["/usr/bin/redis-cli", "-p", "6379", "ping"]
+                .map(String::from)
+                .to_vec(),
+            user: None
+        }
     );
-    assert_eq!(c.conv.exit_status(), 2);
+    assert_eq!((chk.rise, chk.fall), (2, 2));
+    assert_eq!(
+        (chk.interval, chk.timeout),
+        (Duration::from_secs(1), Duration::from_secs(1))
+    );
+    // keepalived's vrrp_script weight defaults to 0: failure -> FAULT.
+    assert_eq!(
+        i.track,
+        [TrackSpec {
+            target: TrackTarget::Check("chk_redis".into()),
+            weight: 0,
+            reverse: false
+        }]
+    );
+    let argv = |s: &Option<vrrp_agent::config::Script>| {
+        s.as_ref().map(|s| {
+            s.argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(
+        argv(&i.notify.master).unwrap(),
+        ["/etc/keepalived/redis-master.sh", "203.0.113.12", "6379"]
+    );
+    assert_eq!(
+        argv(&i.notify.backup).unwrap(),
+        ["/etc/keepalived/redis-backup.sh", "203.0.113.12", "6379"]
+    );
+    assert_eq!(
+        argv(&i.notify.fault).unwrap(),
+        ["/etc/keepalived/redis-fault.sh"]
+    );
+    assert_eq!(
+        argv(&i.notify.stop).unwrap(),
+        ["/etc/keepalived/redis-stop.sh"]
+    );
+    assert!(c.listed(Severity::ChangesFailover).is_empty());
+    assert_eq!(c.conv.exit_status(), 0);
 }
 
 #[test]
@@ -192,10 +239,7 @@ fn k8s_vip_without_mask_is_a_host_address() {
     let i = c.instance("VI_1");
     assert_eq!(vips(i), ["192.0.2.200/32"]);
     assert_eq!(i.priority, 101);
-    assert_eq!(
-        c.listed(Severity::ChangesFailover),
-        ["19:authentication", "26:track_script"]
-    );
+    assert_eq!(c.listed(Severity::ChangesFailover), ["19:authentication"]);
     assert_eq!(c.conv.exit_status(), 2);
 }
 
@@ -204,10 +248,7 @@ fn cloud_unicast_keeps_peers_and_lists_the_pinned_source() {
     let c = convert("cloud_unicast.conf");
     let i = c.instance("VI_CLOUD");
     assert_eq!(i.unicast_peers, [ip("198.51.100.12")]);
-    assert_eq!(
-        c.listed(Severity::ChangesFailover),
-        ["9:unicast_src_ip", "16:notify_master"]
-    );
+    assert_eq!(c.listed(Severity::ChangesFailover), ["9:unicast_src_ip"]);
     assert_eq!(c.listed(Severity::Difference), ["11:unicast_peer"]);
     assert_eq!(c.conv.exit_status(), 2);
 }
@@ -263,16 +304,20 @@ fn dual_stack_moves_the_link_local_first() {
 }
 
 #[test]
-fn sync_group_is_listed_and_both_members_converted() {
+fn sync_group_and_its_notify_are_carried() {
     let c = convert("sync_group_router.conf");
     assert_eq!(c.cfg().instances.len(), 2);
     assert_eq!(c.instance("VI_INSIDE").interface, "eth1");
     assert_eq!(c.instance("VI_OUTSIDE").interface, "eth2");
+    let g = &c.cfg().sync_groups[0];
+    assert_eq!(g.name, "G_ROUTER");
+    assert_eq!(g.instances, ["VI_INSIDE", "VI_OUTSIDE"]);
     assert_eq!(
-        c.listed(Severity::ChangesFailover),
-        ["3:vrrp_sync_group", "8:notify_master"]
+        g.notify.master.as_ref().map(|s| s.line.as_str()),
+        Some("/etc/keepalived/router.sh master")
     );
-    assert_eq!(c.conv.exit_status(), 2);
+    assert!(c.listed(Severity::ChangesFailover).is_empty());
+    assert_eq!(c.conv.exit_status(), 0);
 }
 
 #[test]
@@ -491,6 +536,15 @@ fn cli_unconvertible_exits_1_without_output() {
 }
 
 /// Converts `text` written to a temporary file.
+/// The (line, keyword) of each note of `severity`, in file order.
+fn noted(c: &Conversion, severity: Severity) -> Vec<(usize, &str)> {
+    c.notes
+        .iter()
+        .filter(|n| n.severity == severity)
+        .map(|n| (n.at.line, n.keyword.as_str()))
+        .collect()
+}
+
 fn convert_text(tag: &str, text: &str) -> Conversion {
     let d = TempDir::new(tag);
     let f = d.0.join("keepalived.conf");
@@ -504,12 +558,7 @@ fn conflicts_are_errors_at_the_keepalived_line() {
                vrrp_instance C {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress { 192.0.2.7/24 }\n}\n";
     let c = convert_text("dup", dup);
     assert!(c.toml.is_none());
-    let n: Vec<(usize, &str)> = c
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::Error)
-        .map(|n| (n.at.line, n.keyword.as_str()))
-        .collect();
+    let n = noted(&c, Severity::Error);
     assert_eq!(n, [(8, "virtual_router_id")]);
 
     let family = "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
@@ -632,13 +681,153 @@ fn a_script_defined_after_its_instance_is_known() {
                 virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk\n  missing\n }\n}\n\
                 vrrp_script chk {\n script /bin/true\n}\n";
     let c = convert_text("order", text);
-    let harmless: Vec<(usize, &str)> = c
-        .notes
+    let harmless = noted(&c, Severity::Harmless);
+    // Only the undefined one is flagged; the later definition is carried.
+    assert_eq!(harmless, [(7, "track_script")]);
+    assert!(
+        c.toml
+            .as_deref()
+            .unwrap()
+            .contains("{ check = \"chk\", weight = 0 }")
+    );
+    assert_eq!(c.exit_status(), 0);
+}
+
+#[test]
+fn track_process_file_interface_and_shell_script_are_carried() {
+    let c = convert("haproxy_track_process.conf");
+    let i = c.instance("VI_LB");
+    let track: Vec<(String, i32)> = i
+        .track
         .iter()
-        .filter(|n| n.severity == Severity::Harmless)
-        .map(|n| (n.at.line, n.keyword.as_str()))
+        .map(|t| (format!("{:?}", t.target), t.weight))
         .collect();
-    // Only the undefined one is flagged, and the definition itself.
-    assert_eq!(harmless, [(7, "track_script"), (10, "vrrp_script")]);
+    assert_eq!(
+        track,
+        [
+            ("Check(\"track_haproxy\")".to_owned(), 10),
+            ("Check(\"maintenance\")".to_owned(), -50),
+            ("Check(\"chk_port\")".to_owned(), -20),
+            ("Interface(\"eth1\")".to_owned(), -30),
+        ]
+    );
+    let port = c
+        .cfg()
+        .checks
+        .iter()
+        .find(|k| k.name == "chk_port")
+        .unwrap();
+    assert_eq!(
+        port.kind,
+        CheckKind::Exec {
+            command: ["/bin/sh", "-c", "ss -ltn | grep -q ':443 '"]
+                .map(String::from)
+                .to_vec(),
+            user: Some("haproxy".into())
+        }
+    );
+    assert_eq!(
+        c.listed(Severity::Difference),
+        ["4:vrrp_track_process", "8:delay", "17:script"]
+    );
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn sync_group_tracking_reaches_every_member() {
+    let c = convert("sync_group_tracked.conf");
+    for name in ["VI_IN", "VI_OUT"] {
+        assert!(
+            c.instance(name).track.contains(&TrackSpec {
+                target: TrackTarget::Check("chk_uplink".into()),
+                weight: 0,
+                reverse: false
+            }),
+            "{name}"
+        );
+    }
+    let chk = &c.cfg().checks[0];
+    assert_eq!(chk.initial, vrrp_agent::checks::InitialState::Down);
+    assert_eq!(
+        (chk.rise, chk.fall, chk.timeout),
+        (3, 2, Duration::from_secs(1))
+    );
+    let g = &c.cfg().sync_groups[0];
+    assert_eq!(
+        g.notify.any.as_ref().unwrap().line,
+        "/usr/local/bin/fw-notify"
+    );
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn track_process_with_quorum_or_parameters_changes_failover() {
+    let text = "vrrp_track_process p {\n process nginx -g daemon\n quorum 2\n full_command\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 5\n \
+                virtual_ipaddress { 192.0.2.5/24 }\n track_process {\n  p\n }\n}\n";
+    let c = convert_text("quorum", text);
+    let listed = noted(&c, Severity::ChangesFailover);
+    assert_eq!(listed, [(2, "process"), (3, "quorum"), (4, "full_command")]);
+    assert_eq!(c.exit_status(), 2);
+}
+
+/// The redis tutorial with its scripts present: the conversion passes the
+/// preflight of `vrrp-agent check` (every script and command executable).
+#[test]
+fn converted_scripts_pass_the_preflight_when_they_exist() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("preflight");
+    let script = |name: &str| {
+        let p = d.0.join(name);
+        std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let (chk, master, backup, group) = (
+        script("chk.sh"),
+        script("master.sh"),
+        script("backup.sh"),
+        script("group.sh"),
+    );
+    let text = format!(
+        "vrrp_script chk_redis {{\n script \"{chk} -p 6379\"\n interval 1\n fall 2\n rise 2\n}}\n\
+         vrrp_sync_group G {{\n group {{\n  REDIS\n }}\n notify \"{group} --log\"\n}}\n\
+         vrrp_instance REDIS {{\n state BACKUP\n nopreempt\n interface eth1\n \
+         virtual_router_id 79\n priority 150\n virtual_ipaddress {{ 203.0.113.79/24 }}\n \
+         track_script {{\n  chk_redis weight -60\n }}\n \
+         notify_master \"{master} 203.0.113.12 6379\"\n notify_backup {backup}\n}}\n"
+    );
+    let c = convert_text("preflight-conf", &text);
+    assert_eq!(c.exit_status(), 0, "{:?}", c.notes);
+    let toml = c.toml.unwrap();
+    let (cfg, _warnings) =
+        Config::parse_preflight(&toml, "converted").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(cfg.instances[0].track[0].weight, -60);
+    // A missing script is caught by the same preflight.
+    std::fs::remove_file(&master).unwrap();
+    assert!(Config::parse_preflight(&toml, "converted").is_err());
+}
+
+/// keepalived accepts a script timeout above its interval; vrrp-agent does
+/// not: the timeout becomes the interval and that is listed.
+#[test]
+fn a_script_timeout_above_the_interval_is_clamped_and_listed() {
+    let text = "vrrp_script chk {\n script /bin/true\n interval 1\n timeout 3\n weight -10\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 5\n priority 100\n \
+                virtual_ipaddress { 192.0.2.5/24 }\n track_script {\n  chk weight -20 reverse\n }\n}\n";
+    let c = convert_text("timeout", text);
+    let listed = noted(&c, Severity::ChangesFailover);
+    assert_eq!(listed, [(4, "timeout")]);
+    let cfg = Config::parse(c.toml.as_deref().unwrap(), "t").unwrap();
+    assert_eq!(cfg.checks[0].timeout, Duration::from_secs(1));
+    // The entry's weight and `reverse` override the definition's.
+    assert_eq!(
+        cfg.instances[0].track,
+        [TrackSpec {
+            target: TrackTarget::Check("chk".into()),
+            weight: -20,
+            reverse: true
+        }]
+    );
     assert_eq!(c.exit_status(), 2);
 }

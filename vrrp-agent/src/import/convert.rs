@@ -9,15 +9,12 @@
 //!
 //! Files, one per keepalived section: `global.rs` (`global_defs`),
 //! `instance.rs` (`vrrp_instance` keywords), `vip.rs` (`virtual_ipaddress`,
-//! `unicast_peer`), `scripts.rs` (`notify`, `vrrp_sync_group`, `track_*`),
+//! `unicast_peer`), `scripts.rs` (`vrrp_script`, `track_file`,
+//! `vrrp_track_process`, `track_*`, `notify*`, `vrrp_sync_group`),
 //! `complete.rs` (keepalived's completion rules, one helper per rule),
 //! `render.rs` (the TOML output).
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::IpAddr,
-    time::Duration,
-};
+use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use super::{Note, Severity, Source, parse::Stmt};
 use crate::config::{Config, ConfigError, VirtualIp};
@@ -121,7 +118,9 @@ struct Draft {
     accept: Option<Val<bool>>,
     strict: Option<Val<bool>>,
     unicast_peers: Vec<Val<IpAddr>>,
-    notify: Option<Val<String>>,
+    notify: Vec<(&'static str, Val<String>)>,
+    /// Rendered `track` entries.
+    track: Vec<Val<String>>,
     garp_repeat: Option<Val<u32>>,
     /// `authentication` block position; judged once the version is known.
     auth: Option<Source>,
@@ -142,7 +141,8 @@ struct Instance {
     preempt_delay: Val<Duration>,
     accept_mode: Val<bool>,
     unicast_peers: Vec<Val<IpAddr>>,
-    notify: Option<Val<String>>,
+    notify: Vec<(&'static str, Val<String>)>,
+    track: Vec<Val<String>>,
     garp_repeat: Val<u32>,
     garp_interval: Val<Duration>,
 }
@@ -150,8 +150,10 @@ struct Instance {
 struct Converter {
     notes: Vec<Note>,
     globals: Globals,
-    /// Names of `vrrp_script` / `track_file` / `vrrp_track_process` definitions.
-    tracked: HashSet<String>,
+    /// `vrrp_script` / `track_file` / `vrrp_track_process` definitions.
+    checks: Vec<scripts::CheckDef>,
+    /// `vrrp_sync_group`s.
+    groups: Vec<scripts::Group>,
 }
 
 /// Converts the statements of one keepalived.conf; `file` names the source
@@ -160,7 +162,8 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
     let mut c = Converter {
         notes: Vec::new(),
         globals: Globals::default(),
-        tracked: HashSet::new(),
+        checks: Vec::new(),
+        groups: Vec::new(),
     };
     // First pass: what keepalived resolves when it completes an instance,
     // wherever it is in the file.
@@ -168,7 +171,7 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
         match s.keyword() {
             "global_defs" => block(s).iter().for_each(|g| c.global_keyword(g)),
             "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
-                c.tracked.extend(s.arg(1).map(str::to_owned))
+                c.definition(s)
             }
             _ => {}
         }
@@ -179,6 +182,8 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
             drafts.push(d);
         }
     }
+    c.group_tracks(&mut drafts);
+    c.unused_checks();
     let mut instances = Vec::new();
     let mut names: HashMap<String, Source> = HashMap::new();
     for d in drafts {
@@ -204,6 +209,8 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
             instances.push(i);
         }
     }
+    let names: Vec<String> = instances.iter().map(|i| i.name.v.clone()).collect();
+    c.prune_groups(&names);
     if instances.is_empty() && !c.notes.iter().any(|n| n.severity == Severity::Error) {
         let at = Source {
             file: file.to_owned(),
@@ -220,7 +227,7 @@ pub fn convert(stmts: &[Stmt], file: &str) -> (Option<String>, Vec<Note>) {
     }
     c.notes
         .sort_by(|a, b| (&a.at.file, a.at.line).cmp(&(&b.at.file, b.at.line)));
-    let out = render(file, &c.globals, &instances, &c.notes);
+    let out = render(file, &c.globals, &instances, &c.checks, &c.groups, &c.notes);
     if let Err(e) = Config::parse(&out.text, "converted config") {
         let problems = match e {
             ConfigError::Invalid { problems, .. } => problems,
@@ -331,14 +338,7 @@ impl Converter {
         match s.keyword() {
             "global_defs" => None,
             "vrrp_instance" => self.instance(s),
-            "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => {
-                self.harmless(
-                    s,
-                    "the check itself is not carried yet (it becomes a [[check]]); the \
-                     instances tracking it are listed separately",
-                );
-                None
-            }
+            "vrrp_script" | "track_file" | "vrrp_track_file" | "vrrp_track_process" => None,
             "vrrp_sync_group" => {
                 self.sync_group(s);
                 None

@@ -41,9 +41,21 @@
 //! change), `virtual_ipaddress` addresses (a missing mask is /32 or /128, as
 //! in keepalived), `unicast_peer`, `garp_master_repeat`,
 //! `vrrp_garp_master_repeat`, `vrrp_min_garp`, `vrrp_garp_interval`,
-//! `vrrp_gna_interval`, `router_id`, `notify` (a script path without
-//! arguments: same `INSTANCE name STATE priority` arguments),
-//! `include`/`includer`/`includem`/`includew`/`includeb`/`includea`.
+//! `vrrp_gna_interval`, `router_id`,
+//! `include`/`includer`/`includem`/`includew`/`includeb`/`includea`;
+//! `notify`, `notify_master`, `notify_backup`, `notify_fault`,
+//! `notify_stop` of an instance or a group (as written: same quoting, same
+//! `INSTANCE name STATE priority` arguments); `vrrp_script` (`script`,
+//! `interval`, `timeout`, `rise`, `fall`, `weight [reverse]`, `user`,
+//! `init_fail`) as an exec `[[check]]`, `track_file`/`vrrp_track_file`
+//! (`file`, `weight`) as a file check, `vrrp_track_process` (`process NAME`,
+//! `weight`, `quorum 1`) as a process check, each with keepalived's defaults
+//! written out (vrrp_script weight 0, i.e. FAULT on failure; track_file and
+//! track_process weight 1; timeout = interval; rise/fall 1);
+//! `track_script`, `track_file`, `track_process`, `track_interface` as
+//! `track` entries (an entry's `weight`/`reverse`/`noreverse` overrides the
+//! definition's); `vrrp_sync_group` as a `[[sync_group]]`, its tracking
+//! added to each member (keepalived applies it to each member).
 //!
 //! **Mapped with a difference** (listed, exit status 0): `state MASTER`
 //! below priority 255 (keepalived claims mastership one advert interval
@@ -57,22 +69,27 @@
 //! `nopreempt`/`preempt_delay` that keepalived itself ignores (kept as
 //! keepalived runs them), IPv6 `/128` VIPs (keepalived deprecates them with
 //! `preferred_lft 0`; vrrp-agent adds them with the kernel default),
-//! `notify SCRIPT USER` (the script runs as vrrp-agent's user).
+//! `notify* SCRIPT USER` (the script runs as vrrp-agent's user), a
+//! `vrrp_script` `script` with shell syntax (wrapped as `["/bin/sh", "-c",
+//! ...]`: keepalived 1.x ran a shell, 2.x splits the words), `user USER
+//! GROUP` (the user's own group is used), `vrrp_track_process` (polled every
+//! interval rather than on process events; `delay`, `fork_delay`,
+//! `terminate_delay` are listed with the rise/fall that matches them).
 //!
 //! **Not carried, failover changes** (listed, exit status 2): these change
 //! who becomes MASTER, when, or what happens on a transition, so running
 //! the converted file as is would behave differently from the keepalived
 //! node:
-//! - `track_script`, `track_interface`, `track_file`, `track_process`,
-//!   `track_bfd`, `dont_track_primary`: priority or FAULT would no longer
-//!   follow the tracked object (the `vrrp_script`/`track_file` definitions
-//!   themselves are listed as harmless).
-//! - `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`,
-//!   `notify_master_rx_lower_pri`, `notify` with arguments,
-//!   global `notify_fifo`/`vrrp_notify_fifo`: the actions run on failover
-//!   (promoting a database, restarting a proxy) would not happen.
-//! - `vrrp_sync_group` with two or more instances: the instances would fail
-//!   over independently.
+//! - `track_bfd`, `dont_track_primary`, `sync_group_tracking_weight`:
+//!   priority or FAULT would no longer follow the tracked object.
+//! - `vrrp_track_process` with process parameters, `quorum` other than 1,
+//!   `quorum_max`, `param_match`, `full_command` (vrrp-agent matches one
+//!   process by name: use an exec check with `pgrep`); `track_file`
+//!   `init_file` (create the file before starting); a `vrrp_script`
+//!   `timeout` above its `interval` (keepalived lets the script overrun;
+//!   vrrp-agent kills it at the interval: the timeout becomes the interval).
+//! - `notify_master_rx_lower_pri`, global `notify_fifo`/`vrrp_notify_fifo`:
+//!   the actions run on those events would not happen.
 //! - `authentication` on a VRRPv2 instance (keepalived ignores it for v3 and
 //!   in strict mode): the keepalived peer drops adverts without it, and both
 //!   nodes become MASTER.
@@ -97,16 +114,17 @@
 //! (`garp_master_delay`, `garp_master_refresh*`, `garp_lower_prio_*`,
 //! `garp_extra_if`), VIP options `label`, `brd`, `scope`, `preferred_lft`,
 //! `no_track`, `home`, `-nodad`, `noprefixroute`, `mngtmpaddr`, `autojoin`,
+//! definitions no instance or group tracks (keepalived does not run them),
+//! `track_*` entries naming no definition (keepalived ignores them),
 //! advert checks (`skip_check_adv_addr`, `check_unicast_src`,
 //! `lower_prio_no_advert`, `higher_prio_send_advert`, `unicast_ttl`,
 //! `min_ttl`/`max_ttl`), process tuning, LVS (`virtual_server*`), static
 //! addresses and routes, and keywords the importer does not know (keepalived
 //! would reject a typo itself).
 //!
-//! Keys of the wave-2 config (checks and tracks, `notify_*`, sync groups,
-//! authentication, `unicast_src_ip`, VIP options) are not in `config.rs`
-//! yet: each of their keywords is one arm in [`convert`], ready to be carried
-//! when its key lands.
+//! Keys not in `config.rs` yet (authentication, `unicast_src_ip`, VIP
+//! options) are each one arm in [`convert`], ready to be carried when its
+//! key lands.
 //!
 //! # Exit status of the command
 //!

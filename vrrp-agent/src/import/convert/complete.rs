@@ -91,6 +91,7 @@ impl Converter {
             accept_mode,
             unicast_peers: d.unicast_peers,
             notify: d.notify,
+            track: d.track,
             garp_repeat,
             garp_interval,
         })

@@ -27,7 +27,8 @@ impl Converter {
             accept: None,
             strict: None,
             unicast_peers: Vec::new(),
-            notify: None,
+            notify: Vec::new(),
+            track: Vec::new(),
             garp_repeat: None,
             auth: None,
         };
@@ -111,7 +112,9 @@ impl Converter {
                     self.unicast_peer(d, p);
                 }
             }
-            "notify" => self.notify(d, s),
+            "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                self.notify_key(&mut d.notify, s)
+            }
             "garp_master_repeat" => {
                 if let Some(n) = self.int_arg(s, 0, i64::from(u32::MAX)) {
                     d.garp_repeat = Some(Val::new(n as u32, s));
@@ -119,21 +122,17 @@ impl Converter {
             }
             "authentication" => d.auth = Some(s.at.clone()),
             "track_script" | "track_interface" | "track_file" | "track_process" | "track_bfd" => {
-                self.track(s)
+                self.track(&mut d.track, s)
             }
             "dont_track_primary" => self.changes(
                 s,
                 "vrrp-agent goes to FAULT when its interface goes down; keepalived here \
                  stays in its state. Keep the interface up (bonding) instead",
             ),
-            "notify_master"
-            | "notify_backup"
-            | "notify_fault"
-            | "notify_stop"
-            | "notify_master_rx_lower_pri" => self.changes(
+            "notify_master_rx_lower_pri" => self.changes(
                 s,
-                "per-state notify scripts are not carried yet: use one `notify` script, \
-                 called as `notify INSTANCE name STATE priority`, that dispatches on STATE",
+                "vrrp-agent has no notify for a lower-priority advert seen as MASTER: \
+                 nothing runs then",
             ),
             "unicast_src_ip" | "mcast_src_ip" => self.changes(
                 s,

@@ -3,7 +3,10 @@
 
 use std::{collections::HashMap, fmt::Write as _, net::IpAddr};
 
-use super::{Globals, Instance, Origin};
+use super::{
+    Globals, Instance, Origin, Val,
+    scripts::{CheckDef, Group},
+};
 use crate::config::format_duration;
 use crate::import::{Note, Severity, Source};
 
@@ -40,7 +43,14 @@ fn kv(out: &mut Rendered, key: &str, value: &str, from: &Origin) {
     out.commented(&format!("{key} = {value}"), from);
 }
 
-pub(super) fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[Note]) -> Rendered {
+pub(super) fn render(
+    file: &str,
+    g: &Globals,
+    instances: &[Instance],
+    checks: &[CheckDef],
+    groups: &[Group],
+    notes: &[Note],
+) -> Rendered {
     let mut out = Rendered::default();
     let _ = writeln!(
         out.text,
@@ -63,10 +73,35 @@ pub(super) fn render(file: &str, g: &Globals, instances: &[Instance], notes: &[N
         Some(r) => kv(&mut out, "router_id", &toml_str(&r.v), &r.from),
         None => out.push_str("# router_id: the host name, as in keepalived\n"),
     }
+    for c in checks {
+        out.push_str("\n[[check]]\n");
+        let from = Origin::Line(c.at.clone(), format!("{} {}", c.keyword(), c.name));
+        kv(&mut out, "name", &toml_str(&c.name), &from);
+        for (key, value, from) in &c.keys {
+            kv(&mut out, key, value, from);
+        }
+    }
     for i in instances {
         render_instance(&mut out, i);
     }
+    for grp in groups {
+        out.push_str("\n[[sync_group]]\n");
+        kv(&mut out, "name", &toml_str(&grp.name.v), &grp.name.from);
+        out.push_str("instances = [\n");
+        for m in &grp.members {
+            out.commented(&format!("  {},", toml_str(&m.v)), &m.from);
+        }
+        out.push_str("]\n");
+        notify(&mut out, &grp.notify);
+    }
     out
+}
+
+/// `notify*` keys, as written in keepalived.
+fn notify(out: &mut Rendered, keys: &[(&str, Val<String>)]) {
+    for (key, v) in keys {
+        kv(out, key, &toml_str(&v.v), &v.from);
+    }
 }
 
 /// One `[[instance]]` table.
@@ -136,9 +171,14 @@ fn render_instance(out: &mut Rendered, i: &Instance) {
             &Origin::Default("IPv4 pseudo-header included (RFC 5798)".into()),
         );
     }
-    if let Some(n) = &i.notify {
-        kv(out, "notify", &toml_str(&n.v), &n.from);
+    if !i.track.is_empty() {
+        out.push_str("track = [\n");
+        for t in &i.track {
+            out.commented(&format!("  {},", t.v), &t.from);
+        }
+        out.push_str("]\n");
     }
+    notify(out, &i.notify);
     kv(
         out,
         "garp_repeat",
