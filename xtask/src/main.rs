@@ -4,8 +4,10 @@
 //! - `test`:  setup, then every test (unit, XDP program, network namespaces, interop).
 //! - `demo`:  a failover you can watch, in network namespaces.
 //! - `bench`: benchmarks (`bench xdp` for the XDP per-packet costs).
+//! - `deb`:   the Debian package (`deb --test` also checks it).
 
 mod bench;
+mod deb;
 mod demo;
 mod lab;
 mod setup;
@@ -33,6 +35,8 @@ enum Command {
     Demo,
     /// Benchmarks; writes a report.
     Bench(bench::BenchArgs),
+    /// The Debian package (target/debian/); `--test` checks it in a scratch root.
+    Deb(deb::DebArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Command::Test(args) => test::run(args),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(args),
+        Command::Deb(args) => deb::run_deb(args),
     }
 }
