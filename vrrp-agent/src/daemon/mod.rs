@@ -83,7 +83,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     preflight(&cfg, xdp).await?;
     let mut systemd = sdnotify::Service::from_env();
     let mut daemon = Daemon::start(cfg, opts).await?;
-    systemd.ready(&format!("{} instances", daemon.agent.instances().len()));
+    systemd.ready(&format!("instances: {}", daemon.agent.instances().len()));
     let result = daemon.run(signals, &mut systemd).await;
     systemd.stopping();
     daemon.stop().await;
@@ -224,7 +224,7 @@ impl Daemon {
                 _ = signals.hup.recv() => {
                     systemd.reloading();
                     self.reload().await;
-                    systemd.ready(&format!("{} instances", self.agent.instances().len()));
+                    systemd.ready(&format!("instances: {}", self.agent.instances().len()));
                 }
                 // Before the events: a flood of adverts must not starve the pings.
                 () = systemd.watchdog() => {}
