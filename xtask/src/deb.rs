@@ -15,7 +15,8 @@
 //! `--test` then checks the package without a running systemd: its file
 //! list and conffiles, that the maintainer scripts neither enable nor start
 //! the unit, and, unpacked into a scratch root, that the shipped binary
-//! passes `check` on the shipped example and on the shipped /etc file, that
+//! passes `check` on the shipped example and refuses the inert /etc file
+//! (no instance) with a clear line, that
 //! `systemd-analyze verify` accepts the shipped unit (with the shipped man
 //! pages for its `Documentation=`), and that every man page renders without
 //! warnings.
@@ -40,7 +41,7 @@ pub struct DebArgs {
 /// Every file the package must hold (paths as `dpkg-deb --contents` shows them).
 const EXPECTED: &[&str] = &[
     "./usr/bin/vrrp-agent",
-    "./lib/systemd/system/vrrp-agent.service",
+    "./usr/lib/systemd/system/vrrp-agent.service",
     "./etc/vrrp-agent/vrrp-agent.toml",
     "./usr/share/doc/vrrp-agent/examples/vrrp-agent.toml",
     "./usr/share/doc/vrrp-agent/copyright",
@@ -128,6 +129,11 @@ pub fn build() -> anyhow::Result<PathBuf> {
     run(Command::new(&bin)
         .args(["generate", "man"])
         .arg(dist.join("man")))?;
+    // cargo-deb compresses the man pages it takes from the source tree, not
+    // those under target/release: Debian policy wants them gzipped.
+    for page in walk(&dist.join("man"))? {
+        run(Command::new("gzip").args(["-9", "-n"]).arg(page))?;
+    }
     for shell in ["bash", "zsh", "fish"] {
         run(Command::new(&bin)
             .args(["generate", "completions", shell])
@@ -155,7 +161,8 @@ pub fn build() -> anyhow::Result<PathBuf> {
 fn commented_out(example: &str) -> String {
     let mut s = String::from(
         "# vrrp-agent configuration: inert as shipped (no instance), so that\n\
-         # installing the package never claims an address on your network.\n\
+         # installing the package never claims an address on your network\n\
+         # (`check` and the unit refuse it: \"no [[instance]] configured\").\n\
          # Uncomment and adapt the example below (vrrp-agent.toml(5)), then:\n\
          #   vrrp-agent check --config /etc/vrrp-agent/vrrp-agent.toml\n\
          #   systemctl enable --now vrrp-agent\n\
@@ -194,6 +201,7 @@ pub fn test(deb: &Path) -> anyhow::Result<()> {
 
     let scratch = Scratch(target_dir().join(format!("deb-test-{}", std::process::id())));
     let _ = fs::remove_dir_all(&scratch.0);
+    fs::create_dir_all(&scratch.0)?;
     let (ctrl, root) = (scratch.0.join("DEBIAN"), scratch.0.join("root"));
     run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&ctrl))?;
     let conffiles = fs::read_to_string(ctrl.join("conffiles")).context("no conffiles")?;
@@ -203,14 +211,17 @@ pub fn test(deb: &Path) -> anyhow::Result<()> {
             .any(|l| l == "/etc/vrrp-agent/vrrp-agent.toml"),
         "/etc/vrrp-agent/vrrp-agent.toml is not a conffile: {conffiles}"
     );
+    // cargo-deb's "dont-enable" postinst re-enables the unit on upgrade only
+    // if the admin had enabled it (`was-enabled`); nothing may start it.
     for script in ["preinst", "postinst", "prerm", "postrm"] {
         let text = fs::read_to_string(ctrl.join(script)).unwrap_or_default();
         for l in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
             let starts = l.contains("deb-systemd-invoke") && !l.contains("stop");
-            let enables = l.contains("deb-systemd-helper enable");
+            let enables = l.contains("deb-systemd-helper enable") && !text.contains("was-enabled");
             ensure!(
                 !(starts || enables),
-                "{script} enables or starts the unit on install: {l}"
+                "{script} enables or starts the unit on install: {}",
+                l.trim()
             );
         }
     }
@@ -218,15 +229,32 @@ pub fn test(deb: &Path) -> anyhow::Result<()> {
 
     run(Command::new("dpkg").arg("-x").arg(deb).arg(&root))?;
     let bin = root.join("usr/bin/vrrp-agent");
-    for cfg in [
-        "usr/share/doc/vrrp-agent/examples/vrrp-agent.toml",
-        "etc/vrrp-agent/vrrp-agent.toml",
-    ] {
-        run(Command::new(&bin)
-            .args(["check", "--config"])
-            .arg(root.join(cfg)))?;
-    }
-    say("the shipped binary accepts the shipped example and /etc file");
+    run(Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(root.join("usr/share/doc/vrrp-agent/examples/vrrp-agent.toml")))?;
+    // The inert /etc file has no instance, which `check` (and so the unit's
+    // ExecStartPre) refuses: starting the unit before configuring it fails
+    // with this one line instead of idling.
+    let etc = root.join("etc/vrrp-agent/vrrp-agent.toml");
+    let out = Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(&etc)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1) && stderr.contains("no [[instance]] configured"),
+        "check on the shipped /etc file: {} {stderr}",
+        out.status
+    );
+    let example =
+        fs::read_to_string(root.join("usr/share/doc/vrrp-agent/examples/vrrp-agent.toml"))?;
+    ensure!(
+        fs::read_to_string(&etc)? == commented_out(&example),
+        "the /etc file is not the shipped example commented out"
+    );
+    say(
+        "the shipped binary accepts the example; the /etc file is the example, inert, refused until edited",
+    );
 
     let manpath = root.join("usr/share/man");
     for page in walk(&manpath)? {
@@ -249,7 +277,7 @@ pub fn test(deb: &Path) -> anyhow::Result<()> {
     }
     say("man pages render without warnings");
 
-    let unit = fs::read_to_string(root.join("lib/systemd/system/vrrp-agent.service"))?;
+    let unit = fs::read_to_string(root.join("usr/lib/systemd/system/vrrp-agent.service"))?;
     let unit_copy = scratch.0.join("vrrp-agent.service");
     let bin_str = bin.to_str().context("non-UTF-8 scratch path")?;
     fs::write(&unit_copy, unit.replace("/usr/bin/vrrp-agent", bin_str))?;
