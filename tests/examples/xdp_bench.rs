@@ -16,7 +16,7 @@
 //! Per-step breakdown: besides the agent's program, the bench loads variants
 //! of the same object that return right after one step
 //! (`vrrp_common::step`, a frozen `.rodata` global the verifier resolves, so
-//! the agent's program carries none of the exits). A step's cost is the
+//! the agent's program keeps no branch of the exits). A step's cost is the
 //! difference between the variant that stops after it and the one that
 //! stops before it.
 //!
@@ -493,6 +493,32 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {dmin:+.0} / {dmed:+.0} / {dmax:+.0} ({dmean:+.1}) |",
             c.name
+        );
+    }
+    // Order check: in even rounds the baseline ran first, in odd ones
+    // second; a bench whose result depended on the order would show it here.
+    let order = cells
+        .iter()
+        .map(|c| {
+            let half = |parity| {
+                let v: Vec<f64> = c
+                    .deltas
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, _)| r % 2 == parity)
+                    .map(|(_, d)| *d)
+                    .collect();
+                summary(&v).1
+            };
+            ((half(0) - half(1)).abs(), c.name)
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((skew, name)) = order
+        && rounds >= 2
+    {
+        println!();
+        println!(
+            "Order check: largest difference between the median deltas of the rounds with the baseline first and second: {skew:.0} ns ({name})"
         );
     }
     println!();

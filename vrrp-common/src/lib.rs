@@ -85,7 +85,8 @@ pub const XDP_PROGRAM: &str = "vrrp_xdp";
 /// default [`step::ALL`]) and returns `XDP_PASS` right after the step it
 /// names. The loader sets it before loading; `.rodata` is frozen, so the
 /// verifier knows the value and removes every early exit that cannot be
-/// taken: the agent's program (default) carries none of them. Only the
+/// taken: in the agent's program (default) what remains of each is the load
+/// of the constant (no branch). Only the
 /// benchmark loads variants that stop early; the difference between two
 /// consecutive variants is the cost of one step.
 pub mod step {

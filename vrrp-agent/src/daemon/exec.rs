@@ -97,8 +97,9 @@ impl Io {
                 sender.set_dscp(self.advert_dscp).context("advert_dscp")?;
             }
         }
-        if moved || !frames.contains_key(&index) {
-            frames.insert(index, Arc::new(FrameSender::new(&cfg.interface, index)?));
+        // One GARP/NA socket per interface, shared by its instances.
+        if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(index) {
+            e.insert(Arc::new(FrameSender::new(&cfg.interface, index)?));
         }
         self.ifindex = index;
         self.mac = r.link.mac.unwrap_or_default();
@@ -131,10 +132,17 @@ impl Daemon {
                 }
                 return;
             }
+            Command::Notify { queue, state, argv } => {
+                info!(queue, state, command = ?argv, "notify");
+                if let Some(n) = &self.notifier {
+                    n.notify(queue, state, argv.clone());
+                }
+                return;
+            }
             Command::SendAdvert { id, .. }
             | Command::StateChanged { id, .. }
             | Command::SetLocalPriority { id, .. }
-            | Command::Notify { id, .. }
+            | Command::Tracking { id, .. }
             | Command::AddVips { id, .. }
             | Command::Announce { id, .. }
             | Command::RemoveVips { id, .. }
@@ -165,16 +173,17 @@ impl Daemon {
                     debug!(error = %e, "updating local priority in the data plane failed");
                 }
             }
-            Command::Notify {
-                script,
-                state,
-                priority,
+            Command::Notify { .. } => {}
+            Command::Tracking {
+                effective_priority,
+                fault,
+                pending,
+                reasons,
                 ..
-            } => {
-                if let Some(n) = &self.notifier {
-                    n.notify(&script, &io.name, &state.to_string(), priority);
-                }
-            }
+            } => info!(
+                instance = %io.name, effective_priority, fault = fault.as_deref().unwrap_or("none"),
+                pending, reasons = %reasons.join("; "), "tracking"
+            ),
             Command::AddVips { vips, .. } => {
                 let frames = self.frames.get(&io.ifindex).cloned();
                 add_vips(&self.netlink, io, frames.as_deref(), &vips).await;
