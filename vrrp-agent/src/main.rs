@@ -6,68 +6,13 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser as _;
 use vrrp_agent::{
-    config::{Config, ConfigError, DEFAULT_CONTROL_SOCKET, XdpMode},
+    cli::{self, Cli, Command, Generate, ImportArgs, LogFormat},
+    config::{Config, ConfigError, DEFAULT_CONTROL_SOCKET},
     control,
     daemon::{self, RunOptions},
 };
-
-#[derive(Parser)]
-#[command(
-    name = "vrrp-agent",
-    version,
-    about = "VRRP failover agent with an XDP data plane"
-)]
-struct Cli {
-    /// Log filter: a level (error, warn, info, debug, trace) or a RUST_LOG-style directive.
-    #[arg(long, global = true, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon in the foreground until SIGTERM/SIGINT.
-    Run {
-        /// Config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: PathBuf,
-        /// Override `global.xdp`: auto, driver, skb or off.
-        #[arg(long, value_name = "MODE")]
-        xdp: Option<XdpMode>,
-    },
-    /// Validate a config file without touching the system.
-    Check {
-        /// Config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Convert a keepalived.conf; lists what is not carried, exits 2 if failover changes.
-    ImportKeepalived(ImportArgs),
-    /// Show the state of a running daemon.
-    Status {
-        /// Print the JSON document instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Control socket [default: global.control_socket of --config, else /run/vrrp-agent/control.sock].
-        #[arg(long, value_name = "PATH")]
-        socket: Option<PathBuf>,
-        /// Take the control socket path from this config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -86,6 +31,7 @@ fn main() -> ExitCode {
             }
         },
         Command::ImportKeepalived(args) => import_keepalived(args),
+        Command::Generate { what } => generate(what),
         Command::Status {
             json,
             socket,
@@ -132,19 +78,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `import-keepalived FILE [-o OUT] [--config-id ID]`.
-#[derive(clap::Args)]
-struct ImportArgs {
-    /// The keepalived.conf to convert.
-    file: PathBuf,
-    /// Write the vrrp-agent config here instead of standard output.
-    #[arg(long, short, value_name = "OUT")]
-    output: Option<PathBuf>,
-    /// keepalived's config id (its `-i`) for `@ID` lines [default: the host name up to the first dot].
-    #[arg(long, value_name = "ID")]
-    config_id: Option<String>,
-}
-
 fn import_keepalived(args: ImportArgs) -> ExitCode {
     let opts = vrrp_agent::import::ReadOptions {
         config_id: args.config_id,
@@ -174,6 +107,21 @@ fn import_keepalived(args: ImportArgs) -> ExitCode {
         }
     }
     ExitCode::from(conv.exit_status())
+}
+
+/// The hidden `generate` command: man pages, completions.
+fn generate(what: Generate) -> ExitCode {
+    let res = match what {
+        Generate::Man { dir } => cli::write_man_pages(&dir).map(|pages| pages.len()),
+        Generate::Completions { shell, dir } => cli::write_completions(shell, &dir).map(|_| 1),
+    };
+    match res {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vrrp-agent: generate: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn status(json: bool, socket: Option<PathBuf>, config: Option<PathBuf>) -> ExitCode {

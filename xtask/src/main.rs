@@ -5,8 +5,10 @@
 //! - `demo`:  a failover you can watch, in network namespaces (`demo redis`:
 //!   the Redis hot standby).
 //! - `bench`: benchmarks (`bench xdp` for the XDP per-packet costs).
+//! - `deb`:   the Debian package (`deb --test` also checks it).
 
 mod bench;
+mod deb;
 mod demo;
 mod demo_redis;
 mod lab;
@@ -38,6 +40,8 @@ enum Command {
     },
     /// Benchmarks; writes a report.
     Bench(bench::BenchArgs),
+    /// The Debian package (target/debian/); `--test` checks it in a scratch root.
+    Deb(deb::DebArgs),
 }
 
 #[derive(Subcommand)]
@@ -56,5 +60,6 @@ fn main() -> anyhow::Result<()> {
             which: Some(DemoKind::Redis),
         } => demo_redis::run(),
         Command::Bench(args) => bench::run(args),
+        Command::Deb(args) => deb::run_deb(args),
     }
 }

@@ -27,6 +27,8 @@ const PACKAGES: &[&str] = &[
     "redis-server",
     "redis-tools",
     "nftables",
+    // systemd-analyze, for the unit's `verify` test (packaging.rs).
+    "systemd",
 ];
 
 /// bpf-linker is built against Debian's LLVM 22 (its default is LLVM 23).

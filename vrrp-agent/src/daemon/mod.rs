@@ -49,6 +49,7 @@ use crate::{
     metrics,
     notify::Notifier,
     proto::{Family, Instant},
+    sdnotify,
     timer::DeadlineTimer,
     tx::FrameSender,
     vips::{self, NetEvent, NetEvents, Netlink},
@@ -84,8 +85,11 @@ pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
     let xdp = opts.xdp_mode(&cfg);
     preflight(&cfg, xdp).await?;
+    let mut systemd = sdnotify::Service::from_env();
     let mut daemon = Daemon::start(cfg, opts).await?;
-    let result = daemon.run(signals).await;
+    systemd.ready(&format!("instances: {}", daemon.agent.instances().len()));
+    let result = daemon.run(signals, &mut systemd).await;
+    systemd.stopping();
     daemon.stop().await;
     result
 }
@@ -222,14 +226,24 @@ impl Daemon {
     }
 
     /// The main loop; returns on SIGTERM/SIGINT.
-    async fn run(&mut self, mut signals: Signals) -> anyhow::Result<()> {
+    async fn run(
+        &mut self,
+        mut signals: Signals,
+        systemd: &mut sdnotify::Service,
+    ) -> anyhow::Result<()> {
         loop {
             self.timer.arm(self.agent.poll_timeout())?;
             tokio::select! {
                 biased;
                 _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()); }
                 _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()); }
-                _ = signals.hup.recv() => self.reload().await,
+                _ = signals.hup.recv() => {
+                    systemd.reloading();
+                    self.reload().await;
+                    systemd.ready(&format!("instances: {}", self.agent.instances().len()));
+                }
+                // Before the events: a flood of adverts must not starve the pings.
+                () = systemd.watchdog() => {}
                 ev = self.events.recv() => match ev {
                     Ok(ev) => self.on_advert(&ev).await,
                     Err(e) => { error!(error = %e, "data plane event stream failed"); bail!(e); }
