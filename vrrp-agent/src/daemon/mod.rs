@@ -21,6 +21,7 @@
 //!   plane's counters.
 
 mod exec;
+mod fast_start;
 mod startup;
 mod status;
 
@@ -44,7 +45,7 @@ use crate::{
     agent::{self, AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
     config::{Config, Instance, XdpMode},
     control::{ConnLimit, ControlSocket, MAX_CONNECTIONS, Status},
-    dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
+    dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, PendingXdp, VridEntry},
     metrics,
     notify::Notifier,
     proto::{Family, Instant},
@@ -131,6 +132,9 @@ struct Daemon {
     net_events: NetEvents,
     dataplane: DataPlane,
     events: EventStream,
+    /// The XDP program loading in the background (`xdp = auto`): the
+    /// daemon runs on the socket path until it is ready.
+    pending_xdp: Option<PendingXdp>,
     agent: Agent,
     /// The I/O side of each instance.
     io: HashMap<crate::agent::InstanceId, Io>,
@@ -176,10 +180,10 @@ impl Daemon {
             io.insert(id, i);
         }
         let xdp = opts.xdp_mode(&cfg);
-        let mut dataplane =
-            DataPlane::open(&dataplane_config(&agent), xdp).context("data plane")?;
+        let (mut dataplane, pending_xdp) =
+            DataPlane::open_fast(&dataplane_config(&agent), xdp).context("data plane")?;
         let events = dataplane.events()?;
-        info!(mode = %dataplane.mode(), "data plane ready");
+        info!(mode = %dataplane.mode(), xdp_loading = pending_xdp.is_some(), "data plane ready");
 
         let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
         let conn_limit = ConnLimit::new(MAX_CONNECTIONS);
@@ -192,6 +196,7 @@ impl Daemon {
             net_events,
             dataplane,
             events,
+            pending_xdp,
             agent,
             io,
             frames,
@@ -235,6 +240,7 @@ impl Daemon {
                     }
                 },
                 Some(req) = self.status_rx.recv() => { let _ = req.send(self.status()); }
+                x = fast_start::xdp_ready(&mut self.pending_xdp) => self.switch_to_xdp(x).await,
             }
         }
     }

@@ -324,6 +324,22 @@ impl SocketDataPlane {
             .and_then(|r| LastSeenInfo::from_raw(family, r))
     }
 
+    /// The raw `LAST_SEEN` record of a VRID, as the XDP program keeps it
+    /// (for the hand-over to XDP, [`super::DataPlane::switch_to_xdp`]).
+    pub(crate) fn last_seen_raw(&self, key: VridKey) -> Option<LastSeen> {
+        lock(&self.state).last_seen.get(&key).copied()
+    }
+
+    /// The configured VRIDs.
+    pub(crate) fn vrid_keys(&self) -> Vec<VridKey> {
+        lock(&self.state)
+            .desired
+            .vrids
+            .keys()
+            .map(|k| super::config::key_from_tuple(*k))
+            .collect()
+    }
+
     /// Stops receiving: leaves the multicast groups. The socket itself
     /// closes with the event stream.
     pub fn shutdown(&mut self) {
