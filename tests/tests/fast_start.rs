@@ -98,26 +98,28 @@ fn sample(a: &Agent) -> Option<Sample> {
     })
 }
 
-/// A backup starting next to a master that advertises every 10 ms: it
+/// A backup starting next to a master that advertises every 50 ms: it
 /// receives on the socket path first and hands over to XDP while adverts
-/// arrive. No advert may be lost in the hand-over (a gap of 36 ms would
-/// be a false Master_Down: the backup would become MASTER), and the
-/// counters and the inter-arrival histogram in status continue from the
-/// socket path's (never back to zero).
+/// arrive. No advert may be lost in the hand-over (three in a row would be
+/// a false Master_Down: the backup would become MASTER), and the counters
+/// and the inter-arrival histogram in status continue from the socket
+/// path's (never back to zero). Not 10 ms: on a loaded 2-core machine the
+/// master itself then misses 36 ms now and then (its inter-arrival
+/// histogram shows it), which is not what this tests.
 #[test]
 fn socket_to_xdp_hand_over_loses_no_advert() {
     let lab = Lab::new("fx", 2);
     let master = Agent::start(
         lab.router(1),
         &lab.dir,
-        &config(200, "10ms"),
+        &config(200, "50ms"),
         &["--xdp", "off"],
     )
     .expect("start master");
     master
         .wait_state("VI_1", "MASTER", SETTLE)
         .unwrap_or_else(|e| panic!("{e}"));
-    let backup = lab.agent(0, &config(100, "10ms"));
+    let backup = lab.agent(0, &config(100, "50ms"));
     let mut samples: Vec<Sample> = Vec::new();
     let mut after = 0;
     let done = wait_until(SETTLE, || {
@@ -154,8 +156,12 @@ fn socket_to_xdp_hand_over_loses_no_advert() {
     );
     assert!(
         !became_master(&backup),
-        "false Master_Down during the hand-over:\n{}",
-        log(&backup)
+        "false Master_Down during the hand-over:\n{}\ninter-arrival times: {}",
+        log(&backup),
+        backup
+            .status()
+            .map(|s| s["instances"][0]["advert_interarrival"].clone())
+            .unwrap_or_default()
     );
     assert_eq!(backup.state("VI_1").as_deref(), Some("BACKUP"));
 }

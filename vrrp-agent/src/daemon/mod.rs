@@ -45,7 +45,7 @@ use crate::{
     agent::{self, AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
     config::{Config, Instance, XdpMode},
     control::{ConnLimit, ControlSocket, MAX_CONNECTIONS, Status},
-    dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, PendingXdp, VridEntry},
+    dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
     metrics,
     notify::Notifier,
     proto::{Family, Instant},
@@ -79,9 +79,11 @@ pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         int: signal(SignalKind::interrupt())?,
         hup: signal(SignalKind::hangup())?,
     };
+    let mut steps = fast_start::Steps::new();
     let xdp = opts.xdp_mode(&cfg);
     preflight(&cfg, xdp).await?;
-    let mut daemon = Daemon::start(cfg, opts).await?;
+    steps.done("preflight");
+    let mut daemon = Daemon::start(cfg, opts, &mut steps).await?;
     let result = daemon.run(signals).await;
     daemon.stop().await;
     result
@@ -134,7 +136,7 @@ struct Daemon {
     events: EventStream,
     /// The XDP program loading in the background (`xdp = auto`): the
     /// daemon runs on the socket path until it is ready.
-    pending_xdp: Option<PendingXdp>,
+    xdp: fast_start::XdpLoad,
     agent: Agent,
     /// The I/O side of each instance.
     io: HashMap<crate::agent::InstanceId, Io>,
@@ -149,7 +151,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn start(cfg: Config, opts: RunOptions) -> anyhow::Result<Daemon> {
+    async fn start(
+        cfg: Config,
+        opts: RunOptions,
+        steps: &mut fast_start::Steps,
+    ) -> anyhow::Result<Daemon> {
         let netlink = Netlink::new()?;
         // Subscribe before looking anything up so no change slips between.
         let net_events = vips::subscribe()?;
@@ -158,11 +164,13 @@ impl Daemon {
         for inst in &cfg.instances {
             resolved.push(resolve(&netlink, inst).await?);
         }
+        steps.done("resolve interfaces");
         // A crash may have left our VIPs behind: remove them before we
         // announce anything, so no two routers answer for them.
         for (inst, r) in cfg.instances.iter().zip(&resolved) {
             remove_stale_vips(&netlink, inst, r.link.index).await;
         }
+        steps.done("stale VIP cleanup");
 
         let mut agent = Agent::new();
         let mut io = HashMap::new();
@@ -179,15 +187,18 @@ impl Daemon {
             )?;
             io.insert(id, i);
         }
+        steps.done("advert sockets");
         let xdp = opts.xdp_mode(&cfg);
         let (mut dataplane, pending_xdp) =
             DataPlane::open_fast(&dataplane_config(&agent), xdp).context("data plane")?;
         let events = dataplane.events()?;
         info!(mode = %dataplane.mode(), xdp_loading = pending_xdp.is_some(), "data plane ready");
+        steps.done("data plane");
 
         let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
         let conn_limit = ConnLimit::new(MAX_CONNECTIONS);
         let servers = serve_status(&cfg, status_tx, conn_limit.clone()).await?;
+        steps.done("control socket and metrics");
         let mut daemon = Daemon {
             notifier: Some(Notifier::new(cfg.global.notify_timeout)),
             cfg,
@@ -196,7 +207,7 @@ impl Daemon {
             net_events,
             dataplane,
             events,
-            pending_xdp,
+            xdp: fast_start::XdpLoad::new(pending_xdp),
             agent,
             io,
             frames,
@@ -207,6 +218,7 @@ impl Daemon {
         };
         daemon.agent.start(dataplane::now());
         daemon.execute().await;
+        steps.done("election started");
         Ok(daemon)
     }
 
@@ -230,6 +242,7 @@ impl Daemon {
                     self.drain_events().await;
                     self.agent.handle_timeout(dataplane::now(), &Seen(&self.dataplane));
                     self.execute().await;
+                    self.maybe_hand_over(true).await;
                 }
                 nev = self.net_events.next() => match nev {
                     Some(nev) => self.on_net_event(nev).await,
@@ -240,7 +253,7 @@ impl Daemon {
                     }
                 },
                 Some(req) = self.status_rx.recv() => { let _ = req.send(self.status()); }
-                x = fast_start::xdp_ready(&mut self.pending_xdp) => self.switch_to_xdp(x).await,
+                x = self.xdp.loaded() => self.on_xdp_loaded(x).await,
             }
         }
     }
