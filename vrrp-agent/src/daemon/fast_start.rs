@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::{Daemon, dataplane_config};
 use crate::dataplane;
-use crate::dataplane::{DataPlaneError, PendingXdp, XdpDataPlane};
+use crate::dataplane::{DataPlaneError, PendingXdp, PreparedXdp};
 
 /// Start-up step timestamps, logged at debug level: where the time from
 /// exec to the first advert goes.
@@ -47,7 +47,7 @@ pub(super) enum XdpLoad {
     /// Being loaded and verified on its thread.
     Loading(PendingXdp),
     /// Loaded, waiting for a moment when the hand-over delays no advert.
-    Loaded(Box<XdpDataPlane>),
+    Loaded(Box<PreparedXdp>),
 }
 
 impl XdpLoad {
@@ -57,7 +57,7 @@ impl XdpLoad {
     }
 
     /// The loader's answer, once; pending forever otherwise.
-    pub(super) async fn loaded(&mut self) -> Result<XdpDataPlane, DataPlaneError> {
+    pub(super) async fn loaded(&mut self) -> Result<PreparedXdp, DataPlaneError> {
         match self {
             XdpLoad::Loading(p) => {
                 let r = p.ready().await;
@@ -76,7 +76,7 @@ const HAND_OVER_ROOM: Duration = Duration::from_millis(20);
 
 impl Daemon {
     /// The loader answered: hand over now if no deadline is near.
-    pub(super) async fn on_xdp_loaded(&mut self, x: Result<XdpDataPlane, DataPlaneError>) {
+    pub(super) async fn on_xdp_loaded(&mut self, x: Result<PreparedXdp, DataPlaneError>) {
         match x {
             Ok(x) => {
                 self.xdp = XdpLoad::Loaded(Box::new(x));
@@ -111,7 +111,8 @@ impl Daemon {
     /// `LAST_SEEN` record, and the socket's last adverts (received while
     /// the program was being attached) are handled after the switch.
     /// On failure the daemon stays on the socket path (`xdp = auto`).
-    async fn switch_to_xdp(&mut self, x: XdpDataPlane) {
+    async fn switch_to_xdp(&mut self, x: PreparedXdp) {
+        let t0 = std::time::Instant::now();
         self.drain_events().await;
         let events = match self
             .dataplane
@@ -136,13 +137,14 @@ impl Daemon {
         }
         drop(socket);
         // The program's VRIDs start from the configured priority; the
-        // effective one may differ (a MASTER, health tracking).
+        // effective one may differ (health tracking).
         let prios: Vec<_> = self
             .io
             .iter()
             .filter_map(|(id, io)| {
                 let i = self.agent.instance(*id)?;
-                Some((io.key, i.router().priority()))
+                let p = i.router().priority();
+                (p != i.config().priority).then_some((io.key, p))
             })
             .collect();
         for (key, p) in prios {
@@ -150,6 +152,7 @@ impl Daemon {
                 warn!(error = %e, "updating local priority in the data plane failed");
             }
         }
-        info!(mode = %self.dataplane.mode(), "data plane ready");
+        info!(mode = %self.dataplane.mode(), ms = t0.elapsed().as_secs_f64() * 1e3,
+              "data plane ready (handed over)");
     }
 }

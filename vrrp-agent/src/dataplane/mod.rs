@@ -188,21 +188,62 @@ fn add_vrid(c: &mut VridCounters, b: &VridCounters) {
     }
 }
 
-/// The XDP program being loaded and verified in the background (see
-/// [`DataPlane::open_fast`]).
+/// The XDP program being loaded, verified and attached in the background
+/// (see [`DataPlane::open_fast`]).
 pub struct PendingXdp {
-    rx: tokio::sync::oneshot::Receiver<Result<XdpDataPlane, DataPlaneError>>,
+    rx: tokio::sync::oneshot::Receiver<Result<PreparedXdp, DataPlaneError>>,
 }
 
 impl PendingXdp {
-    /// The loaded program, its maps filled for the configuration given to
-    /// [`DataPlane::open_fast`], attached nowhere yet. Cancel-safe.
-    pub async fn ready(&mut self) -> Result<XdpDataPlane, DataPlaneError> {
+    /// The program, attached, its maps filled for the configuration given
+    /// to [`DataPlane::open_fast`] and seeded from the socket path.
+    /// Cancel-safe.
+    pub async fn ready(&mut self) -> Result<PreparedXdp, DataPlaneError> {
         (&mut self.rx).await.unwrap_or(Err(DataPlaneError::Io(
             "XDP loader thread",
             io::Error::other("exited without an answer"),
         )))
     }
+}
+
+/// An attached XDP program ready to take over from the socket path
+/// ([`DataPlane::switch_to_xdp`]); dropping it detaches it.
+pub struct PreparedXdp {
+    x: XdpDataPlane,
+    /// The configuration its maps were filled for.
+    cfg: DataPlaneConfig,
+    /// The socket path's counters when the program took over its records.
+    base: Base,
+}
+
+/// Loads the program, fills its maps for `cfg`, carries over the socket
+/// path's `LAST_SEEN` records (newest advert, `rx_total`, inter-arrival
+/// histogram) and attaches it. The socket path keeps running meanwhile.
+fn prepare_xdp(
+    cfg: &DataPlaneConfig,
+    view: &socket::SocketView,
+) -> Result<PreparedXdp, DataPlaneError> {
+    let mut x = XdpDataPlane::load(XdpMode::Auto)?;
+    x.apply_maps(cfg)?;
+    let snap = view.snapshot();
+    let mut base = Base {
+        counters: snap.counters,
+        vrids: snap.vrids,
+    };
+    for (key, rec) in &snap.last_seen {
+        if x.seed_last_seen(*key, rec)?
+            && let Some(c) = base.vrids.get_mut(key)
+        {
+            // Counted by LAST_SEEN.rx_total from now on.
+            c.valid = 0;
+        }
+    }
+    x.attach_all()?;
+    Ok(PreparedXdp {
+        x,
+        cfg: cfg.clone(),
+        base,
+    })
 }
 
 impl DataPlane {
@@ -253,7 +294,9 @@ impl DataPlane {
         if mode != XdpMode::Auto || !xdp_built_in() {
             return Ok((DataPlane::open(cfg, mode)?, None));
         }
-        let socket = DataPlane::socket(SocketDataPlane::open(cfg)?);
+        let socket = SocketDataPlane::open(cfg)?;
+        let view = socket.view();
+        let socket = DataPlane::socket(socket);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let cfg = cfg.clone();
         std::thread::Builder::new()
@@ -261,14 +304,11 @@ impl DataPlane {
             .spawn(move || {
                 lower_priority();
                 let t = std::time::Instant::now();
-                let r = XdpDataPlane::load(XdpMode::Auto).and_then(|mut x| {
-                    x.apply_maps(&cfg)?;
-                    Ok(x)
-                });
+                let r = prepare_xdp(&cfg, &view);
                 debug!(
                     ms = t.elapsed().as_secs_f64() * 1e3,
                     ok = r.is_ok(),
-                    "XDP program loaded"
+                    "XDP program loaded and attached"
                 );
                 // The daemon may have stopped: then the program is dropped.
                 let _ = tx.send(r);
@@ -277,49 +317,44 @@ impl DataPlane {
         Ok((socket, Some(PendingXdp { rx })))
     }
 
-    /// Hands over from the socket path to the loaded program `x`, which
+    /// Hands over from the socket path to the prepared program `p`, which
     /// then serves `cfg` (the configuration now, which may differ from the
     /// one it was loaded for). Returns the ring buffer's event stream.
     ///
-    /// No advert is lost: each VRID's `LAST_SEEN` record (newest advert,
-    /// `rx_total`, inter-arrival histogram) is copied into the program's
-    /// maps before it is attached, and the socket keeps receiving until
-    /// the caller drops the returned [`EventStream`] of the socket path
-    /// after draining it (the program passes adverts on, so the socket sees
-    /// every advert up to then; an advert in the overlap arrives twice,
-    /// which the agent tolerates). The socket path's counters become the
-    /// base of the program's, so no counter goes backwards; adverts in the
-    /// overlap are counted by the socket path only if they arrived before
-    /// the snapshot, so a counter may miss the few adverts of the attach
-    /// but never counts one twice. The effective local priority of each
-    /// VRID is the caller's to set again ([`DataPlane::set_local_priority`]).
+    /// No advert is lost: the program was attached with each VRID's
+    /// `LAST_SEEN` record carried over ([`PendingXdp`]), and the socket
+    /// keeps receiving until the caller drops the socket path's
+    /// [`EventStream`] after draining it: the program passes adverts on,
+    /// so the socket sees every advert up to then (an advert of the overlap
+    /// arrives twice, which the agent tolerates). The socket path's
+    /// counters at the carry-over become the base of the program's, so no
+    /// counter goes backwards; what the socket path counted later, during
+    /// the overlap, is not added (a counter may miss the adverts of the
+    /// overlap, never count one twice). The effective local priority of
+    /// each VRID is the caller's to set again
+    /// ([`DataPlane::set_local_priority`]). Quick: the slow parts
+    /// (verifier, attach) are done.
     ///
-    /// On error the socket path stays in place.
+    /// On error the socket path stays in place (and `p` is detached).
     pub fn switch_to_xdp(
         &mut self,
-        mut x: XdpDataPlane,
+        p: PreparedXdp,
         cfg: &DataPlaneConfig,
     ) -> Result<EventStream, DataPlaneError> {
-        let Path::Socket(s) = &self.path else {
+        if !matches!(self.path, Path::Socket(_)) {
             return Err(DataPlaneError::Config(
                 "XDP hand-over: the data plane is not on the socket path".into(),
             ));
-        };
-        x.apply_maps(cfg)?;
-        let mut base = Base {
-            counters: s.counters(),
-            vrids: s.all_vrid_counters().into_iter().collect(),
-        };
-        for key in s.vrid_keys() {
-            if let Some(rec) = s.last_seen_raw(key)
-                && x.seed_last_seen(key, &rec)?
-                && let Some(c) = base.vrids.get_mut(&key)
-            {
-                // Counted by LAST_SEEN.rx_total from now on.
-                c.valid = 0;
-            }
         }
-        x.attach_all()?;
+        let PreparedXdp {
+            mut x,
+            cfg: loaded_for,
+            mut base,
+        } = p;
+        // Map writes cost the loop time: only after a reload.
+        if *cfg != loaded_for {
+            x.apply(cfg)?;
+        }
         let events = EventStream {
             inner: Inner::Ring(x.take_events()?),
         };
@@ -335,6 +370,7 @@ impl DataPlane {
         info!(mode = %self.mode(), "data plane handed over from sockets to XDP");
         Ok(events)
     }
+
     /// Applies a new configuration (reload).
     pub fn apply(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
         match &mut self.path {
