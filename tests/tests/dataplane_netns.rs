@@ -311,6 +311,43 @@ fn socket_crafted_ipv6() {
     crafted(XdpMode::Off, Family::V6);
 }
 
+/// The socket path reads its socket when polled, not only after the
+/// reactor has reported it readable: the daemon drains waiting events
+/// before it handles a deadline, and an advert queued since the reactor
+/// last looked must count, or a backup that is behind (a busy CPU, a storm
+/// of reloads) declares a live master down (issue 9). Polled here without
+/// ever yielding to the reactor.
+#[test]
+fn socket_events_are_read_before_the_reactor_reports_them() {
+    if needs_root() {
+        return;
+    }
+    let t = Topo::new();
+    let p_mac = t.p.mac("vp0").expect("mac");
+    let ifindex = t.a.ifindex("vr0").expect("ifindex");
+    let src: IpAddr = Ipv4Addr::new(192, 0, 2, 2).into();
+    let cfg = config(ifindex, Family::V4);
+    t.a.run_async(|| async {
+        let mut dp = DataPlane::open(&cfg, XdpMode::Off).expect("open data plane");
+        let mut events = dp.events().expect("events");
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(events.poll_recv(&mut cx).is_pending());
+        t.p.send_frame("vp0", &advert_frame(p_mac, src, 255, 100))
+            .expect("send");
+        let got = (0..2000).find_map(|_| match events.poll_recv(&mut cx) {
+            std::task::Poll::Ready(ev) => Some(ev),
+            std::task::Poll::Pending => {
+                std::thread::sleep(Duration::from_millis(1));
+                None
+            }
+        });
+        let ev = got
+            .expect("the queued advert was not read without the reactor")
+            .expect("event stream");
+        assert_eq!((ev.src, ev.priority), (src, 100));
+    });
+}
+
 /// keepalived 2.2.7 as master in `p`: its adverts arrive as events.
 fn from_keepalived(mode: XdpMode) {
     let t = Topo::new();

@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _, future::BoxFuture};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 use vrrp_common::VridKey;
@@ -34,6 +34,10 @@ pub(super) struct TxCounters {
     pub(super) garp: Arc<AtomicU64>,
 }
 
+/// The end of an instance's latest VIP addition, which runs as its own
+/// task (shared: the announcement and a later removal wait for it).
+type Adding = futures::future::Shared<BoxFuture<'static, ()>>;
+
 /// The I/O side of one instance.
 pub(super) struct Io {
     pub(super) name: String,
@@ -45,6 +49,8 @@ pub(super) struct Io {
     /// `None` while the interface has no advert source address.
     pub(super) sender: Option<AdvertSender>,
     pub(super) announce: Option<JoinHandle<()>>,
+    /// The VIP addition in flight, if any.
+    adding: Option<Adding>,
     pub(super) counters: TxCounters,
     /// `global.advert_dscp`, applied to every advert socket opened.
     advert_dscp: u8,
@@ -68,6 +74,7 @@ impl Io {
             key: VridKey::default(),
             sender: None,
             announce: None,
+            adding: None,
             counters: TxCounters::default(),
             advert_dscp,
         };
@@ -185,8 +192,17 @@ impl Daemon {
                 pending, reasons = %reasons.join("; "), "tracking"
             ),
             Command::AddVips { vips, .. } => {
+                // Its own task: the adverts and VIPs of every other
+                // instance due now go out meanwhile, and all instances'
+                // requests are pipelined on the netlink socket.
                 let frames = self.frames.get(&io.ifindex).cloned();
-                add_vips(&self.netlink, io, frames.as_deref(), &vips).await;
+                let task = tokio::spawn(add_vips(
+                    self.netlink.clone(),
+                    VipTarget::of(io),
+                    frames,
+                    vips,
+                ));
+                io.adding = Some(task.map(drop).boxed().shared());
             }
             Command::Announce {
                 vips,
@@ -197,7 +213,8 @@ impl Daemon {
             } => {
                 if let Some(frames) = self.frames.get(&io.ifindex).cloned() {
                     let first = u32::from(first_round_sent);
-                    announce(io, frames, vips, first..repeat, interval);
+                    let after = io.adding.clone();
+                    announce(io, frames, vips, first..repeat, interval, after);
                 }
             }
             Command::RemoveVips { vips, .. } => remove_vips(&self.netlink, io, &vips).await,
@@ -254,10 +271,14 @@ async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checks
     }
 }
 
-/// Stops a running announcement and removes the VIPs (requests pipelined).
+/// Stops a running announcement and removes the VIPs (requests pipelined)
+/// once an addition still in flight has ended.
 async fn remove_vips(netlink: &crate::vips::Netlink, io: &mut Io, vips: &[VirtualIp]) {
     if let Some(t) = io.announce.take() {
         t.abort();
+    }
+    if let Some(adding) = io.adding.take() {
+        adding.await;
     }
     let dels = vips.iter().map(|v| netlink.del_vip(io.ifindex, v));
     for (vip, res) in vips.iter().zip(futures::future::join_all(dels).await) {
@@ -267,34 +288,56 @@ async fn remove_vips(netlink: &crate::vips::Netlink, io: &mut Io, vips: &[Virtua
     }
 }
 
+/// What [`add_vips`] needs of an instance's [`Io`], owned.
+struct VipTarget {
+    name: String,
+    ifindex: u32,
+    mac: [u8; 6],
+    ll_src: Option<Ipv6Addr>,
+    garp: Arc<AtomicU64>,
+}
+
+impl VipTarget {
+    fn of(io: &Io) -> Self {
+        VipTarget {
+            name: io.name.clone(),
+            ifindex: io.ifindex,
+            mac: io.mac,
+            ll_src: io.ll_src,
+            garp: io.counters.garp.clone(),
+        }
+    }
+}
+
 /// Adds the VIPs (requests pipelined on the netlink socket) and sends each
 /// one's first gratuitous ARP / unsolicited NA as soon as it exists.
 async fn add_vips(
-    netlink: &crate::vips::Netlink,
-    io: &Io,
-    frames: Option<&FrameSender>,
-    vips: &[VirtualIp],
+    netlink: crate::vips::Netlink,
+    io: VipTarget,
+    frames: Option<Arc<FrameSender>>,
+    vips: Vec<VirtualIp>,
 ) {
     let ifindex = io.ifindex;
-    let mut adds: futures::stream::FuturesOrdered<_> = vips
+    let netlink = &netlink;
+    let mut adds: futures::stream::FuturesUnordered<_> = vips
         .iter()
         .map(|v| async move { (v, netlink.add_vip(ifindex, v).await) })
         .collect();
-    let mut sent = 0;
     while let Some((vip, res)) = adds.next().await {
         if let Err(e) = res {
             error!(instance = %io.name, %vip, error = %e, "cannot add virtual IP");
             continue;
         }
-        let Some(frames) = frames else { continue };
+        let Some(frames) = &frames else { continue };
         for frame in tx::announce_frames(io.mac, io.ll_src, std::slice::from_ref(vip)) {
             match frames.send(&frame).await {
-                Ok(()) => sent += 1,
+                Ok(()) => {
+                    io.garp.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) => warn!(instance = %io.name, %vip, error = %e, "announcement not sent"),
             }
         }
     }
-    io.counters.garp.fetch_add(sent, Ordering::Relaxed);
 }
 
 /// Starts the gratuitous ARP / unsolicited NA rounds in the background
@@ -305,6 +348,7 @@ fn announce(
     vips: Vec<VirtualIp>,
     rounds: std::ops::Range<u32>,
     interval: Duration,
+    after: Option<Adding>,
 ) {
     if let Some(old) = io.announce.take() {
         old.abort();
@@ -313,6 +357,10 @@ fn announce(
     let garp = io.counters.garp.clone();
     let name = io.name.clone();
     io.announce = Some(tokio::spawn(async move {
+        // Never announce a VIP before it exists.
+        if let Some(adding) = after {
+            adding.await;
+        }
         for round in rounds {
             if round > 0 {
                 tokio::time::sleep(interval).await;

@@ -21,6 +21,7 @@
 //!   plane's counters.
 
 mod exec;
+mod fast_start;
 mod startup;
 mod status;
 
@@ -83,10 +84,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
         int: signal(SignalKind::interrupt())?,
         hup: signal(SignalKind::hangup())?,
     };
+    let mut steps = fast_start::Steps::new();
     let xdp = opts.xdp_mode(&cfg);
     preflight(&cfg, xdp).await?;
+    steps.done("preflight");
     let mut systemd = sdnotify::Service::from_env();
-    let mut daemon = Daemon::start(cfg, opts).await?;
+    let mut daemon = Daemon::start(cfg, opts, &mut steps).await?;
     systemd.ready(&format!("instances: {}", daemon.agent.instances().len()));
     let result = daemon.run(signals, &mut systemd).await;
     systemd.stopping();
@@ -139,6 +142,9 @@ struct Daemon {
     net_events: NetEvents,
     dataplane: DataPlane,
     events: EventStream,
+    /// The XDP program loading in the background (`xdp = auto`): the
+    /// daemon runs on the socket path until it is ready.
+    xdp: fast_start::XdpLoad,
     agent: Agent,
     /// The I/O side of each instance.
     io: HashMap<crate::agent::InstanceId, Io>,
@@ -156,7 +162,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn start(cfg: Config, opts: RunOptions) -> anyhow::Result<Daemon> {
+    async fn start(
+        cfg: Config,
+        opts: RunOptions,
+        steps: &mut fast_start::Steps,
+    ) -> anyhow::Result<Daemon> {
         let netlink = Netlink::new()?;
         // Subscribe before looking anything up so no change slips between.
         let net_events = vips::subscribe()?;
@@ -165,11 +175,13 @@ impl Daemon {
         for inst in &cfg.instances {
             resolved.push(resolve(&netlink, inst).await?);
         }
+        steps.done("resolve interfaces");
         // A crash may have left our VIPs behind: remove them before we
         // announce anything, so no two routers answer for them.
         for (inst, r) in cfg.instances.iter().zip(&resolved) {
             remove_stale_vips(&netlink, inst, r.link.index).await;
         }
+        steps.done("stale VIP cleanup");
 
         let mut agent = Agent::new();
         let mut io = HashMap::new();
@@ -186,11 +198,13 @@ impl Daemon {
             )?;
             io.insert(id, i);
         }
+        steps.done("advert sockets");
         let xdp = opts.xdp_mode(&cfg);
-        let mut dataplane =
-            DataPlane::open(&dataplane_config(&agent), xdp).context("data plane")?;
+        let (mut dataplane, pending_xdp) =
+            DataPlane::open_fast(&dataplane_config(&agent), xdp).context("data plane")?;
         let events = dataplane.events()?;
-        info!(mode = %dataplane.mode(), "data plane ready");
+        info!(mode = %dataplane.mode(), xdp_loading = pending_xdp.is_some(), "data plane ready");
+        steps.done("data plane");
 
         // Checks run before the election starts, so weight-0 checks hold
         // their instances in INIT until their first result.
@@ -201,6 +215,7 @@ impl Daemon {
         let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
         let conn_limit = ConnLimit::new(MAX_CONNECTIONS);
         let servers = serve_status(&cfg, status_tx, conn_limit.clone()).await?;
+        steps.done("control socket and metrics");
         let mut daemon = Daemon {
             notifier: Some(Notifier::new(cfg.global.notify_timeout)),
             runners: Some(runners),
@@ -211,6 +226,7 @@ impl Daemon {
             net_events,
             dataplane,
             events,
+            xdp: fast_start::XdpLoad::new(pending_xdp),
             agent,
             io,
             frames,
@@ -222,6 +238,7 @@ impl Daemon {
         daemon.resync_tracked_links().await;
         daemon.agent.start(dataplane::now());
         daemon.execute().await;
+        steps.done("election started");
         Ok(daemon)
     }
 
@@ -255,6 +272,7 @@ impl Daemon {
                     self.drain_events().await;
                     self.agent.handle_timeout(dataplane::now(), &Seen(&self.dataplane));
                     self.execute().await;
+                    self.maybe_hand_over(true).await;
                 }
                 nev = self.net_events.next() => match nev {
                     Some(nev) => self.on_net_event(nev).await,
@@ -269,6 +287,7 @@ impl Daemon {
                     self.execute().await;
                 }
                 Some(req) = self.status_rx.recv() => { let _ = req.send(self.status()); }
+                x = self.xdp.loaded() => self.on_xdp_loaded(x).await,
             }
         }
     }

@@ -13,7 +13,7 @@ use std::{
     net::IpAddr,
     os::fd::OwnedFd,
     sync::{Arc, Mutex, MutexGuard},
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
 use tokio::io::{Interest, unix::AsyncFd};
@@ -190,6 +190,36 @@ impl SocketState {
     }
 }
 
+/// Read access to the socket path's state from another thread.
+pub(crate) struct SocketView(Arc<Mutex<SocketState>>);
+
+impl SocketView {
+    /// The configured VRIDs, each with its raw `LAST_SEEN` record (as the
+    /// XDP program keeps it) if it has seen an advert; the global counters
+    /// and the per-VRID ones, all read at one instant.
+    pub(crate) fn snapshot(&self) -> SocketSnapshot {
+        let st = lock(&self.0);
+        SocketSnapshot {
+            last_seen: st
+                .desired
+                .vrids
+                .keys()
+                .map(|k| super::config::key_from_tuple(*k))
+                .filter_map(|k| st.last_seen.get(&k).map(|l| (k, *l)))
+                .collect(),
+            counters: st.counters,
+            vrids: st.vrids.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+}
+
+/// See [`SocketView::snapshot`].
+pub(crate) struct SocketSnapshot {
+    pub(crate) last_seen: Vec<(VridKey, LastSeen)>,
+    pub(crate) counters: Counters,
+    pub(crate) vrids: HashMap<VridKey, VridCounters>,
+}
+
 /// The socket receive path.
 pub struct SocketDataPlane {
     state: Arc<Mutex<SocketState>>,
@@ -324,6 +354,12 @@ impl SocketDataPlane {
             .and_then(|r| LastSeenInfo::from_raw(family, r))
     }
 
+    /// A handle on the socket path's records and counters that another
+    /// thread can read (the XDP loader, [`super::DataPlane::open_fast`]).
+    pub(crate) fn view(&self) -> SocketView {
+        SocketView(Arc::clone(&self.state))
+    }
+
     /// Stops receiving: leaves the multicast groups. The socket itself
     /// closes with the event stream.
     pub fn shutdown(&mut self) {
@@ -358,6 +394,13 @@ pub(crate) struct SocketEvents {
 }
 
 impl SocketEvents {
+    /// The next advert. The socket is read before its readiness is known:
+    /// the loop drains events before it handles a deadline
+    /// ([`crate::daemon`]), and an advert queued since the reactor last
+    /// looked must count, or a backup slowed down by a busy CPU (or a storm
+    /// of reloads) would declare a live master down. (The XDP path records
+    /// adverts in `LAST_SEEN` as they arrive, which the deadline check
+    /// reads.)
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
@@ -366,46 +409,64 @@ impl SocketEvents {
             if let Some(ev) = self.pending.pop_front() {
                 return Poll::Ready(Ok(ev));
             }
-            let mut guard = ready!(self.fd.poll_read_ready(cx))
-                .map_err(|e| DataPlaneError::Io("socket poll", e))?;
-            let (mono_now, real_now) = (monotonic_now_ns(), realtime_now_ns());
-            let mut drained = false;
-            for _ in 0..BATCH {
-                let frame = match sys::recv_frame(guard.get_inner(), &mut self.buf) {
-                    Ok(Some(f)) => f,
-                    Ok(None) => {
-                        drained = true;
-                        break;
-                    }
-                    Err(e) => return Poll::Ready(Err(DataPlaneError::Io("recvmsg", e))),
-                };
-                if frame.pkttype == PACKET_OUTGOING {
-                    continue;
-                }
-                let ts = frame
-                    .ts_real_ns
-                    .map_or(mono_now, |t| realtime_to_monotonic(t, mono_now, real_now));
-                let mut st = lock(&self.state);
-                if frame.len > self.buf.len() {
-                    if st.desired.ifindexes.contains(&frame.ifindex) {
-                        st.counters.bump(Stat::VrrpSeen);
-                        st.drop_advert(None, DropReason::Length);
-                    }
-                    continue;
-                }
-                if let Some(ev) = st.process(&self.buf[..frame.len], frame.ifindex, ts) {
-                    self.pending.push_back(ev);
-                }
+            let guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(g) => Some(g.map_err(|e| DataPlaneError::Io("socket poll", e))?),
+                Poll::Pending => None,
+            };
+            let fd = guard.as_ref().map_or(self.fd.get_ref(), |g| g.get_inner());
+            let drained = read_batch(fd, &mut self.buf, &self.state, &mut self.pending)
+                .map_err(|e| DataPlaneError::Io("recvmsg", e))?;
+            let waiting = guard.is_none();
+            if drained && let Some(mut g) = guard {
+                g.clear_ready();
             }
-            if drained {
-                guard.clear_ready();
-            } else if self.pending.is_empty() {
-                // A flood of invalid frames: yield, but come back at once.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+            if self.pending.is_empty() {
+                if !drained {
+                    // A flood of invalid frames: yield, but come back at once.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                if waiting {
+                    // Empty, and the reactor will wake us.
+                    return Poll::Pending;
+                }
             }
         }
     }
+}
+
+/// Reads up to [`BATCH`] frames without blocking, validating each into
+/// `pending`; `true` once the socket is empty.
+fn read_batch(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    state: &Mutex<SocketState>,
+    pending: &mut VecDeque<Event>,
+) -> std::io::Result<bool> {
+    let (mono_now, real_now) = (monotonic_now_ns(), realtime_now_ns());
+    for _ in 0..BATCH {
+        let Some(frame) = sys::recv_frame(fd, buf)? else {
+            return Ok(true);
+        };
+        if frame.pkttype == PACKET_OUTGOING {
+            continue;
+        }
+        let ts = frame
+            .ts_real_ns
+            .map_or(mono_now, |t| realtime_to_monotonic(t, mono_now, real_now));
+        let mut st = lock(state);
+        if frame.len > buf.len() {
+            if st.desired.ifindexes.contains(&frame.ifindex) {
+                st.counters.bump(Stat::VrrpSeen);
+                st.drop_advert(None, DropReason::Length);
+            }
+            continue;
+        }
+        if let Some(ev) = st.process(&buf[..frame.len], frame.ifindex, ts) {
+            pending.push_back(ev);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -232,6 +232,15 @@ impl XdpDataPlane {
     /// interfaces no longer used. Entries that did not change keep their
     /// kernel state (`LAST_SEEN`, counters).
     pub fn apply(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
+        self.apply_maps(cfg)?;
+        self.attach_all()
+    }
+
+    /// The map half of [`XdpDataPlane::apply`]: makes the maps match `cfg`
+    /// but attaches to no new interface (one no longer used is detached).
+    /// Lets a caller seed `LAST_SEEN` ([`XdpDataPlane::seed_last_seen`])
+    /// before the program runs, then [`XdpDataPlane::attach_all`].
+    pub fn apply_maps(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
         let mut d = cfg.desired()?;
         let fresh = assign_vrid_slots(&self.applied.vrids, &mut d.vrids)?;
         {
@@ -299,14 +308,57 @@ impl XdpDataPlane {
         }
         self.apply_vips(&d.vips)?;
         let old_ifs: BTreeSet<u32> = self.links.keys().copied().collect();
-        for ifindex in d.ifindexes.difference(&old_ifs) {
-            self.attach(*ifindex)?;
-        }
         for ifindex in old_ifs.difference(&d.ifindexes) {
             self.detach(*ifindex);
         }
         self.applied = d;
         Ok(())
+    }
+
+    /// Attaches the program to every configured interface it is not
+    /// attached to yet.
+    pub fn attach_all(&mut self) -> Result<(), DataPlaneError> {
+        let todo: Vec<u32> = self
+            .applied
+            .ifindexes
+            .iter()
+            .filter(|i| !self.links.contains_key(i))
+            .copied()
+            .collect();
+        for ifindex in todo {
+            self.attach(ifindex)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `record` as the `LAST_SEEN` entry of a configured VRID (its
+    /// owner fields set to `key`): carries over what the socket path saw
+    /// when the program takes over, so `rx_total`, the inter-arrival
+    /// histogram and the Master_Down catch-up continue. Call before the
+    /// program is attached to the VRID's interface (the program writes the
+    /// entry too). `false` if the VRID is not configured.
+    pub fn seed_last_seen(
+        &mut self,
+        key: VridKey,
+        record: &LastSeen,
+    ) -> Result<bool, DataPlaneError> {
+        let Some(cfg) = self.applied.vrids.get(&key_tuple(&key)) else {
+            return Ok(false);
+        };
+        let slot = u32::from(cfg.slot);
+        let owned = LastSeen::owned_by(key);
+        let entry = LastSeen {
+            owner_ifindex: owned.owner_ifindex,
+            owner_vrid: owned.owner_vrid,
+            owner_family: owned.owner_family,
+            _pad1: [0; 2],
+            ..*record
+        };
+        let e = map_err(maps::LAST_SEEN);
+        let mut m: Array<_, LastSeen> =
+            Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
+        m.set(slot, entry, 0).map_err(&e)?;
+        Ok(true)
     }
 
     fn apply_vips(&mut self, vips: &BTreeSet<IpAddr>) -> Result<(), DataPlaneError> {
