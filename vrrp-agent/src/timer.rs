@@ -87,6 +87,10 @@ impl DeadlineTimer {
             match guard.try_io(|fd| read(fd.get_ref().0.as_fd(), &mut buf).map_err(io::Error::from))
             {
                 Ok(Ok(_)) => {
+                    // The read emptied the timerfd: forget the readiness
+                    // now, or the next wait would start with a read that
+                    // fails with EAGAIN. Its next expiry is a new edge.
+                    guard.clear_ready();
                     self.armed = None;
                     return Ok(());
                 }
@@ -110,6 +114,20 @@ mod tests {
         t.expired().await.unwrap();
         assert!(dataplane::now() >= at);
         // Disarmed after firing; a past deadline fires at once.
+        t.arm(Some(dataplane::now())).unwrap();
+        t.expired().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_expiry_leaves_no_stale_readiness() {
+        use futures::FutureExt as _;
+        let mut t = DeadlineTimer::new().unwrap();
+        t.arm(Some(dataplane::now())).unwrap();
+        t.expired().await.unwrap();
+        // Readiness still cached would make the next wait begin with a
+        // read that fails with EAGAIN (one wasted syscall per wakeup).
+        assert!(t.fd.readable().now_or_never().is_none());
+        // And the next expiry still wakes the wait.
         t.arm(Some(dataplane::now())).unwrap();
         t.expired().await.unwrap();
     }
