@@ -34,7 +34,10 @@
 use std::{
     io,
     net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
-    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::fs::MetadataExt,
+    },
     sync::{Arc, Mutex, PoisonError, Weak},
     time::Duration,
 };
@@ -110,8 +113,12 @@ pub struct AdvertSender {
 }
 
 /// One raw advert socket and what it is bound to.
+///
+/// Non-blocking, and in the reactor only while a send waits for buffer
+/// space ([`AdvertSocket::writable`]): registered for good, every advert
+/// sent would wake the loop once more for the EPOLLOUT edge it causes.
 struct AdvertSocket {
-    sock: AsyncFd<Socket>,
+    sock: Socket,
     src: IpAddr,
     ifindex: u32,
     dscp: u8,
@@ -201,10 +208,6 @@ impl AdvertSocket {
         }
         set_dscp(&sock, src, dscp).map_err(setup)?;
         sock.set_nonblocking(true).map_err(setup)?;
-        // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
-        // ownership of; nothing else closes or replaces it.
-        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
-            .map_err(|e| setup(e.into()))?;
         Ok(Self {
             sock,
             src,
@@ -243,15 +246,14 @@ impl AdvertSocket {
             let addrs: Vec<SockAddr> = run.iter().filter_map(|(d, _)| self.to(*d).ok()).collect();
             let mut sent = 0;
             while sent < run.len() {
-                let guard = self.sock.writable().await;
-                let r = match guard {
-                    Ok(mut g) => {
-                        match g.try_io(|s| sendmmsg(s.get_ref(), &run[sent..], &addrs[sent..])) {
-                            Ok(r) => r,
-                            Err(_would_block) => continue,
+                let r = match sendmmsg(&self.sock, &run[sent..], &addrs[sent..]) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        match self.writable().await {
+                            Ok(()) => continue,
+                            Err(e) => Err(e),
                         }
                     }
-                    Err(e) => Err(e),
+                    r => r,
                 };
                 match r {
                     Ok(n) => {
@@ -271,6 +273,17 @@ impl AdvertSocket {
             }
             rest = tail;
         }
+    }
+}
+
+impl AdvertSocket {
+    /// Waits until the socket has buffer space again (after EAGAIN).
+    async fn writable(&self) -> io::Result<()> {
+        // SAFETY: the borrowed socket stays open for the whole life of the
+        // AsyncFd, which is dropped (deregistered) before this returns.
+        let fd = unsafe { AsyncFd::register_with_interest(self.sock.as_fd(), Interest::WRITABLE) }
+            .map_err(io::Error::from)?;
+        fd.writable().await.map(|_| ())
     }
 }
 
@@ -371,7 +384,7 @@ impl AdvertSender {
 
     /// The TOS / Traffic Class byte the socket sends with.
     pub fn tos(&self) -> io::Result<u8> {
-        let sock = self.sock.sock.get_ref();
+        let sock = &self.sock.sock;
         let tos = if self.sock.src.is_ipv4() {
             sock.tos_v4()?
         } else {

@@ -64,12 +64,13 @@ impl Lab {
         }
         host.ip(&["link", "set", "eth0", "up"])?;
         receive_in_napi_thread(host, "eth0")?;
-        receive_in_napi_thread(&self.lan.lan, &port)?;
-        Ok(Host {
+        let host = Host {
             ns: host.name().to_owned(),
             mac: host.mac_string("eth0")?,
             port,
-        })
+        };
+        receive_in_napi_thread(&self.lan.lan, &host.port)?;
+        Ok(host)
     }
 
     /// `ip <args>` inside `ns`.
