@@ -34,7 +34,10 @@
 use std::{
     io,
     net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
-    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::fs::MetadataExt,
+    },
     sync::{Arc, Mutex, PoisonError, Weak},
     time::Duration,
 };
@@ -46,7 +49,7 @@ use vrrp_common::IPPROTO_VRRP;
 use crate::{
     config::VirtualIp,
     proto::{
-        announce,
+        Advert, EmitError, V3Checksum, announce,
         packet::{VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
 };
@@ -96,22 +99,65 @@ pub fn dscp_to_tos(dscp: u8) -> u8 {
 
 /// Sends VRRP messages (the bytes from `proto::packet::Advert::emit`) from
 /// one interface. TTL / hop limit 255 as RFC 9568 §5.1.1.3 / §5.1.2.3 require.
+///
+/// The raw socket is shared by every sender of one (network namespace,
+/// interface, source address, DSCP), like the group membership: 255 VRIDs
+/// on a link send through one socket, so [`send_batch`] can hand the
+/// adverts that fall due together to the kernel in one `sendmmsg`.
 pub struct AdvertSender {
-    sock: AsyncFd<Socket>,
-    src: IpAddr,
-    ifindex: u32,
+    sock: Arc<AdvertSocket>,
+    ifname: String,
     /// Holds the IGMP / MLD membership of the VRRP group on the interface
     /// for as long as the sender lives (see the module doc).
     _group: Arc<GroupMembership>,
 }
 
-impl AdvertSender {
-    /// A raw IP socket (protocol 112) bound to `ifname` and to `src` (the
-    /// interface's primary IPv4 address, or its IPv6 link-local address),
-    /// with multicast loopback off, sending with DSCP
-    /// [`DEFAULT_ADVERT_DSCP`] until [`AdvertSender::set_dscp`]; and the
-    /// membership of the VRRP group of `src`'s family on the interface.
-    pub fn new(ifname: &str, ifindex: u32, src: IpAddr) -> Result<AdvertSender, TxError> {
+/// One raw advert socket and what it is bound to.
+///
+/// Non-blocking, and in the reactor only while a send waits for buffer
+/// space ([`AdvertSocket::writable`]): registered for good, every advert
+/// sent would wake the loop once more for the EPOLLOUT edge it causes.
+struct AdvertSocket {
+    sock: Socket,
+    src: IpAddr,
+    ifindex: u32,
+    dscp: u8,
+}
+
+/// (network namespace inode, ifindex, source, DSCP) of an advert socket.
+type SocketKey = (u64, u32, IpAddr, u8);
+
+/// Advert sockets in use, shared by the senders with one [`SocketKey`].
+static SOCKETS: Mutex<Vec<(SocketKey, Weak<AdvertSocket>)>> = Mutex::new(Vec::new());
+
+/// The inode of the calling thread's network namespace (0 without /proc:
+/// the daemon's one namespace is all there is).
+fn netns_inode() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino())
+}
+
+impl AdvertSocket {
+    /// The socket for `(ifindex, src, dscp)` in the calling thread's
+    /// namespace, opened now unless a live sender already holds it.
+    fn get(ifname: &str, ifindex: u32, src: IpAddr, dscp: u8) -> Result<Arc<Self>, TxError> {
+        let key = (netns_inode(), ifindex, src, dscp);
+        let mut socks = SOCKETS.lock().unwrap_or_else(PoisonError::into_inner);
+        socks.retain(|(_, s)| s.strong_count() > 0);
+        if let Some(s) = socks
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, s)| s.upgrade())
+        {
+            return Ok(s);
+        }
+        let s = Arc::new(Self::open(ifname, ifindex, src, dscp)?);
+        socks.push((key, Arc::downgrade(&s)));
+        Ok(s)
+    }
+
+    /// A raw IP socket (protocol 112) bound to `ifname` and to `src`, with
+    /// multicast loopback off, sending with `dscp`.
+    fn open(ifname: &str, ifindex: u32, src: IpAddr, dscp: u8) -> Result<Self, TxError> {
         let setup = |source| TxError::Setup {
             what: "advert",
             ifname: ifname.to_owned(),
@@ -160,34 +206,186 @@ impl AdvertSender {
                 .map_err(setup)?;
             }
         }
-        set_dscp(&sock, src, DEFAULT_ADVERT_DSCP).map_err(setup)?;
+        set_dscp(&sock, src, dscp).map_err(setup)?;
         sock.set_nonblocking(true).map_err(setup)?;
+        Ok(Self {
+            sock,
+            src,
+            ifindex,
+            dscp,
+        })
+    }
+
+    /// The socket address of `dst`, which must be of the source's family.
+    fn to(&self, dst: IpAddr) -> Result<SockAddr, TxError> {
+        match (dst, self.src) {
+            (IpAddr::V4(d), IpAddr::V4(_)) => Ok(SocketAddrV4::new(d, 0).into()),
+            (IpAddr::V6(d), IpAddr::V6(_)) => {
+                Ok(SocketAddrV6::new(d, 0, 0, scope_for(&d, self.ifindex)).into())
+            }
+            _ => Err(TxError::Family {
+                dst,
+                family: if self.src.is_ipv4() { "IPv4" } else { "IPv6" },
+            }),
+        }
+    }
+
+    /// Sends `msgs` (destination, bytes) with as few `sendmmsg` calls as
+    /// the kernel allows, pushing one result per message onto `results`.
+    async fn send_many(&self, msgs: &[(IpAddr, &[u8])], results: &mut Vec<Result<(), TxError>>) {
+        let mut rest = msgs;
+        while !rest.is_empty() {
+            // A destination of the wrong family fails alone.
+            let ok = rest.iter().take_while(|(d, _)| self.to(*d).is_ok()).count();
+            if ok == 0 {
+                results.push(self.to(rest[0].0).map(|_| ()));
+                rest = &rest[1..];
+                continue;
+            }
+            let (run, tail) = rest.split_at(ok);
+            let addrs: Vec<SockAddr> = run.iter().filter_map(|(d, _)| self.to(*d).ok()).collect();
+            let mut sent = 0;
+            while sent < run.len() {
+                let r = match sendmmsg(&self.sock, &run[sent..], &addrs[sent..]) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        match self.writable().await {
+                            Ok(()) => continue,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    r => r,
+                };
+                match r {
+                    Ok(n) => {
+                        results.extend((0..n).map(|_| Ok(())));
+                        sent += n;
+                    }
+                    // The kernel reports the error of the first message
+                    // it could not send; the next call goes on after it.
+                    Err(source) => {
+                        results.push(Err(TxError::Send {
+                            dst: run[sent].0.to_string(),
+                            source,
+                        }));
+                        sent += 1;
+                    }
+                }
+            }
+            rest = tail;
+        }
+    }
+}
+
+impl AdvertSocket {
+    /// Waits until the socket has buffer space again (after EAGAIN).
+    async fn writable(&self) -> io::Result<()> {
+        // SAFETY: the borrowed socket stays open for the whole life of the
+        // AsyncFd, which is dropped (deregistered) before this returns.
+        let fd = unsafe { AsyncFd::register_with_interest(self.sock.as_fd(), Interest::WRITABLE) }
+            .map_err(io::Error::from)?;
+        fd.writable().await.map(|_| ())
+    }
+}
+
+/// One `sendmmsg(2)` of `msgs` to `addrs` (same length); the number sent.
+fn sendmmsg(sock: &Socket, msgs: &[(IpAddr, &[u8])], addrs: &[SockAddr]) -> io::Result<usize> {
+    let mut iov: Vec<libc::iovec> = msgs
+        .iter()
+        .map(|(_, m)| libc::iovec {
+            iov_base: m.as_ptr().cast_mut().cast(),
+            iov_len: m.len(),
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = iov
+        .iter_mut()
+        .zip(addrs)
+        .map(|(v, a)| {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty value.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = a.as_ptr().cast_mut().cast();
+            h.msg_hdr.msg_namelen = a.len();
+            h.msg_hdr.msg_iov = v;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    let n = u32::try_from(hdrs.len()).unwrap_or(u32::MAX);
+    // SAFETY: every header points at an address and an iovec that live in
+    // `addrs` and `iov` until the call returns, and each iovec at a message
+    // borrowed for as long; the kernel only reads them (and writes
+    // msg_len in the headers, which we own).
+    let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), n, 0) };
+    usize::try_from(r).map_err(|_| io::Error::last_os_error())
+}
+
+/// One advert to send: by whom, where to, and its bytes.
+pub struct Outgoing<'a> {
+    /// The instance's sender.
+    pub sender: &'a AdvertSender,
+    /// 224.0.0.18, ff02::12 or a unicast peer.
+    pub dst: IpAddr,
+    /// The message (from `Advert::emit`).
+    pub msg: &'a [u8],
+}
+
+/// Sends every advert of `batch`; consecutive adverts on one socket go in
+/// one `sendmmsg` (at 255 instances: one system call, not 255). Returns
+/// one result per advert, in order.
+pub async fn send_batch(batch: &[Outgoing<'_>]) -> Vec<Result<(), TxError>> {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut rest = batch;
+    while let Some(first) = rest.first() {
+        let sock = &first.sender.sock;
+        let n = rest
+            .iter()
+            .take_while(|o| Arc::ptr_eq(&o.sender.sock, sock))
+            .count();
+        let (run, tail) = rest.split_at(n);
+        let msgs: Vec<(IpAddr, &[u8])> = run.iter().map(|o| (o.dst, o.msg)).collect();
+        sock.send_many(&msgs, &mut results).await;
+        rest = tail;
+    }
+    results
+}
+
+impl AdvertSender {
+    /// A sender from `src` (the interface's primary IPv4 address, or its
+    /// IPv6 link-local address) on `ifname`, with DSCP
+    /// [`DEFAULT_ADVERT_DSCP`] until [`AdvertSender::set_dscp`]; and the
+    /// membership of the VRRP group of `src`'s family on the interface.
+    pub fn new(ifname: &str, ifindex: u32, src: IpAddr) -> Result<AdvertSender, TxError> {
+        let sock = AdvertSocket::get(ifname, ifindex, src, DEFAULT_ADVERT_DSCP)?;
+        let domain = if src.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
         let group = GroupMembership::get(domain, ifindex).map_err(|source| TxError::Setup {
             what: "VRRP group membership",
             ifname: ifname.to_owned(),
             source,
         })?;
-        // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
-        // ownership of; nothing else closes or replaces it.
-        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
-            .map_err(|e| setup(e.into()))?;
         Ok(AdvertSender {
             sock,
-            src,
-            ifindex,
+            ifname: ifname.to_owned(),
             _group: group,
         })
     }
 
-    /// Sets the DSCP (0..=63) of the adverts sent from now on.
-    pub fn set_dscp(&self, dscp: u8) -> io::Result<()> {
-        set_dscp(self.sock.get_ref(), self.src, dscp)
+    /// Sends the adverts from now on with DSCP `dscp` (0..=63), on the
+    /// socket shared by the senders with that DSCP.
+    pub fn set_dscp(&mut self, dscp: u8) -> Result<(), TxError> {
+        if dscp != self.sock.dscp {
+            let s = &self.sock;
+            self.sock = AdvertSocket::get(&self.ifname, s.ifindex, s.src, dscp)?;
+        }
+        Ok(())
     }
 
     /// The TOS / Traffic Class byte the socket sends with.
     pub fn tos(&self) -> io::Result<u8> {
-        let sock = self.sock.get_ref();
-        let tos = if self.src.is_ipv4() {
+        let sock = &self.sock.sock;
+        let tos = if self.sock.src.is_ipv4() {
             sock.tos_v4()?
         } else {
             sock.tclass_v6()?
@@ -197,34 +395,14 @@ impl AdvertSender {
 
     /// The source address adverts carry.
     pub fn src(&self) -> IpAddr {
-        self.src
+        self.sock.src
     }
 
     /// Sends one VRRP message to `dst` (224.0.0.18, ff02::12 or a unicast peer).
     pub async fn send(&self, dst: IpAddr, msg: &[u8]) -> Result<(), TxError> {
-        let to: SockAddr = match (dst, self.src) {
-            (IpAddr::V4(d), IpAddr::V4(_)) => SocketAddrV4::new(d, 0).into(),
-            (IpAddr::V6(d), IpAddr::V6(_)) => {
-                SocketAddrV6::new(d, 0, 0, scope_for(&d, self.ifindex)).into()
-            }
-            _ => {
-                return Err(TxError::Family {
-                    dst,
-                    family: if self.src.is_ipv4() { "IPv4" } else { "IPv6" },
-                });
-            }
-        };
-        let send_err = |source| TxError::Send {
-            dst: dst.to_string(),
-            source,
-        };
-        loop {
-            let mut guard = self.sock.writable().await.map_err(send_err)?;
-            match guard.try_io(|s| s.get_ref().send_to(msg, &to)) {
-                Ok(r) => return r.map(|_| ()).map_err(send_err),
-                Err(_would_block) => continue,
-            }
-        }
+        let mut results = Vec::with_capacity(1);
+        self.sock.send_many(&[(dst, msg)], &mut results).await;
+        results.pop().unwrap_or(Ok(()))
     }
 }
 
@@ -244,9 +422,7 @@ impl GroupMembership {
     /// The membership for `ifindex` in the calling thread's network
     /// namespace, joined now unless a live sender already holds it.
     fn get(domain: Domain, ifindex: u32) -> io::Result<Arc<GroupMembership>> {
-        // Without /proc the daemon's one namespace is all there is.
-        let netns = std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino());
-        let key = (netns, ifindex, domain == Domain::IPV6);
+        let key = (netns_inode(), ifindex, domain == Domain::IPV6);
         let mut groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
         groups.retain(|(_, g)| g.strong_count() > 0);
         if let Some(g) = groups
@@ -387,9 +563,105 @@ pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp
         .collect()
 }
 
+/// The bytes of the last advert an instance sent, per destination.
+///
+/// A MASTER in steady state sends the same advert every interval: same
+/// priority, VIPs, source and destinations. Its bytes (header, VIP list,
+/// checksum) are built once and sent again until any input changes; a
+/// change of any of them builds them anew.
+#[derive(Debug, Default)]
+pub struct AdvertCache {
+    key: Option<(Advert, IpAddr, V3Checksum)>,
+    msgs: Vec<(IpAddr, Vec<u8>)>,
+}
+
+impl AdvertCache {
+    /// The message for `dst`: the cached bytes when `advert`, `src` and
+    /// `checksum` are those they were built from, else built now (and
+    /// cached).
+    pub fn get(
+        &mut self,
+        advert: &Advert,
+        src: IpAddr,
+        dst: IpAddr,
+        checksum: V3Checksum,
+    ) -> Result<&[u8], EmitError> {
+        let same = self
+            .key
+            .as_ref()
+            .is_some_and(|(a, s, c)| a == advert && *s == src && *c == checksum);
+        if !same {
+            self.key = None;
+            self.msgs.clear();
+        }
+        let i = match self.msgs.iter().position(|(d, _)| *d == dst) {
+            Some(i) => i,
+            None => {
+                let msg = advert.emit(src, dst, checksum)?;
+                if self.key.is_none() {
+                    self.key = Some((advert.clone(), src, checksum));
+                }
+                self.msgs.push((dst, msg));
+                self.msgs.len() - 1
+            }
+        };
+        Ok(&self.msgs[i].1)
+    }
+
+    /// The bytes last built for `dst`, if any.
+    pub fn cached(&self, dst: IpAddr) -> Option<&[u8]> {
+        self.msgs
+            .iter()
+            .find(|(d, _)| *d == dst)
+            .map(|(_, m)| m.as_slice())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn advert(priority: u8) -> Advert {
+        Advert {
+            version: crate::proto::Version::V3,
+            vrid: 7,
+            priority,
+            interval: Duration::from_millis(100),
+            addrs: vec!["192.0.2.10".parse().unwrap()],
+        }
+    }
+
+    /// The cache gives exactly what `emit` builds, for every change of
+    /// its inputs: a stale advert on the wire would carry an old priority
+    /// or VIP list.
+    #[test]
+    fn cached_advert_is_rebuilt_when_any_input_changes() {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let other_src: IpAddr = "192.0.2.2".parse().unwrap();
+        let group: IpAddr = VRRP_GROUP_V4.into();
+        let peer: IpAddr = "192.0.2.3".parse().unwrap();
+        let mut more_vips = advert(100);
+        more_vips.addrs.push("192.0.2.11".parse().unwrap());
+        let mut cache = AdvertCache::default();
+        let cases = [
+            (advert(100), src, group, V3Checksum::default()),
+            (advert(100), src, group, V3Checksum::default()),
+            (advert(0), src, group, V3Checksum::default()),
+            (advert(100), src, group, V3Checksum::default()),
+            (advert(100), src, peer, V3Checksum::default()),
+            (more_vips, src, group, V3Checksum::default()),
+            (advert(100), other_src, group, V3Checksum::default()),
+            (advert(100), src, group, V3Checksum::Rfc9568),
+        ];
+        for (a, s, d, c) in cases {
+            let want = a.emit(s, d, c).unwrap();
+            assert_eq!(
+                cache.get(&a, s, d, c).unwrap(),
+                want.as_slice(),
+                "{a:?} {s} {d} {c:?}"
+            );
+        }
+    }
 
     /// The DSCP goes in the upper six bits; the ECN bits stay clear.
     #[test]

@@ -63,11 +63,14 @@ impl Lab {
             host.addr_add("eth0", addr)?;
         }
         host.ip(&["link", "set", "eth0", "up"])?;
-        Ok(Host {
+        receive_in_napi_thread(host, "eth0")?;
+        let host = Host {
             ns: host.name().to_owned(),
             mac: host.mac_string("eth0")?,
             port,
-        })
+        };
+        receive_in_napi_thread(&self.lan.lan, &host.port)?;
+        Ok(host)
     }
 
     /// `ip <args>` inside `ns`.
@@ -161,6 +164,71 @@ impl Drop for Lab {
         // (the fields) drop after this.
         self.children.iter_mut().for_each(ChildGuard::kill);
     }
+}
+
+/// Makes `ifname` (a veth) receive in its own NAPI kernel thread.
+///
+/// A veth hands a sent frame to its peer's receive path, and without NAPI
+/// (the default) that path runs as softirq in the sender's context: a
+/// daemon sending an advert would be charged the bridge's forwarding and
+/// the peer host's whole receive, XDP program included. On a real link the
+/// peer receives on its own host. With GRO on, a veth receives through
+/// NAPI; with threaded NAPI, that poll runs in a `napi/<dev>` kthread that
+/// belongs to no daemon. Every interface of the lab gets this, for
+/// keepalived and vrrp-agent alike, so each daemon is charged its own send
+/// (up to the veth's queue) and its own receive syscalls, as on hardware.
+fn receive_in_napi_thread(ns: &Netns, ifname: &str) -> anyhow::Result<()> {
+    ns.run(|| set_gro(ifname))
+        .with_context(|| format!("GRO on {ifname} in {}", ns.name()))?;
+    ns.exec(
+        "sh",
+        &["-c", &format!("echo 1 > /sys/class/net/{ifname}/threaded")],
+    )
+    .with_context(|| format!("threaded NAPI on {ifname} in {}", ns.name()))?;
+    Ok(())
+}
+
+/// `ETHTOOL_SGRO` on `ifname` in the calling thread's namespace (no
+/// dependency on the ethtool binary).
+fn set_gro(ifname: &str) -> anyhow::Result<()> {
+    const ETHTOOL_SGRO: u32 = 0x2c;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_SGRO,
+        data: 1,
+    };
+    // SAFETY: plain socket(2); the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is a valid (empty) value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = ifname.as_bytes();
+    anyhow::ensure!(name.len() < ifr.ifr_name.len(), "interface name too long");
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = (&raw mut value).cast();
+    // SAFETY: SIOCETHTOOL reads the ifreq and the ethtool_value it points
+    // to; both live until the call returns.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SIOCETHTOOL,
+            &raw mut ifr,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
 }
 
 /// Moves the calling thread into network namespace `ns` (created by `ip

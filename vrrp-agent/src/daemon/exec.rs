@@ -23,8 +23,16 @@ use crate::{
     config::{Instance, VirtualIp},
     dataplane,
     proto::{Advert, Instant, V3Checksum},
-    tx::{self, AdvertSender, FrameSender},
+    tx::{self, AdvertCache, AdvertSender, FrameSender},
 };
+
+/// A `SendAdvert` command waiting to be sent with the ones after it.
+pub(super) struct PendingAdvert {
+    id: InstanceId,
+    advert: Advert,
+    dsts: Vec<std::net::IpAddr>,
+    checksum: V3Checksum,
+}
 
 /// Counters written by announcement tasks too.
 #[derive(Clone, Default)]
@@ -48,6 +56,8 @@ pub(super) struct Io {
     pub(super) key: VridKey,
     /// `None` while the interface has no advert source address.
     pub(super) sender: Option<AdvertSender>,
+    /// The bytes of the advert last sent, sent again while unchanged.
+    advert_cache: AdvertCache,
     pub(super) announce: Option<JoinHandle<()>>,
     /// The VIP addition in flight, if any.
     adding: Option<Adding>,
@@ -73,6 +83,7 @@ impl Io {
             ll_src: None,
             key: VridKey::default(),
             sender: None,
+            advert_cache: AdvertCache::default(),
             announce: None,
             adding: None,
             counters: TxCounters::default(),
@@ -100,7 +111,7 @@ impl Io {
                 .source
                 .map(|src| AdvertSender::new(&cfg.interface, index, src))
                 .transpose()?;
-            if let Some(sender) = &self.sender {
+            if let Some(sender) = &mut self.sender {
                 sender.set_dscp(self.advert_dscp).context("advert_dscp")?;
             }
         }
@@ -116,19 +127,97 @@ impl Io {
     }
 
     /// `global.advert_dscp` changed (reload): applies it to the advert socket.
-    pub(super) fn set_dscp(&mut self, dscp: u8) -> std::io::Result<()> {
+    pub(super) fn set_dscp(&mut self, dscp: u8) -> Result<(), tx::TxError> {
         self.advert_dscp = dscp;
-        self.sender.as_ref().map_or(Ok(()), |s| s.set_dscp(dscp))
+        self.sender.as_mut().map_or(Ok(()), |s| s.set_dscp(dscp))
     }
 }
 
 impl Daemon {
     /// Carries out every queued command, in order (the agent emits them in
     /// the order the wire needs: the advert first).
+    /// Adverts that follow each other in the queue are sent together
+    /// ([`Daemon::send_adverts`]); any other command first sends those
+    /// before it, so the order on the wire is the agent's.
     pub(super) async fn execute(&mut self) {
+        let mut adverts = Vec::new();
         while let Some(cmd) = self.agent.poll_command() {
-            self.exec(cmd).await;
+            match cmd {
+                Command::SendAdvert {
+                    id,
+                    advert,
+                    dsts,
+                    checksum,
+                } => {
+                    // The cache holds one advert per instance: a second
+                    // one of the same instance goes in the next batch.
+                    if adverts.iter().any(|a: &PendingAdvert| a.id == id) {
+                        self.send_adverts(&mut adverts).await;
+                    }
+                    adverts.push(PendingAdvert {
+                        id,
+                        advert,
+                        dsts,
+                        checksum,
+                    });
+                }
+                cmd => {
+                    self.send_adverts(&mut adverts).await;
+                    self.exec(cmd).await;
+                }
+            }
         }
+        self.send_adverts(&mut adverts).await;
+    }
+
+    /// Sends the queued adverts (and empties the queue): the bytes of each
+    /// come from its instance's [`AdvertCache`], and those that share a
+    /// socket (every instance on one interface) go to the kernel in one
+    /// `sendmmsg`.
+    async fn send_adverts(&mut self, adverts: &mut Vec<PendingAdvert>) {
+        if adverts.is_empty() {
+            return;
+        }
+        let mut built = Vec::new();
+        for a in adverts.iter() {
+            let Some(io) = self.io.get_mut(&a.id) else {
+                debug!(id = %a.id, "advert for an instance without I/O");
+                continue;
+            };
+            let Some(src) = io.sender.as_ref().map(AdvertSender::src) else {
+                debug!(instance = %io.name, "no advert source address; advert not sent");
+                continue;
+            };
+            for dst in &a.dsts {
+                if let Err(e) = io.advert_cache.get(&a.advert, src, *dst, a.checksum) {
+                    error!(instance = %io.name, error = %e, "cannot build advert");
+                    break;
+                }
+                built.push((a.id, *dst, a.advert.priority == 0));
+            }
+        }
+        let mut batch = Vec::with_capacity(built.len());
+        let mut whose = Vec::with_capacity(built.len());
+        for (id, dst, prio0) in built {
+            let Some(io) = self.io.get(&id) else { continue };
+            let (Some(sender), Some(msg)) = (&io.sender, io.advert_cache.cached(dst)) else {
+                continue;
+            };
+            batch.push(tx::Outgoing { sender, dst, msg });
+            whose.push((io, prio0));
+        }
+        for ((io, prio0), r) in whose.into_iter().zip(tx::send_batch(&batch).await) {
+            match r {
+                Ok(()) => {
+                    io.counters.adverts.fetch_add(1, Ordering::Relaxed);
+                    if prio0 {
+                        io.counters.prio0.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => warn!(instance = %io.name, error = %e, "advert not sent"),
+            }
+        }
+        adverts.clear();
     }
 
     async fn exec(&mut self, cmd: Command) {
@@ -163,11 +252,19 @@ impl Daemon {
         };
         match cmd {
             Command::SendAdvert {
+                id,
                 advert,
                 dsts,
                 checksum,
-                ..
-            } => send_advert(io, &advert, &dsts, checksum).await,
+            } => {
+                let mut one = vec![PendingAdvert {
+                    id,
+                    advert,
+                    dsts,
+                    checksum,
+                }];
+                self.send_adverts(&mut one).await;
+            }
             Command::StateChanged {
                 from,
                 to,
@@ -241,32 +338,6 @@ impl Daemon {
                 }
             }
             Command::ApplyDataPlane => {}
-        }
-    }
-}
-
-async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checksum: V3Checksum) {
-    let Some(sender) = &io.sender else {
-        debug!(instance = %io.name, "no advert source address; advert not sent");
-        return;
-    };
-    let src = sender.src();
-    for dst in dsts {
-        let msg = match advert.emit(src, *dst, checksum) {
-            Ok(m) => m,
-            Err(e) => {
-                error!(instance = %io.name, error = %e, "cannot build advert");
-                return;
-            }
-        };
-        match sender.send(*dst, &msg).await {
-            Ok(()) => {
-                io.counters.adverts.fetch_add(1, Ordering::Relaxed);
-                if advert.priority == 0 {
-                    io.counters.prio0.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => warn!(instance = %io.name, error = %e, "advert not sent"),
         }
     }
 }

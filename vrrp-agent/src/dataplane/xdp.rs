@@ -13,7 +13,7 @@ use aya::{
     maps::{
         Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
     },
-    programs::{Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
+    programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
 };
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
@@ -70,6 +70,9 @@ pub struct XdpDataPlane {
     /// Holds the VRRP multicast MACs in each attached NIC's receive filter.
     membership: OwnedFd,
     events_taken: bool,
+    /// `LAST_SEEN`, taken out of `ebpf` at load: read on every
+    /// Master_Down check, so without a by-name map lookup each time.
+    last_seen: Array<MapData, LastSeen>,
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> DataPlaneError {
@@ -90,6 +93,43 @@ fn optional<T>(r: Result<T, MapError>) -> Result<Option<T>, MapError> {
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// How often the program load is tried before giving up on EAGAIN.
+const LOAD_ATTEMPTS: usize = 5;
+
+/// Runs `load` until it does not fail with EAGAIN, at most `attempts`
+/// times. The verifier gives up with EAGAIN when a signal arrives while it
+/// works (a SIGHUP, or any signal with a handler); on a loaded machine the
+/// verification of our program takes seconds, and one such signal would
+/// otherwise leave the daemon on the socket data plane for good. libbpf
+/// retries the same way.
+fn retry_on_eagain<E>(
+    attempts: usize,
+    errno: impl Fn(&E) -> Option<i32>,
+    mut load: impl FnMut() -> Result<(), E>,
+) -> Result<(), E> {
+    let mut tried = 1;
+    loop {
+        match load() {
+            Err(e) if errno(&e) == Some(libc::EAGAIN) && tried < attempts => {
+                warn!(
+                    attempt = tried,
+                    "the verifier was interrupted; loading the XDP program again"
+                );
+                tried += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The errno of a failed program load.
+fn load_errno(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
+        _ => None,
     }
 }
 
@@ -204,12 +244,18 @@ impl XdpDataPlane {
                 ifname: String::new(),
                 source: e,
             })?;
-        prog.load().map_err(|e| DataPlaneError::Program {
-            ifname: String::new(),
-            source: e,
+        retry_on_eagain(LOAD_ATTEMPTS, load_errno, || prog.load()).map_err(|e| {
+            DataPlaneError::Program {
+                ifname: String::new(),
+                source: e,
+            }
         })?;
         let membership =
             sys::packet_socket().map_err(|e| DataPlaneError::Io("AF_PACKET socket", e))?;
+        let last_seen = ebpf
+            .take_map(maps::LAST_SEEN)
+            .ok_or(DataPlaneError::MissingMap(maps::LAST_SEEN))
+            .and_then(|m| Array::try_from(m).map_err(map_err(maps::LAST_SEEN)))?;
         Ok(Self {
             ebpf,
             mode,
@@ -220,6 +266,7 @@ impl XdpDataPlane {
             vrid_table: BTreeMap::new(),
             membership,
             events_taken: false,
+            last_seen,
         })
     }
 
@@ -247,10 +294,9 @@ impl XdpDataPlane {
             // A new VRID starts with an empty LAST_SEEN entry (FIRST), before
             // its VRIDS entry points the program at it.
             let e = map_err(maps::LAST_SEEN);
-            let mut m: Array<_, LastSeen> =
-                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
             for (k, v) in d.vrids.iter().filter(|(_, v)| fresh.contains(&v.slot)) {
-                m.set(u32::from(v.slot), LastSeen::owned_by(key_from_tuple(*k)), 0)
+                self.last_seen
+                    .set(u32::from(v.slot), LastSeen::owned_by(key_from_tuple(*k)), 0)
                     .map_err(&e)?;
             }
         }
@@ -286,15 +332,14 @@ impl XdpDataPlane {
         {
             // Removed VRIDs leave no stale entry behind.
             let e = map_err(maps::LAST_SEEN);
-            let mut m: Array<_, LastSeen> =
-                Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
             for (_, c) in self
                 .applied
                 .vrids
                 .iter()
                 .filter(|(k, _)| !d.vrids.contains_key(k))
             {
-                m.set(u32::from(c.slot), LastSeen::default(), 0)
+                self.last_seen
+                    .set(u32::from(c.slot), LastSeen::default(), 0)
                     .map_err(&e)?;
             }
         }
@@ -679,9 +724,10 @@ impl XdpDataPlane {
         let Some(cfg) = self.applied.vrids.get(&key_tuple(&key)) else {
             return Ok(None);
         };
-        let e = map_err(maps::LAST_SEEN);
-        let m: Array<_, LastSeen> = Array::try_from(self.map(maps::LAST_SEEN)?).map_err(&e)?;
-        let raw = m.get(&u32::from(cfg.slot), 0).map_err(&e)?;
+        let raw = self
+            .last_seen
+            .get(&u32::from(cfg.slot), 0)
+            .map_err(map_err(maps::LAST_SEEN))?;
         Ok((raw.rx_total != 0).then_some(raw))
     }
 
@@ -788,6 +834,39 @@ impl RingEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An interrupted verification (EAGAIN) is tried again; any other
+    /// error, or EAGAIN on the last attempt, is returned.
+    #[test]
+    fn program_load_is_retried_on_eagain_only() {
+        let err = std::io::Error::from_raw_os_error;
+        let errno = |e: &std::io::Error| e.raw_os_error();
+        let mut calls = 0;
+        let r = retry_on_eagain(5, errno, || {
+            calls += 1;
+            if calls < 3 {
+                Err(err(libc::EAGAIN))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok());
+        assert_eq!(calls, 3);
+        let mut calls = 0;
+        let r = retry_on_eagain(5, errno, || {
+            calls += 1;
+            Err(err(libc::EINVAL))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1, "other errors are final");
+        let mut calls = 0;
+        let r = retry_on_eagain(2, errno, || {
+            calls += 1;
+            Err(err(libc::EAGAIN))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 2, "bounded");
+    }
 
     #[test]
     fn vrid_table_holds_the_lowest_interface_per_vrid_and_family() {

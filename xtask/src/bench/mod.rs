@@ -9,6 +9,11 @@
 //! ([`mass`]). It writes `bench-report/report.md`, `results.json` and
 //! `failover.svg`. `--only faults,mass` runs just the named sections.
 //!
+//! Every lab interface receives in a threaded-NAPI kthread (see
+//! `lab::receive_in_napi_thread`), so a daemon's CPU is its own work, not
+//! its peer's receive path that a veth would otherwise run in the sender's
+//! context.
+//!
 //! `bench xdp` builds and runs the `xdp_bench` example of the `tests` crate
 //! (which loads the XDP objects with aya and times them by
 //! BPF_PROG_TEST_RUN), so xtask itself does not depend on aya.

@@ -641,7 +641,11 @@ impl Results {
              instances (VRIDs 1–255, one VIP each) on one interface. After convergence and \
              start-up work, CPU = Δ run time of every thread of every process of the daemon \
              (keepalived: parent and VRRP child) from `/proc/<pid>/task/<tid>/schedstat` \
-             (ns resolution) over the window, in % of one core; RSS = sum of VmRSS.\n\n\
+             (ns resolution) over the window, in % of one core; RSS = sum of VmRSS. Every lab \
+             veth receives in a threaded-NAPI kthread (GRO on, `threaded` = 1), for both \
+             daemons: without it a veth runs the peer's receive (bridge, the other host's \
+             stack and XDP program) as softirq in the sender's context, so a master would be \
+             charged its backup's receive, which on a real link happens on another host.\n\n\
              | interval | instances | daemon | master CPU % | backup CPU % | master RSS MiB | backup RSS MiB | roles held |\n\
              |---|---|---|---|---|---|---|---|\n",
         );
