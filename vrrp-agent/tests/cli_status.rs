@@ -68,6 +68,7 @@ fn sample() -> Status {
                 rx_bytes: 300,
             }],
             advert_interarrival: Default::default(),
+            peer_mismatch: vec![],
         }],
         connections_refused: 0,
     }

@@ -357,6 +357,16 @@ impl<'t> Parser<'t> {
                 )),
             },
         );
+        let auth_pass = self.auth_pass(t, version);
+        let unicast_src = self.opt(t, "unicast_src", None, |k, v| {
+            let s = string(k, v)?;
+            let a = s
+                .trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("`{k}` `{s}` is not an IP address"))?;
+            check_unicast(&a).map_err(|e| format!("`{k}` `{a}` {e}"))?;
+            Ok(Some(a))
+        });
         let notify = self.opt(t, "notify", None, |k, v| {
             non_empty(k, v)
                 .map(|s| Some(PathBuf::from(s)))
@@ -392,6 +402,9 @@ impl<'t> Parser<'t> {
                 format!("`advert_interval`: {e}"),
             );
         }
+        if let (Some(Some(src)), Some(span)) = (unicast_src, t.span("unicast_src")) {
+            self.source_rules(src, span, vips);
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -409,10 +422,69 @@ impl<'t> Parser<'t> {
             accept_mode: accept_mode?,
             unicast_peers: unicast_peers?.into_iter().map(|(p, _)| p).collect(),
             v3_checksum: v3_checksum?,
+            auth_pass: auth_pass?,
+            unicast_src: unicast_src?,
             notify: notify?,
             garp_repeat: garp_repeat?,
             garp_interval: garp_interval?,
         })
+    }
+
+    /// `unicast_src`: of the VIPs' family, and not one of them (a VIP moves
+    /// with the master; the source must stay).
+    fn source_rules(&mut self, src: IpAddr, span: Span, vips: &[(VirtualIp, Span)]) {
+        let Some((first, _)) = vips.first() else {
+            return;
+        };
+        if Family::of(src) != first.family() {
+            let msg = format!(
+                "`unicast_src` `{src}` is {} but the virtual IPs are {}",
+                family_name(Family::of(src)),
+                family_name(first.family())
+            );
+            self.err(span, msg);
+        } else if vips.iter().any(|(v, _)| v.addr == src) {
+            self.err(
+                span,
+                format!(
+                    "`unicast_src` `{src}` is one of the virtual IPs; use an address \
+                     of this host that does not move (keepalived's `unicast_src_ip`)"
+                ),
+            );
+        }
+    }
+
+    /// `auth_pass`: VRRPv2 simple text password (see `proto::auth`); the
+    /// first 8 bytes, with a warning when longer (keepalived truncates
+    /// too). VRRPv3 has no authentication.
+    fn auth_pass(
+        &mut self,
+        t: &mut Section,
+        version: Option<Version>,
+    ) -> Option<Option<crate::proto::auth::Password>> {
+        let Some(v) = t.get("auth_pass") else {
+            return Some(None);
+        };
+        let text = self.check(v.span(), non_empty("auth_pass", v.get_ref()))?;
+        if version == Some(Version::V3) {
+            self.err(
+                v.span(),
+                "`auth_pass` needs `version = 2`: VRRPv3 has no authentication (RFC 5798 §9)",
+            );
+            return None;
+        }
+        let (pass, truncated) = crate::proto::auth::password(text);
+        if truncated {
+            self.warnings.push((
+                v.span(),
+                format!(
+                    "`auth_pass` is {} bytes; only the first 8 are sent and compared \
+                     (as keepalived does)",
+                    text.len()
+                ),
+            ));
+        }
+        Some(Some(pass))
     }
 
     /// The rules across an instance's addresses: one family, what the

@@ -48,6 +48,8 @@ pub(super) struct Io {
     pub(super) counters: TxCounters,
     /// `global.advert_dscp`, applied to every advert socket opened.
     advert_dscp: u8,
+    /// `auth_pass` (v2): written into every advert sent.
+    auth_pass: Option<crate::proto::auth::Password>,
 }
 
 impl Io {
@@ -70,6 +72,7 @@ impl Io {
             announce: None,
             counters: TxCounters::default(),
             advert_dscp,
+            auth_pass: None,
         };
         io.update(frames, &cfg, &r)?;
         info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
@@ -105,6 +108,7 @@ impl Io {
         self.mac = r.link.mac.unwrap_or_default();
         self.ll_src = r.ll_src;
         self.key = dataplane::vrid_key(index, cfg.vrid, cfg.family);
+        self.auth_pass = cfg.auth_pass;
         Ok(())
     }
 
@@ -228,7 +232,12 @@ async fn send_advert(io: &Io, advert: &Advert, dsts: &[std::net::IpAddr], checks
     let src = sender.src();
     for dst in dsts {
         let msg = match advert.emit(src, *dst, checksum) {
-            Ok(m) => m,
+            Ok(mut m) => {
+                if let Some(p) = &io.auth_pass {
+                    crate::proto::auth::set_password(&mut m, p);
+                }
+                m
+            }
             Err(e) => {
                 error!(instance = %io.name, error = %e, "cannot build advert");
                 return;

@@ -225,6 +225,7 @@ impl Daemon {
                     self.drain_events().await;
                     self.agent.handle_timeout(dataplane::now(), &Seen(&self.dataplane));
                     self.execute().await;
+                    self.dataplane.warn_mismatches();
                 }
                 nev = self.net_events.next() => match nev {
                     Some(nev) => self.on_net_event(nev).await,
@@ -473,6 +474,7 @@ fn dataplane_config(agent: &Agent) -> DataPlaneConfig {
                     local_priority: c.priority,
                     deliver_all: i.deliver_all(),
                     unicast_peers: c.unicast_peers.clone(),
+                    v2_auth_pass: c.auth_pass,
                 }
             })
             .collect(),
