@@ -26,11 +26,11 @@ use tests::{
     xdp,
 };
 use vrrp_common::{
-    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6,
-    INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, Stat, V2_AUTH_PASS, VIP_F_COLLISION,
-    VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig, VridEntry, VridKey,
-    VridStats, event_reason, interarrival_bucket, maps, v2_auth_words, vip_index_v4, vip_index_v6,
-    vrid_table_index,
+    AdvertEvent, ChecksumForm, DROP_REASONS, DropPeer, DropReason, FAMILY_V4, FAMILY_V6,
+    INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, SeenAdvert, Stat, V2_AUTH_PASS,
+    VIP_F_COLLISION, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig,
+    VridEntry, VridKey, VridStats, drop_peer_index, event_reason, interarrival_bucket, maps,
+    v2_auth_words, vip_index_v4, vip_index_v6, vrid_table_index,
 };
 
 const XDP_DROP: u32 = 1;
@@ -218,11 +218,20 @@ impl Harness {
         for s in per_cpu.iter() {
             sum.valid += s.valid;
             sum.foreign += s.foreign;
+            sum.first_not_link_local += s.first_not_link_local;
             for i in 0..DROP_REASONS {
                 sum.drops[i] += s.drops[i];
             }
         }
         Some(sum)
+    }
+
+    /// The `DROP_PEERS` entry of a configured VRID for `reason`.
+    fn drop_peer(&self, key: VridKey, reason: DropReason) -> DropPeer {
+        let slot = self.slots[&key];
+        let m: Array<_, DropPeer> =
+            Array::try_from(self.ebpf.map(maps::DROP_PEERS).unwrap()).unwrap();
+        m.get(&drop_peer_index(slot, reason), 0).unwrap()
     }
 
     /// The `LAST_SEEN` entry of a configured VRID, `None` while empty.
@@ -857,6 +866,17 @@ fn v2_simple_password() {
     );
     let after = h.vrid_stats(h.key(7, FAMILY_V4)).unwrap().drops[DropReason::Auth as usize];
     assert_eq!(after, before + 1);
+    // The sender is remembered for the agent to name (DROP_PEERS).
+    let named = h.drop_peer(h.key(7, FAMILY_V4), DropReason::Auth);
+    assert_eq!(named.key, h.key(7, FAMILY_V4));
+    assert_eq!(named.count, 2);
+    let env = Envelope::v4(7);
+    let mut src = [0u8; 16];
+    if let IpAddr::V4(a) = env.src {
+        src[..4].copy_from_slice(&a.octets());
+    }
+    assert_eq!(named.src, SeenAdvert::src_words(&src));
+    assert!(named.ts_ns > 0);
     let mut none = Advert::v2(7, 100, &vips);
     none.auth_data = pass;
     h.expect_drop(&Envelope::v4(7).frame(&none), DropReason::AuthType, key);

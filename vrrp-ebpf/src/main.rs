@@ -327,9 +327,11 @@ fn drop_advert(reason: DropReason, key: *const VridKey) -> u32 {
 /// [`drop_advert`] for a check against the configuration: also remembers
 /// the sender in `DROP_PEERS`, so the agent can name the peer whose adverts
 /// it ignores (and why). Only on these drop paths: a steady valid advert
-/// never comes here.
+/// never comes here. `src` as two u64 built at the call site: a pointer
+/// into `Rx` would pin it to the stack, where LLVM merges its fields into
+/// misaligned 8-byte stores the verifier rejects.
 #[inline(never)]
-fn drop_configured(reason: DropReason, key: &VridKey, slot: u16, src: &[u32; 4]) -> u32 {
+fn drop_configured(reason: DropReason, key: &VridKey, slot: u16, src: &[u64; 2]) -> u32 {
     if let Some(p) = DROP_PEERS.get_ptr_mut(drop_peer_index(slot, reason)) {
         // SAFETY: helper without arguments.
         let now = unsafe { bpf_ktime_get_ns() };
@@ -340,7 +342,7 @@ fn drop_configured(reason: DropReason, key: &VridKey, slot: u16, src: &[u32; 4])
                 (*p).key = *key;
                 (*p).count = 0;
             }
-            (*p).src = words_to_u64s(*src);
+            (*p).src = *src;
             (*p).ts_ns = now;
             (*p).count += 1;
         }
@@ -813,17 +815,17 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     }
     // Item 2 against the configuration.
     if version != cfg.version {
-        return drop_configured(DropReason::Version, &key, cfg.slot, &rx.src);
+        return drop_configured(DropReason::Version, &key, cfg.slot, &words_to_u64s(rx.src));
     }
     if version == 2 {
         // Item 7 (v2): the Adver Int must equal ours (RFC 3768 §7.1).
         if interval != cfg.v2_adver_int {
-            return drop_configured(DropReason::Interval, &key, cfg.slot, &rx.src);
+            return drop_configured(DropReason::Interval, &key, cfg.slot, &words_to_u64s(rx.src));
         }
         // RFC 2338 §7.1: the configured Auth Type, and for a simple
         // password its 8 bytes (after the IPv4 addresses): two loads.
         if b4 != cfg.v2_auth_type {
-            return drop_configured(DropReason::AuthType, &key, cfg.slot, &rx.src);
+            return drop_configured(DropReason::AuthType, &key, cfg.slot, &words_to_u64s(rx.src));
         }
         if b4 == V2_AUTH_PASS {
             let Some(a) = Hdr::<VRRP_V2_AUTH_LEN>::at(ctx, rx.off + VRRP_HLEN + count as usize * 4)
@@ -831,7 +833,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
                 return drop_advert(DropReason::Length, &key);
             };
             if a.ne32::<0>() != cfg.v2_auth_data[0] || a.ne32::<4>() != cfg.v2_auth_data[1] {
-                return drop_configured(DropReason::Auth, &key, cfg.slot, &rx.src);
+                return drop_configured(DropReason::Auth, &key, cfg.slot, &words_to_u64s(rx.src));
             }
         }
     }
@@ -850,7 +852,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
                 .write(words_to_u64s(rx.src))
         };
         if PEERS.get_ptr(peer).is_none() {
-            return drop_configured(DropReason::Peer, &key, cfg.slot, &rx.src);
+            return drop_configured(DropReason::Peer, &key, cfg.slot, &words_to_u64s(rx.src));
         }
     }
 
