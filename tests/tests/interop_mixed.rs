@@ -9,8 +9,10 @@
 //!   but the agent's status says why: `rx_dropped.auth` and a
 //!   `peer_mismatch` entry naming keepalived's address, and its log warns.
 //! - keepalived with a global-only IPv6 `virtual_ipaddress` (it warns and
-//!   runs): we accept its adverts (counted in `rx_first_not_link_local`),
-//!   one master, both roles.
+//!   runs): we accept its adverts (counted in `rx_first_not_link_local`)
+//!   even with our RFC 9568 list; for keepalived to accept ours, our list
+//!   must equal its own (it compares the count and every address), which
+//!   `check` allows with a warning. One master, both roles.
 //!
 //! Run as root by `cargo xtask test`.
 #![expect(
@@ -148,7 +150,15 @@ fn v2_password_mismatch_is_named() {
     assert!(warned.is_some(), "no warning: {}", agent.log_tail(40));
 }
 
-fn agent_v6(priority: u8) -> String {
+/// `global_only`: our VIP list matches keepalived's (needed for keepalived
+/// to accept our adverts: it compares the count and every address); else
+/// the RFC 9568 form with a link-local first VIP.
+fn agent_v6(priority: u8, global_only: bool) -> String {
+    let vips = if global_only {
+        r#"["2001:db8::10/64"]"#
+    } else {
+        r#"["fe80::52/64", "2001:db8::10/64"]"#
+    };
     format!(
         r#"[global]
 router_id = "agent"
@@ -161,7 +171,7 @@ vrid = 52
 priority = {priority}
 version = 3
 advert_interval = "100ms"
-virtual_ips = ["fe80::52/64", "2001:db8::10/64"]
+virtual_ips = {vips}
 "#
     )
 }
@@ -182,7 +192,7 @@ fn v3_ipv6_global_only_keepalived_master() {
     let lab = Lab::new("k6gm", 2);
     let hosts = [lab.router(0), lab.router(1)];
     let mut ka = start_ka(&lab, &keepalived_v6_global_only(150));
-    let agent = lab.agent(1, &agent_v6(100));
+    let agent = lab.agent(1, &agent_v6(100, false));
     agent.wait_state("VI_6", "BACKUP", SETTLE_V3).unwrap();
     wait_holder(&hosts, "2001:db8::10", 0);
     let counted = wait_until(SETTLE_V3, || {
@@ -215,7 +225,7 @@ fn v3_ipv6_global_only_keepalived_backup() {
     let lab = Lab::new("k6gb", 2);
     let hosts = [lab.router(0), lab.router(1)];
     let _ka = start_ka(&lab, &keepalived_v6_global_only(100));
-    let agent = lab.agent(1, &agent_v6(150));
+    let agent = lab.agent(1, &agent_v6(150, true));
     agent.wait_state("VI_6", "MASTER", SETTLE_V3).unwrap();
     wait_holder(&hosts, "2001:db8::10", 1);
     std::thread::sleep(Duration::from_millis(1000));
@@ -224,4 +234,174 @@ fn v3_ipv6_global_only_keepalived_backup() {
         Some(1),
         "keepalived took the VIP: it rejects our adverts"
     );
+}
+
+/// Unicast with an explicit advert source on our side (`unicast_src`, a
+/// second address of router 1) and keepalived's `unicast_peer` naming
+/// exactly that address, with `check_unicast_src`: keepalived accepts only
+/// adverts from its listed peer, so a wrong source would split the pair.
+fn agent_unicast(priority: u8) -> String {
+    format!(
+        r#"[global]
+router_id = "agent"
+control_socket = "{{SOCKET}}"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 53
+priority = {priority}
+version = 2
+advert_interval = "1s"
+virtual_ips = ["192.0.2.10/24"]
+unicast_peers = ["192.0.2.1"]
+unicast_src = "192.0.2.12"
+"#
+    )
+}
+
+fn keepalived_unicast(priority: u8) -> String {
+    format!(
+        "global_defs {{\n    router_id ka\n    vrrp_version 2\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 53\n    \
+         priority {priority}\n    advert_int 1\n    \
+         unicast_src_ip 192.0.2.1\n    check_unicast_src\n    \
+         unicast_peer {{\n        192.0.2.12\n    }}\n    \
+         virtual_ipaddress {{\n        192.0.2.10/24\n    }}\n}}\n"
+    )
+}
+
+fn unicast_lab(tag: &str) -> Lab {
+    let lab = Lab::new(tag, 2);
+    lab.router(1)
+        .addr_add("eth0", "192.0.2.12/24")
+        .expect("addr");
+    lab
+}
+
+#[test]
+fn unicast_src_keepalived_master() {
+    let lab = unicast_lab("kum");
+    let hosts = [lab.router(0), lab.router(1)];
+    let mut ka = start_ka(&lab, &keepalived_unicast(150));
+    let agent = lab.agent(1, &agent_unicast(100));
+    agent.wait_state("VI_1", "BACKUP", SETTLE_V2).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 0);
+    ka.stop(Duration::from_secs(5));
+    agent.wait_state("VI_1", "MASTER", SETTLE_V2).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 1);
+    let _ka = start_ka(&lab, &keepalived_unicast(150));
+    agent.wait_state("VI_1", "BACKUP", SETTLE_V2).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 0);
+}
+
+#[test]
+fn unicast_src_keepalived_backup() {
+    let lab = unicast_lab("kub");
+    let hosts = [lab.router(0), lab.router(1)];
+    let _ka = start_ka(&lab, &keepalived_unicast(100));
+    let agent = lab.agent(1, &agent_unicast(150));
+    agent.wait_state("VI_1", "MASTER", SETTLE_V2).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 1);
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(
+        sole_holder(&hosts, "192.0.2.10"),
+        Some(1),
+        "keepalived took the VIP: it rejects our unicast adverts (source?)"
+    );
+}
+
+/// `unicast_src` not (yet) on the interface: FAULT with the reason, then
+/// running once the address appears.
+#[test]
+fn unicast_src_waits_in_fault_until_present() {
+    let lab = Lab::new("kuf", 1);
+    let agent = lab.agent(0, &agent_unicast(150).replace("192.0.2.12", "192.0.2.13"));
+    agent.wait_state("VI_1", "FAULT", SETTLE_V3).unwrap();
+    let st = agent.status().expect("status");
+    let reason = st["instances"][0]["fault_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("unicast_src"), "fault_reason: {reason:?}");
+    lab.router(0)
+        .addr_add("eth0", "192.0.2.13/24")
+        .expect("addr");
+    agent.wait_state("VI_1", "MASTER", SETTLE_V2).unwrap();
+}
+
+/// Watches `hosts` for `d`: never both holding `addr`.
+fn never_both(hosts: &[&tests::netns::Netns; 2], addr: &str, d: Duration) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < d {
+        assert!(
+            !(has_address(hosts[0], "eth0", addr) && has_address(hosts[1], "eth0", addr)),
+            "both hold {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn agent_mc_or_uc(priority: u8, peer: Option<&str>) -> String {
+    let peers = peer.map_or(String::new(), |p| format!("unicast_peers = [\"{p}\"]\n"));
+    format!(
+        r#"[global]
+router_id = "agent"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 54
+priority = {priority}
+version = 3
+advert_interval = "100ms"
+virtual_ips = ["192.0.2.10/24"]
+{peers}"#
+    )
+}
+
+/// Moving a vrrp-agent pair from multicast to unicast one node at a time
+/// (README "Moving a pair from multicast to unicast"): with `unicast_peers`
+/// a node still accepts its listed peer's multicast adverts, and a
+/// multicast node accepts unicast adverts addressed to it, so at no step do
+/// both hold the VIP; afterwards failover still works over unicast.
+#[test]
+fn multicast_to_unicast_one_node_at_a_time() {
+    let lab = Lab::new("m2u", 2);
+    let hosts = [lab.router(0), lab.router(1)];
+    let mut a = lab.agent(0, &agent_mc_or_uc(150, None));
+    let b = lab.agent(1, &agent_mc_or_uc(100, None));
+    a.wait_state("VI_1", "MASTER", SETTLE_V3).unwrap();
+    b.wait_state("VI_1", "BACKUP", SETTLE_V3).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 0);
+    // The backup first, then the master: reload each with unicast_peers.
+    for (agent, peer) in [(&b, "192.0.2.1"), (&a, "192.0.2.2")] {
+        let prio = if std::ptr::eq(agent, &a) { 150 } else { 100 };
+        std::fs::write(
+            &agent.config,
+            with_socket(agent, &agent_mc_or_uc(prio, Some(peer))),
+        )
+        .expect("write config");
+        agent.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+        never_both(&hosts, "192.0.2.10", Duration::from_secs(3));
+        assert_eq!(sole_holder(&hosts, "192.0.2.10"), Some(0));
+    }
+    assert_eq!(
+        b.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        b.log_tail(30)
+    );
+    // Unicast failover both ways.
+    a.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(a.wait_exit(Duration::from_secs(5)));
+    b.wait_state("VI_1", "MASTER", SETTLE_V3).unwrap();
+    wait_holder(&hosts, "192.0.2.10", 1);
+}
+
+/// The config as the lab wrote it, with the control socket it chose.
+fn with_socket(agent: &Agent, text: &str) -> String {
+    let old = std::fs::read_to_string(&agent.config).expect("config");
+    let sock = old
+        .lines()
+        .find(|l| l.starts_with("control_socket"))
+        .expect("control_socket line");
+    text.replacen("[global]", &format!("[global]\n{sock}"), 1)
 }

@@ -509,17 +509,21 @@ impl<'t> Parser<'t> {
             self.err(span.clone(), msg);
         }
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
-        // router's link-local VIP, and receivers applying erratum 8300 (we
-        // do, in the kernel) drop adverts without one. keepalived only warns
-        // and then cannot talk to compliant peers; we refuse the config.
+        // router's link-local VIP; receivers applying erratum 8300 drop
+        // adverts without one. But keepalived runs such configs (warning
+        // only) and drops adverts whose address list differs from its own
+        // (count and each address), so matching a keepalived peer that
+        // lists only global VIPs needs the same list here: a warning.
         if let IpAddr::V6(a) = first.addr
             && (a.segments()[0] & 0xffc0) != 0xfe80
         {
             let msg = format!(
-                "the first IPv6 virtual IP `{a}` must be link-local (RFC 9568 §5.2.9), \
-                 e.g. virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"]"
+                "the first IPv6 virtual IP `{a}` is not link-local (RFC 9568 §5.2.9): \
+                 compliant receivers drop such adverts; keep it only to match a keepalived \
+                 peer listing the same addresses, else write \
+                 virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"] (and the same there)"
             );
-            self.err(first_span.clone(), msg);
+            self.warnings.push((first_span.clone(), msg));
         }
         for (vip, span) in rest.iter().filter(|(v, _)| v.family() != fam) {
             let msg = format!(

@@ -186,9 +186,6 @@ pub enum EmitError {
     /// VRID 0 does not exist (RFC 9568 §5.2.3).
     #[error("VRID must be 1..=255")]
     Vrid,
-    /// The first IPv6 address must be link-local (RFC 9568 §5.2.9).
-    #[error("the first IPv6 address of a VRRPv3 advert must be link-local")]
-    LinkLocal,
 }
 
 /// Byte offsets of the fixed header fields.
@@ -585,11 +582,10 @@ impl Advert {
         if self.vrid == 0 {
             return Err(EmitError::Vrid);
         }
-        if let Some(IpAddr::V6(first)) = self.addrs.first()
-            && !is_link_local_v6(first)
-        {
-            return Err(EmitError::LinkLocal);
-        }
+        // A global first IPv6 address (not RFC 9568 §5.2.9) is sent as
+        // configured: `check` warns; it is how a pair with a keepalived
+        // peer listing only global VIPs agrees (keepalived compares the
+        // address count and every address).
         let trailer = match self.version {
             Version::V2 => V2_AUTH_DATA_LEN,
             Version::V3 => 0,
