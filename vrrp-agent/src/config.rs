@@ -11,6 +11,10 @@
 //! agent uses: the validated types, loading, and the duration syntax.
 //!
 //! Keys beyond the SPEC (compatible extensions):
+//! - `check.init_fail` (default false, keepalived's `init_fail`): the check
+//!   starts down and needs `rise` successes to go up.
+//! - `track` entries take `reverse = true` (keepalived's `weight N reverse`).
+//! - `sync_group.notify_stop`, besides `notify` and `notify_master/backup/fault`.
 //! - `global.notify_timeout` (default `"30s"`): a notify script still running
 //!   after this long is killed (see [`crate::notify`]).
 //! - `global.advert_dscp` (default 48, CS6 as keepalived): the DSCP of
@@ -23,6 +27,7 @@
 //!   survives switches that rate-limit broadcast ARP.
 
 use std::{
+    ffi::OsString,
     fmt,
     net::{IpAddr, SocketAddr},
     ops::Range,
@@ -31,6 +36,7 @@ use std::{
     time::Duration,
 };
 
+pub use crate::checks::{CheckSpec, TrackSpec, TrackTarget};
 use crate::proto::{
     packet::{
         Family, HEADER_LEN, V2_AUTH_DATA_LEN, V3Checksum, VRRP_GROUP_V4, VRRP_GROUP_V6, Version,
@@ -108,6 +114,125 @@ pub struct Config {
     pub global: Global,
     /// `[[instance]]`, in file order.
     pub instances: Vec<Instance>,
+    /// `[[check]]`, in file order.
+    pub checks: Vec<CheckSpec>,
+    /// `[[sync_group]]`, in file order.
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+/// A command line as keepalived users write it (`"/etc/x.sh 192.0.2.2
+/// 6379"`), split with keepalived's quoting ([`crate::cmdline::parse`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// The line as written.
+    pub line: String,
+    /// The words: program and arguments (never empty).
+    pub argv: Vec<OsString>,
+}
+
+impl Script {
+    /// Splits `line`; `None` for an empty line.
+    pub fn parse(line: &str) -> Result<Script, crate::cmdline::CmdlineError> {
+        Ok(Script {
+            line: line.to_owned(),
+            argv: crate::cmdline::parse(line)?,
+        })
+    }
+
+    /// The program, `argv[0]`.
+    pub fn program(&self) -> &Path {
+        Path::new(self.argv.first().map_or("".as_ref(), |p| p.as_os_str()))
+    }
+}
+
+impl fmt::Display for Script {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+/// The notify commands of an instance or a sync group (keepalived's
+/// `notify`, `notify_master`, `notify_backup`, `notify_fault`,
+/// `notify_stop`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notify {
+    /// `notify`: called with `INSTANCE name STATE priority` (a group's with
+    /// `GROUP name STATE 0`) appended, on every state change.
+    pub any: Option<Script>,
+    /// `notify_master`: run as written on becoming MASTER.
+    pub master: Option<Script>,
+    /// `notify_backup`: on becoming BACKUP.
+    pub backup: Option<Script>,
+    /// `notify_fault`: on entering FAULT.
+    pub fault: Option<Script>,
+    /// `notify_stop`: when the instance stops.
+    pub stop: Option<Script>,
+}
+
+impl Notify {
+    /// The command lines to run when entering `state` (`"MASTER"`,
+    /// `"BACKUP"`, `"FAULT"`, `"STOP"`): the state's own script as written,
+    /// then the generic one with `kind name STATE priority` appended
+    /// (keepalived runs them in this order).
+    pub fn commands(
+        &self,
+        kind: &str,
+        name: &str,
+        state: &str,
+        priority: u8,
+    ) -> Vec<Vec<OsString>> {
+        let own = match state {
+            "MASTER" => &self.master,
+            "BACKUP" => &self.backup,
+            "FAULT" => &self.fault,
+            "STOP" => &self.stop,
+            _ => &None,
+        };
+        let mut out = Vec::new();
+        if let Some(s) = own {
+            out.push(s.argv.clone());
+        }
+        if let Some(s) = &self.any {
+            let mut argv = s.argv.clone();
+            argv.extend([kind, name, state].map(OsString::from));
+            argv.push(priority.to_string().into());
+            out.push(argv);
+        }
+        out
+    }
+
+    /// Every configured script.
+    pub fn scripts(&self) -> impl Iterator<Item = &Script> {
+        [
+            &self.any,
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// One `[[sync_group]]`: instances that change state together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncGroup {
+    /// Its name (in the group notify and the log).
+    pub name: String,
+    /// Member instance names, each an `[[instance]]` in no other group.
+    pub instances: Vec<String>,
+    /// Group notify commands (`notify` gets `GROUP name STATE 0`).
+    pub notify: Notify,
+}
+
+impl Config {
+    /// The sync group `instance` is a member of.
+    pub fn sync_group_of(&self, instance: &str) -> Option<&SyncGroup> {
+        self.sync_groups
+            .iter()
+            .find(|g| g.instances.iter().any(|i| i == instance))
+    }
 }
 
 /// `[global]` settings.
@@ -163,8 +288,10 @@ pub struct Instance {
     /// the interface's primary IPv4 / link-local IPv6 address. Must be on
     /// the interface (the instance waits in FAULT until it is).
     pub unicast_src: Option<IpAddr>,
-    /// Script run on state changes.
-    pub notify: Option<PathBuf>,
+    /// Commands run on state changes.
+    pub notify: Notify,
+    /// Tracked checks and interfaces (`track = [...]`).
+    pub track: Vec<TrackSpec>,
     /// Gratuitous ARPs / NAs per VIP on becoming MASTER (extension).
     pub garp_repeat: u32,
     /// Spacing between them (extension).
@@ -281,7 +408,7 @@ impl Config {
         };
         let bytes = std::fs::read(path).map_err(read_error)?;
         match std::str::from_utf8(&bytes) {
-            Ok(text) => Config::parse_with_warnings(text, &file),
+            Ok(text) => Config::parse_preflight(text, &file),
             Err(e) => Err(ConfigError::Invalid {
                 problems: vec![not_utf8(&bytes, e.valid_up_to())],
                 file,
@@ -299,7 +426,23 @@ impl Config {
         text: &str,
         file: &str,
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut p = validate::Parser::new(text);
+        Config::parse_inner(text, file, false)
+    }
+
+    /// Like [`Config::parse_with_warnings`], also looking at the system:
+    /// every script and `exec` command exists and may be executed (an
+    /// error at its key), and a script writable by another user is a
+    /// warning. [`Config::load`] does this.
+    pub fn parse_preflight(text: &str, file: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse_inner(text, file, true)
+    }
+
+    fn parse_inner(
+        text: &str,
+        file: &str,
+        preflight: bool,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut p = validate::Parser::new(text, preflight);
         let cfg = p.document();
         if p.problems.is_empty()
             && let Some(cfg) = cfg

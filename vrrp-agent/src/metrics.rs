@@ -101,6 +101,7 @@ pub fn render(status: &Status) -> String {
     drops(&mut out, insts);
     vip_traffic(&mut out, insts);
     interarrival(&mut out, insts);
+    checks(&mut out, status);
     family(
         &mut out,
         "vrrp_xdp_info",
@@ -124,6 +125,24 @@ pub fn render(status: &Status) -> String {
         status.connections_refused
     );
     out
+}
+
+/// `vrrp_check_up{check}`: 1 up, 0 down or no result yet; and each
+/// check's consecutive equal results.
+fn checks(out: &mut String, status: &Status) {
+    if status.checks.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "vrrp_check_up",
+        "gauge",
+        "1 when the health check is up, 0 when down or without a result yet.",
+    );
+    for c in &status.checks {
+        let up = u8::from(c.state == "up");
+        let _ = writeln!(out, "vrrp_check_up{{check=\"{}\"}} {up}", escape(&c.name));
+    }
 }
 
 fn drops(out: &mut String, insts: &[InstanceStatus]) {
@@ -370,6 +389,18 @@ mod tests {
         Status {
             router_id: "lb1".into(),
             instances: vec![i],
+            checks: vec![
+                crate::control::CheckStatus {
+                    name: "redis_ping".into(),
+                    state: "up".into(),
+                    ..Default::default()
+                },
+                crate::control::CheckStatus {
+                    name: "redis_alive".into(),
+                    state: "init".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }
     }
@@ -397,6 +428,9 @@ mod tests {
             format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"+Inf\"}} 4"),
             format!("vrrp_advert_interarrival_seconds_count{{{l}}} 4"),
             format!("vrrp_advert_interarrival_seconds_sum{{{l}}} 5.3"),
+            "vrrp_check_up{check=\"redis_ping\"} 1".to_owned(),
+            "vrrp_check_up{check=\"redis_alive\"} 0".to_owned(),
+            "# TYPE vrrp_check_up gauge".to_owned(),
             "# TYPE vrrp_advert_interarrival_seconds histogram".to_owned(),
             "# TYPE vrrp_transitions_total counter".to_owned(),
         ] {

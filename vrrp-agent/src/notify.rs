@@ -1,5 +1,7 @@
-//! Notify scripts: `notify INSTANCE <name> <STATE> <priority>`, keepalived's
-//! generic `notify` argument convention, so existing scripts keep working.
+//! Notify commands: an argv built by the agent ([`crate::config::Notify::commands`]):
+//! `notify_master` and friends as written, the generic `notify` with
+//! `INSTANCE <name> <STATE> <priority>` appended (keepalived's convention,
+//! so existing scripts keep working), a group's with `GROUP <name> <STATE> 0`.
 //!
 //! [`Notifier::notify`] never blocks: it queues the call on the instance's own
 //! task, which runs the scripts one after another in the order of the state
@@ -10,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    ffi::OsString,
     process::{ExitStatus, Stdio},
     sync::Mutex,
     time::Duration,
@@ -21,14 +23,18 @@ use tokio::{sync::mpsc, task::JoinHandle};
 /// One queued script run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
-    /// Script path.
-    pub script: PathBuf,
-    /// Instance name.
+    /// Program and arguments (never empty).
+    pub argv: Vec<OsString>,
+    /// The queue: the instance (or `group <name>`) it runs for.
     pub instance: String,
-    /// New state (`MASTER`, `BACKUP`, `FAULT`, `STOP`, ...).
+    /// New state (`MASTER`, `BACKUP`, `FAULT`, `STOP`, ...), for the log.
     pub state: String,
-    /// Priority passed as the fourth argument.
-    pub priority: u8,
+}
+
+impl Job {
+    fn script(&self) -> std::path::Display<'_> {
+        std::path::Path::new(self.argv.first().map_or("".as_ref(), |a| a.as_os_str())).display()
+    }
 }
 
 /// How a script run ended.
@@ -62,14 +68,16 @@ impl Notifier {
         }
     }
 
-    /// Queues `script INSTANCE <instance> <state> <priority>`; returns at once.
-    /// Must be called inside a tokio runtime.
-    pub fn notify(&self, script: &Path, instance: &str, state: &str, priority: u8) {
+    /// Queues `argv` on the queue of `instance` (runs after what is queued
+    /// there); returns at once. Must be called inside a tokio runtime.
+    pub fn notify(&self, instance: &str, state: &str, argv: Vec<OsString>) {
+        if argv.is_empty() {
+            return;
+        }
         let job = Job {
-            script: script.to_owned(),
+            argv,
             instance: instance.to_owned(),
             state: state.to_owned(),
-            priority,
         };
         let Ok(mut queues) = self.queues.lock() else {
             tracing::error!(instance, "notify queue lock poisoned; script not run");
@@ -113,15 +121,15 @@ async fn run_queue(mut rx: mpsc::UnboundedReceiver<Job>, timeout: Duration) {
                 tracing::debug!(instance = %job.instance, state = %job.state, "notify script done");
             }
             Outcome::Exited(st) => tracing::warn!(
-                instance = %job.instance, state = %job.state, script = %job.script.display(),
+                instance = %job.instance, state = %job.state, script = %job.script(),
                 status = %st, "notify script failed"
             ),
             Outcome::TimedOut => tracing::warn!(
-                instance = %job.instance, state = %job.state, script = %job.script.display(),
+                instance = %job.instance, state = %job.state, script = %job.script(),
                 timeout_ms = timeout.as_millis() as u64, "notify script timed out; killed"
             ),
             Outcome::SpawnFailed(e) => tracing::warn!(
-                instance = %job.instance, state = %job.state, script = %job.script.display(),
+                instance = %job.instance, state = %job.state, script = %job.script(),
                 error = %e, "cannot run notify script"
             ),
         }
@@ -130,11 +138,13 @@ async fn run_queue(mut rx: mpsc::UnboundedReceiver<Job>, timeout: Duration) {
 
 /// Runs one script to completion or until `timeout`, then kills its process group.
 pub async fn run_script(job: &Job, timeout: Duration) -> Outcome {
-    let mut cmd = tokio::process::Command::new(&job.script);
-    cmd.arg("INSTANCE")
-        .arg(&job.instance)
-        .arg(&job.state)
-        .arg(job.priority.to_string())
+    let Some((program, args)) = job.argv.split_first() else {
+        return Outcome::SpawnFailed(std::io::ErrorKind::InvalidInput.into());
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", crate::cmdline::SAFE_PATH)
         .stdin(Stdio::null())
         // Its own process group, so a timeout kills what the script started too.
         .process_group(0)
@@ -161,9 +171,23 @@ pub async fn run_script(job: &Job, timeout: Duration) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use std::{
+        os::unix::fs::PermissionsExt,
+        path::{Path, PathBuf},
+    };
 
     use super::*;
+
+    fn argv(script: &Path, instance: &str, state: &str, priority: u8) -> Vec<OsString> {
+        let mut v = vec![script.as_os_str().to_owned()];
+        v.extend([
+            "INSTANCE".into(),
+            instance.into(),
+            state.into(),
+            priority.to_string().into(),
+        ]);
+        v
+    }
 
     struct TempDir(PathBuf);
     impl TempDir {
@@ -209,9 +233,9 @@ mod tests {
             ),
         );
         let n = Notifier::new(Duration::from_secs(60));
-        n.notify(&s, "VI_1", "MASTER", 100);
-        n.notify(&s, "VI_1", "BACKUP", 100);
-        n.notify(&s, "VI_1", "FAULT", 100);
+        n.notify("VI_1", "MASTER", argv(&s, "VI_1", "MASTER", 100));
+        n.notify("VI_1", "BACKUP", argv(&s, "VI_1", "BACKUP", 100));
+        n.notify("VI_1", "FAULT", argv(&s, "VI_1", "FAULT", 100));
         // Still blocked: nothing logged although all three calls returned.
         assert!(log(&d.0).is_empty());
         std::fs::write(d.0.join("go"), "").unwrap();
@@ -239,8 +263,8 @@ mod tests {
             ),
         );
         let n = Notifier::new(Duration::from_secs(2));
-        n.notify(&s, "VI_1", "MASTER", 100);
-        n.notify(&s, "VI_1", "BACKUP", 90);
+        n.notify("VI_1", "MASTER", argv(&s, "VI_1", "MASTER", 100));
+        n.notify("VI_1", "BACKUP", argv(&s, "VI_1", "BACKUP", 90));
         n.shutdown().await;
         // The hanging run never finished; the next one ran after it.
         assert_eq!(log(&d.0), ["start MASTER", "start BACKUP", "end BACKUP"]);
@@ -265,10 +289,9 @@ mod tests {
     #[tokio::test]
     async fn missing_script_is_reported() {
         let job = Job {
-            script: "/nonexistent/notify.sh".into(),
+            argv: argv(Path::new("/nonexistent/notify.sh"), "VI_1", "MASTER", 1),
             instance: "VI_1".into(),
             state: "MASTER".into(),
-            priority: 1,
         };
         assert!(matches!(
             run_script(&job, Duration::from_secs(1)).await,
@@ -276,7 +299,10 @@ mod tests {
         ));
         let d = TempDir::new("fail");
         let s = script(&d.0, "exit 3");
-        let job = Job { script: s, ..job };
+        let job = Job {
+            argv: vec![s.into()],
+            ..job
+        };
         match run_script(&job, Duration::from_secs(10)).await {
             Outcome::Exited(st) => assert_eq!(st.code(), Some(3)),
             other => panic!("{other:?}"),

@@ -163,3 +163,95 @@ fn status_without_daemon_exits_1_with_one_line() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("no vrrp-agent is running"), "{text}");
 }
+
+/// A script in `dir` with `mode`.
+fn script(dir: &std::path::Path, name: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+#[test]
+fn check_reports_missing_and_non_executable_commands_at_their_keys() {
+    let d = TempDir::new("scripts");
+    let not_exec = script(&d.0, "plain.sh", 0o644);
+    let f = d.0.join("scripts.toml");
+    let text = format!(
+        "{GOOD}notify_master = \"{}/missing.sh 192.0.2.2\"\nnotify = \"{} x\"\n\
+         [[check]]\nname = \"ping\"\nkind = \"exec\"\ncommand = [\"no-such-cmd-vrrp\", \"ping\"]\n",
+        d.0.display(),
+        not_exec.display()
+    );
+    std::fs::write(&f, text).unwrap();
+    let out = check(&f);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stderr).unwrap();
+    let prefix = format!("{}:", f.display());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{prefix}10:17: `notify_master`: command not found"
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{prefix}11:10: `notify`: "))
+            && lines[1].contains("is not executable"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{prefix}15:11: `command`: command not found: \"no-such-cmd-vrrp\""
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_warns_about_a_script_others_may_write() {
+    let d = TempDir::new("unsafe");
+    let s = script(&d.0, "notify.sh", 0o777);
+    let f = d.0.join("unsafe.toml");
+    std::fs::write(&f, format!("{GOOD}notify_fault = \"{} a\"\n", s.display())).unwrap();
+    let out = check(&f);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning does not fail: {out:?}"
+    );
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        text.contains(&format!(
+            "{}:10:16: warning: `notify_fault`: unsafe permissions",
+            f.display()
+        )) && text.contains("is writable by others"),
+        "{text}"
+    );
+}
+
+/// The shipped Redis configs pass `check` once their `/etc/vrrp-agent/`
+/// scripts are where the config says (here: the examples directory).
+#[test]
+fn redis_examples_pass_check() {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/redis");
+    let d = TempDir::new("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        n += 1;
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/etc/vrrp-agent/", &format!("{}/", examples.display()));
+        let f = d.0.join(path.file_name().unwrap());
+        std::fs::write(&f, text).unwrap();
+        let out = check(&f);
+        assert_eq!(out.status.code(), Some(0), "{}: {out:?}", path.display());
+    }
+    assert_eq!(n, 4);
+}

@@ -61,6 +61,7 @@ fn sample() -> Status {
             transitions: 1,
             last_transition_unix_ms: 1_764_000_000_000,
             counters,
+            track: Vec::new(),
             fault_reason: None,
             vip_counters: vec![VipCounters {
                 vip: "192.0.2.10".parse().unwrap(),
@@ -70,6 +71,7 @@ fn sample() -> Status {
             advert_interarrival: Default::default(),
             peer_mismatch: vec![],
         }],
+        checks: Vec::new(),
         connections_refused: 0,
     }
 }

@@ -92,7 +92,7 @@ notify = "/etc/vrrp-agent/notify.sh"
         vec!["192.0.2.10/24".parse::<VirtualIp>().unwrap()]
     );
     assert_eq!(
-        i.notify.as_deref(),
+        i.notify.any.as_ref().map(|s| s.program()),
         Some(std::path::Path::new("/etc/vrrp-agent/notify.sh"))
     );
 }
@@ -120,7 +120,7 @@ fn defaults() {
     assert!(!i.accept_mode);
     assert!(i.unicast_peers.is_empty());
     assert_eq!(i.v3_checksum, V3Checksum::Rfc5798);
-    assert_eq!(i.notify, None);
+    assert_eq!(i.notify, Default::default());
     assert_eq!(i.garp_repeat, 5);
     assert_eq!(i.garp_interval, Duration::from_millis(10));
     // A bare address is a host address.
@@ -630,4 +630,229 @@ fn unicast_src_rules() {
         "7:15",
         "not an IP address",
     );
+}
+
+// ---- Health checks, tracking, notify commands, sync groups (SPEC wave 2) ----
+
+const VIP: &str = "virtual_ips = [\"192.0.2.10/24\"]";
+
+#[test]
+fn checks_tracks_notify_and_groups_parse() {
+    use vrrp_agent::checks::{CheckKind, InitialState, ProcessTarget, TrackTarget};
+    let c = valid(&format!(
+        r#"
+[[check]]
+name = "alive"
+kind = "process"
+process = "redis-server"
+
+[[check]]
+name = "ping"
+kind = "exec"
+command = ["redis-cli", "-p", "6379", "ping"]
+interval = "1s"
+timeout = "500ms"
+rise = 2
+fall = 3
+user = "redis"
+init_fail = true
+
+[[check]]
+name = "port"
+kind = "tcp"
+address = "127.0.0.1:6379"
+interval = "100ms"
+
+[[check]]
+name = "weight"
+kind = "file"
+path = "/etc/vrrp-agent/weight"
+
+[[check]]
+name = "pid"
+kind = "process"
+pidfile = "/run/redis.pid"
+
+{}
+track = [
+  {{ check = "alive" }},
+  {{ check = "ping", weight = -60 }},
+  {{ interface = "eth1", weight = 10, reverse = true }},
+]
+notify = "/etc/n.sh 'a b'"
+notify_master = "/etc/vrrp-agent/redis-master.sh 192.0.2.2 6379"
+notify_backup = "/etc/b.sh"
+notify_fault = "/etc/f.sh"
+notify_stop = "/etc/s.sh"
+
+{}
+[[sync_group]]
+name = "G1"
+instances = ["VI_1", "VI_2"]
+notify = "/etc/g.sh"
+notify_master = "/etc/gm.sh x"
+"#,
+        inst(VIP),
+        inst(VIP)
+            .replace("VI_1", "VI_2")
+            .replace("vrid = 51", "vrid = 52")
+    ));
+    assert_eq!(c.checks.len(), 5);
+    assert_eq!(
+        c.checks[0].kind,
+        CheckKind::Process(ProcessTarget::Name("redis-server".into()))
+    );
+    let ping = &c.checks[1];
+    assert_eq!(
+        (ping.rise, ping.fall, ping.timeout, ping.initial),
+        (2, 3, Duration::from_millis(500), InitialState::Down)
+    );
+    assert_eq!(
+        c.checks[2].timeout,
+        Duration::from_millis(100),
+        "timeout defaults to interval"
+    );
+    let i = &c.instances[0];
+    assert_eq!(i.track.len(), 3);
+    assert_eq!(i.track[1].weight, -60);
+    assert_eq!(i.track[2].target, TrackTarget::Interface("eth1".into()));
+    assert!(i.track[2].reverse);
+    let master = i.notify.master.as_ref().unwrap();
+    assert_eq!(
+        master.argv,
+        ["/etc/vrrp-agent/redis-master.sh", "192.0.2.2", "6379"]
+    );
+    assert_eq!(i.notify.any.as_ref().unwrap().argv, ["/etc/n.sh", "a b"]);
+    // The state's own command as written, then the generic one with
+    // keepalived's arguments.
+    let cmds = i.notify.commands("INSTANCE", "VI_1", "MASTER", 100);
+    assert_eq!(
+        cmds,
+        [
+            vec!["/etc/vrrp-agent/redis-master.sh", "192.0.2.2", "6379"],
+            vec!["/etc/n.sh", "a b", "INSTANCE", "VI_1", "MASTER", "100"]
+        ]
+    );
+    assert_eq!(c.sync_groups[0].instances, ["VI_1", "VI_2"]);
+    assert_eq!(c.sync_group_of("VI_2").map(|g| g.name.as_str()), Some("G1"));
+    assert_eq!(
+        c.sync_groups[0].notify.commands("GROUP", "G1", "FAULT", 0),
+        [vec!["/etc/g.sh", "GROUP", "G1", "FAULT", "0"]]
+    );
+}
+
+#[test]
+fn check_errors_are_at_their_keys() {
+    let t = format!(
+        "[[check]]\nname = \"a\"\nkind = \"exec\"\ncommand = []\ninterval = \"5ms\"\n\
+         [[check]]\nname = \"b\"\nkind = \"tcp\"\naddress = \"localhost\"\n\
+         [[check]]\nname = \"a\"\nkind = \"file\"\npath = \"rel\"\nrise = 2\n\
+         [[check]]\nname = \"c\"\nkind = \"process\"\nprocess = \"x\"\npidfile = \"/p\"\n\
+         [[check]]\nname = \"d\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\ncommand = [\"x\"]\n\
+         [[check]]\nname = \"e\"\nkind = \"ping\"\n\
+         {}",
+        inst(VIP)
+    );
+    assert_problem(&t, "4:11", "`command`: command is empty");
+    assert_problem(&t, "5:12", "`interval`");
+    assert_problem(&t, "9:11", "not an address:port");
+    assert_problem(
+        &t,
+        "11:8",
+        "duplicate check name `a` (first used on line 2)",
+    );
+    assert_problem(&t, "13:8", "`path`");
+    assert_problem(&t, "14:8", "`rise`");
+    assert_problem(&t, "19:11", "`process` and `pidfile` exclude each other");
+    assert_problem(&t, "24:1", "unknown key `command` in a tcp [[check]]");
+    assert_problem(&t, "27:8", "`kind` must be");
+}
+
+#[test]
+fn track_errors_are_at_their_keys() {
+    let t = format!(
+        "[[check]]\nname = \"a\"\nkind = \"file\"\npath = \"/w\"\n{}",
+        inst(&format!(
+            "{VIP}\ntrack = [\n  {{ check = \"nope\" }},\n  {{ check = \"a\", weight = 300 }},\n  \
+             {{ interface = \"eth1\", check = \"a\" }},\n  {{ weight = 1 }},\n  \
+             {{ check = \"a\", wieght = 1 }},\n  \"a\",\n]"
+        ))
+    );
+    assert_problem(&t, "12:13", "`check`: no [[check]] named \"nope\"");
+    assert_problem(&t, "13:27", "`weight` must be -254..=254, found 300");
+    assert_problem(&t, "14:3", "not both");
+    assert_problem(&t, "15:3", "needs `check` or `interface`");
+    assert_problem(
+        &t,
+        "16:18",
+        "unknown key `wieght` in a `track` entry, did you mean `weight`?",
+    );
+    assert_problem(&t, "17:3", "must be a table");
+}
+
+#[test]
+fn track_weights_follow_keepalived_ranges_and_warn() {
+    // 254 only for file checks; owner and group weights are accepted with a warning.
+    let t = format!(
+        "[[check]]\nname = \"x\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n{}",
+        inst(&format!(
+            "{VIP}\ntrack = [{{ check = \"x\", weight = 254 }}]"
+        ))
+    );
+    assert_problem(&t, "11:34", "weight 254 is outside -253..=253");
+    let owner = format!(
+        "[[check]]\nname = \"x\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n{}",
+        inst(&format!(
+            "{VIP}\ntrack = [{{ check = \"x\", weight = 10 }}]"
+        ))
+        .replace("priority = 100", "priority = 255")
+    );
+    let (_, warnings) = Config::parse_with_warnings(&owner, "t.toml").unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("t.toml:11:34: warning: weight 10 is ignored"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn notify_lines_are_split_with_keepalived_quoting() {
+    let t = inst(&format!(
+        "{VIP}\nnotify = \"/x.sh 'unclosed\"\nnotify_master = \"\""
+    ));
+    assert_problem(&t, "7:10", "`notify`: missing closing ' in command line");
+    assert_problem(&t, "8:17", "`notify_master` must not be empty");
+}
+
+#[test]
+fn sync_group_rules() {
+    let two = format!(
+        "{}{}",
+        inst(VIP),
+        inst(VIP)
+            .replace("VI_1", "VI_2")
+            .replace("vrid = 51", "vrid = 52")
+    );
+    let t = format!(
+        "{two}[[sync_group]]\nname = \"G\"\ninstances = [\"VI_1\", \"VI_9\"]\n\
+         [[sync_group]]\nname = \"G\"\ninstances = [\"VI_1\"]\nnotfy = \"/x\"\n\
+         [[sync_group]]\nname = \"H\"\ninstances = []\n"
+    );
+    assert_problem(&t, "15:22", "no [[instance]] named `VI_9`");
+    assert_problem(
+        &t,
+        "17:8",
+        "duplicate sync group name `G` (first used on line 14)",
+    );
+    assert_problem(
+        &t,
+        "18:14",
+        "instance `VI_1` is already in a sync group (line 15)",
+    );
+    assert_problem(
+        &t,
+        "19:1",
+        "unknown key `notfy` in [[sync_group]], did you mean `notify`?",
+    );
+    assert_problem(&t, "22:13", "`instances` needs at least one instance name");
 }

@@ -178,7 +178,7 @@ fn mariadb_notify_script_and_interval_are_carried() {
     assert!(!i.preempt);
     assert_eq!(i.advert_interval, Duration::from_secs(2));
     assert_eq!(
-        i.notify.as_deref(),
+        i.notify.any.as_ref().map(|s| s.program()),
         Some(Path::new("/usr/local/bin/mysql-vip-notify.sh"))
     );
     // The user after the script is not carried: the script runs as ours.

@@ -1,6 +1,6 @@
 //! What the agent asks the shell to do, and the inputs it takes from it.
 
-use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
+use std::{ffi::OsString, fmt, net::IpAddr, time::Duration};
 
 use crate::{
     config::VirtualIp,
@@ -101,16 +101,29 @@ pub enum Command {
         /// The priority.
         priority: u8,
     },
-    /// Run the notify script.
+    /// Run a notify command (asynchronously, after the ones queued before
+    /// on the same queue).
     Notify {
+        /// The queue: the instance's name, or `group <name>`.
+        queue: String,
+        /// The new state, for the log.
+        state: String,
+        /// Program and arguments.
+        argv: Vec<OsString>,
+    },
+    /// Tracking changed an instance's effective priority, FAULT cause or
+    /// INIT hold (for the log).
+    Tracking {
         /// The instance.
         id: InstanceId,
-        /// The script.
-        script: PathBuf,
-        /// The new state.
-        state: State,
-        /// Effective priority.
-        priority: u8,
+        /// The effective priority.
+        effective_priority: u8,
+        /// Why tracking holds it in FAULT.
+        fault: Option<String>,
+        /// A weight-0 check has no result yet.
+        pending: bool,
+        /// Every track with an effect.
+        reasons: Vec<String>,
     },
     /// Add the VIPs, sending each one's first gratuitous ARP / unsolicited
     /// NA as soon as netlink has added it (never before: clients would move

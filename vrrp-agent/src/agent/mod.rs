@@ -16,7 +16,8 @@
 //!   VIP removed ──► handle_vip_removed            │
 //!   SIGHUP ───────► reload / finish_reload        └► ApplyDataPlane, Forget
 //!   SIGTERM ──────► handle_stop ─► Handover::poll
-//!   (tracking) ───► set_priority
+//!   check result ─► handle_check ──────► (tracking: set_priority, FAULT, INIT hold)
+//!   tracked link ─► handle_tracked_link   Notify, Tracking (log)
 //! ```
 //!
 //! Rules (RFC 9568 §6 through the core, [`crate::proto::router`]):
@@ -67,13 +68,20 @@
 //! - **Graceful stop** ([`handover`]): every MASTER resigns; the shell
 //!   detaches XDP only once a new master advertises for each of its VRIDs
 //!   (or a bounded wait ends).
-//! - **Priority from tracking**: [`Agent::set_priority`] is the one input
-//!   through which a health check changes an instance's priority.
+//! - **Tracking and sync groups** ([`tracking`]): health checks and tracked
+//!   interfaces set the effective priority (through the core's
+//!   `set_priority`), hold an instance in FAULT (a MASTER resigns with
+//!   priority 0 first) or in INIT, and sync groups spread FAULT and INIT
+//!   (keepalived's rules, [`crate::checks::track`]).
+//! - **Notify**: on a state change the state's own command
+//!   (`notify_master`, ...) as written, then the generic `notify` with
+//!   `INSTANCE name STATE priority` appended ([`config::Notify::commands`]).
 
 mod command;
 pub(crate) mod delivered;
 pub mod handover;
 pub mod reload;
+pub mod tracking;
 
 use std::{
     collections::VecDeque,
@@ -83,6 +91,7 @@ use std::{
 
 pub use command::{AdvertIn, Command, InstanceId, LastSeen, Link, SeenAdvert};
 pub use handover::{Handover, HandoverStep};
+pub use tracking::TrackState;
 
 use self::delivered::Delivered;
 use crate::{
@@ -121,6 +130,8 @@ pub struct Instance {
     prio0_rx: u64,
     transitions: u64,
     last_transition: Option<Instant>,
+    /// What tracking decided.
+    track: TrackState,
 }
 
 impl Instance {
@@ -140,13 +151,20 @@ impl Instance {
     pub fn source(&self) -> Option<IpAddr> {
         self.source
     }
-    /// Why the instance is in FAULT, when the cause is its interface.
-    pub fn fault_reason(&self) -> Option<&'static str> {
+    /// What tracking decided (effective priority, FAULT cause, reasons).
+    pub fn tracking(&self) -> &TrackState {
+        &self.track
+    }
+    /// Why the instance is in FAULT: its interface, or tracking.
+    pub fn fault_reason(&self) -> Option<&str> {
         if self.router.state() != State::Fault {
             return None;
         }
         if !self.link_up {
             return Some("interface down");
+        }
+        if let Some(why) = &self.track.fault {
+            return Some(why);
         }
         match (self.source, self.cfg.family) {
             (Some(_), _) => None,
@@ -159,9 +177,10 @@ impl Instance {
             }
         }
     }
-    /// The interface can carry adverts: up, with a source address.
+    /// The instance may run: its interface is up with a source address,
+    /// and no tracked object holds it in FAULT.
     fn usable(&self) -> bool {
-        self.link_up && self.source.is_some()
+        self.link_up && self.source.is_some() && self.track.fault.is_none()
     }
     /// Its protocol core (state, priority, master, intervals).
     pub fn router(&self) -> &VirtualRouter {
@@ -213,6 +232,8 @@ pub struct Agent {
     next_id: u64,
     /// Instance names in file order, set by [`Agent::reload`].
     order: Vec<String>,
+    /// Checks, tracked interfaces, sync groups.
+    tracking: tracking::Tracking,
 }
 
 impl Agent {
@@ -234,6 +255,10 @@ impl Agent {
         if !(link.up && link.source.is_some()) {
             router.handle_interface(now, false);
         }
+        let track = TrackState {
+            effective_priority: cfg.priority,
+            ..TrackState::default()
+        };
         self.instances.push(Instance {
             id,
             cfg,
@@ -246,18 +271,16 @@ impl Agent {
             prio0_rx: 0,
             transitions: 0,
             last_transition: None,
+            track,
         });
         id
     }
 
-    /// The Startup event for every instance still in Init.
+    /// The Startup event for every instance still in Init, unless tracking
+    /// holds it there (a weight-0 check without a result yet).
     pub fn start(&mut self, now: Instant) {
-        for i in 0..self.instances.len() {
-            if self.instances[i].router.state() == State::Init {
-                self.instances[i].router.handle_startup(now);
-                self.drain(i, now);
-            }
-        }
+        self.tracking.started = true;
+        self.retrack(now);
     }
 
     /// The instances, in file order.
@@ -355,6 +378,14 @@ impl Agent {
                 self.drain(i, now);
             }
         }
+        self.regroup(now);
+    }
+
+    /// A member's interface changed: its sync group follows (FAULT spreads).
+    fn regroup(&mut self, now: Instant) {
+        if !self.tracking.groups.is_empty() {
+            self.retrack(now);
+        }
     }
 
     /// The shell resolved the interface of `id` again (an address appeared
@@ -380,6 +411,7 @@ impl Agent {
         let usable = inst.usable();
         inst.router.handle_interface(now, usable);
         self.drain(i, now);
+        self.regroup(now);
     }
 
     /// Address `addr` was removed from `ifindex`: a MASTER holding it as a
@@ -418,6 +450,7 @@ impl Agent {
         let inst = &mut self.instances[i];
         let id = inst.id;
         let mut first_round_sent = false;
+        let mut changed = false;
         while let Some(action) = inst.router.poll_action() {
             let cmd = match action {
                 Action::SendAdvert { priority } => Command::SendAdvert {
@@ -446,6 +479,7 @@ impl Agent {
                     vips: inst.cfg.virtual_ips.clone(),
                 },
                 Action::StateChange { from, to } => {
+                    changed = true;
                     inst.transitions += 1;
                     inst.last_transition = Some(now);
                     let priority = inst.router.priority();
@@ -458,15 +492,16 @@ impl Agent {
                     });
                     self.commands
                         .push_back(Command::SetLocalPriority { id, priority });
-                    match &inst.cfg.notify {
-                        Some(script) => Command::Notify {
-                            id,
-                            script: script.clone(),
-                            state: to,
-                            priority,
-                        },
-                        None => continue,
+                    let state = to.to_string();
+                    let name = &inst.cfg.name;
+                    for argv in inst.cfg.notify.commands("INSTANCE", name, &state, priority) {
+                        self.commands.push_back(Command::Notify {
+                            queue: name.clone(),
+                            state: state.clone(),
+                            argv,
+                        });
                     }
+                    continue;
                 }
             };
             self.commands.push_back(cmd);
@@ -476,6 +511,9 @@ impl Agent {
             inst.deliver_all = wants;
             self.commands
                 .push_back(Command::SetDeliverAll { id, on: wants });
+        }
+        if changed && !self.tracking.groups.is_empty() {
+            self.notify_groups();
         }
     }
 }

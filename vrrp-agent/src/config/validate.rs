@@ -33,6 +33,8 @@ use super::{
     DEFAULT_NOTIFY_TIMEOUT, Global, Instance, MAX_PREEMPT_DELAY, VirtualIp, XdpMode, line_col,
     max_advert_addrs,
 };
+
+mod tracking;
 use crate::proto::packet::{Family, V3Checksum, Version};
 
 fn family_name(f: Family) -> &'static str {
@@ -48,7 +50,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 /// The top-level sections; a new one is a line here and a line in
 /// `Parser::document`. A new key is one getter call: the getters record the
 /// keys they ask for, and every other key of a table is reported as unknown.
-const SECTIONS: &[&str] = &["global", "instance"];
+const SECTIONS: &[&str] = &["global", "instance", "check", "sync_group"];
 
 /// Collects problems while walking the document.
 pub(super) struct Parser<'t> {
@@ -57,6 +59,8 @@ pub(super) struct Parser<'t> {
     pub(super) problems: Vec<(Span, String)>,
     /// Valid but dubious settings.
     pub(super) warnings: Vec<(Span, String)>,
+    /// Look at the system: scripts and check commands exist and may run.
+    preflight: bool,
 }
 
 /// What one instance contributes to the cross-instance uniqueness checks.
@@ -94,11 +98,12 @@ impl<'a, 'i> Section<'a, 'i> {
 }
 
 impl<'t> Parser<'t> {
-    pub(super) fn new(text: &'t str) -> Self {
+    pub(super) fn new(text: &'t str, preflight: bool) -> Self {
         Parser {
             text,
             problems: Vec::new(),
             warnings: Vec::new(),
+            preflight,
         }
     }
 
@@ -171,17 +176,22 @@ impl<'t> Parser<'t> {
             }
         }
         let global = self.global(root.get("global"));
+        let checks = self.checks(root.get("check"));
+        let groups = self.sync_groups(root.get("sync_group"));
         let mut instances = Vec::new();
         let mut seen = Vec::new();
         for v in self.tables(root.get("instance"), "instance", at) {
             let mut s = Seen::default();
-            instances.extend(self.instance(v, &mut s));
+            instances.extend(self.instance(v, &mut s, &checks, &groups));
             seen.push(s);
         }
         self.cross_instance(&seen);
+        self.cross_groups(&groups, &seen);
         Some(Config {
             global: global?,
             instances,
+            checks: checks.into_iter().map(|(c, _)| c).collect(),
+            sync_groups: groups.into_iter().map(|g| g.group).collect(),
         })
     }
 
@@ -307,7 +317,13 @@ impl<'t> Parser<'t> {
 
     /// One `[[instance]]`; `seen` gets what the cross-instance checks need.
     /// (~110 lines: one getter per key, in the order of [`Instance`]'s fields.)
-    fn instance(&mut self, v: &Val<'_>, seen: &mut Seen) -> Option<Instance> {
+    fn instance(
+        &mut self,
+        v: &Val<'_>,
+        seen: &mut Seen,
+        checks: &[(crate::checks::CheckSpec, Span)],
+        groups: &[tracking::ParsedGroup],
+    ) -> Option<Instance> {
         let DeValue::Table(t) = v.get_ref() else {
             self.err(
                 v.span(),
@@ -367,11 +383,13 @@ impl<'t> Parser<'t> {
             check_unicast(&a).map_err(|e| format!("`{k}` `{a}` {e}"))?;
             Ok(Some(a))
         });
-        let notify = self.opt(t, "notify", None, |k, v| {
-            non_empty(k, v)
-                .map(|s| Some(PathBuf::from(s)))
-                .map_err(|e| format!("{e} (leave it out to disable)"))
+        let notify = self.notify(t);
+        let in_group = name.as_ref().is_some_and(|n| {
+            groups
+                .iter()
+                .any(|g| g.group.instances.iter().any(|i| i == n))
         });
+        let track = self.track(t, checks, priority, in_group);
         let garp_repeat = self.opt(t, "garp_repeat", DEFAULT_GARP_REPEAT, |k, v| {
             int_in(k, v, 1, 100)
         });
@@ -425,6 +443,7 @@ impl<'t> Parser<'t> {
             auth_pass: auth_pass?,
             unicast_src: unicast_src?,
             notify: notify?,
+            track: track?,
             garp_repeat: garp_repeat?,
             garp_interval: garp_interval?,
         })

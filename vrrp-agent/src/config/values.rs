@@ -140,3 +140,31 @@ pub(super) fn check_ifname(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// An array of strings (`command = ["redis-cli", "ping"]`).
+pub(super) fn strings(key: &str, v: &DeValue<'_>) -> Result<Vec<String>, String> {
+    let DeValue::Array(items) = v else {
+        return Err(format!(
+            "`{key}` must be an array of strings, found {}",
+            v.type_str()
+        ));
+    };
+    items
+        .iter()
+        .map(|item| match item.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            other => Err(format!(
+                "`{key}` entries must be strings, found {}",
+                other.type_str()
+            )),
+        })
+        .collect()
+}
+
+/// A command line with keepalived's quoting (`notify_master = "/x.sh a b"`).
+pub(super) fn script(key: &str, v: &DeValue<'_>) -> Result<Option<super::Script>, String> {
+    let s = non_empty(key, v).map_err(|e| format!("{e} (leave it out to disable)"))?;
+    super::Script::parse(s)
+        .map(Some)
+        .map_err(|e| format!("`{key}`: {e}"))
+}

@@ -45,10 +45,55 @@ pub struct Status {
     pub xdp: XdpStatus,
     /// One entry per configured instance, in config order.
     pub instances: Vec<InstanceStatus>,
+    /// Every `[[check]]`, in config order (SPEC wave 2).
+    #[serde(default)]
+    pub checks: Vec<CheckStatus>,
     /// Extension: connections to the control socket and the metrics
     /// endpoint refused because [`super::MAX_CONNECTIONS`] were open.
     #[serde(default)]
     pub connections_refused: u64,
+}
+
+/// One entry of an instance's `"track"` list:
+/// `{"check": "redis_ping", "state": "down", "weight": -60}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackStatus {
+    /// The check's name (absent for an interface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The interface's name (absent for a check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// `up | down | init`.
+    pub state: String,
+    /// The weight in effect (0 in a sync group).
+    pub weight: i32,
+    /// keepalived's `reverse` (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
+}
+
+/// One `[[check]]` in the top-level `"checks"` list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// The check's name.
+    pub name: String,
+    /// `exec | tcp | process | file`.
+    pub kind: String,
+    /// `up | down | init`.
+    pub state: String,
+    /// The last result in words (`"success"`, `"exit status 1"`, ...);
+    /// `null` before the first.
+    pub last_result: Option<String>,
+    /// How long the last run took, in ms.
+    pub last_duration_ms: Option<f64>,
+    /// Length of the current run of equal results.
+    pub consecutive: u32,
+    /// When the state last changed, ms since the Unix epoch (0: never).
+    pub last_change_unix_ms: u64,
+    /// Extension: the last value read (file checks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
 }
 
 /// Data plane attachment.
@@ -93,8 +138,13 @@ pub struct InstanceStatus {
     pub last_transition_unix_ms: u64,
     /// Counters.
     pub counters: Counters,
-    /// Extension: why the instance is in FAULT when its interface is the
-    /// cause (down, or no advert source address yet); `null` otherwise.
+    /// Its `track` list with each object's state and the weight in effect
+    /// (SPEC wave 2).
+    #[serde(default)]
+    pub track: Vec<TrackStatus>,
+    /// Extension: why the instance is in FAULT (its interface down or
+    /// without an advert source address, a tracked check or interface, its
+    /// sync group); `null` otherwise.
     #[serde(default)]
     pub fault_reason: Option<String>,
     /// Extension: traffic per VIP (the `vip_rx_*` counters split by address).
@@ -154,6 +204,7 @@ impl InstanceStatus {
             transitions: 0,
             last_transition_unix_ms: 0,
             counters: Counters::default(),
+            track: Vec::new(),
             fault_reason: None,
             vip_counters: inst
                 .virtual_ips

@@ -136,10 +136,17 @@ impl Daemon {
                 }
                 return;
             }
+            Command::Notify { queue, state, argv } => {
+                info!(queue, state, command = ?argv, "notify");
+                if let Some(n) = &self.notifier {
+                    n.notify(queue, state, argv.clone());
+                }
+                return;
+            }
             Command::SendAdvert { id, .. }
             | Command::StateChanged { id, .. }
             | Command::SetLocalPriority { id, .. }
-            | Command::Notify { id, .. }
+            | Command::Tracking { id, .. }
             | Command::AddVips { id, .. }
             | Command::Announce { id, .. }
             | Command::RemoveVips { id, .. }
@@ -170,16 +177,17 @@ impl Daemon {
                     debug!(error = %e, "updating local priority in the data plane failed");
                 }
             }
-            Command::Notify {
-                script,
-                state,
-                priority,
+            Command::Notify { .. } => {}
+            Command::Tracking {
+                effective_priority,
+                fault,
+                pending,
+                reasons,
                 ..
-            } => {
-                if let Some(n) = &self.notifier {
-                    n.notify(&script, &io.name, &state.to_string(), priority);
-                }
-            }
+            } => info!(
+                instance = %io.name, effective_priority, fault = fault.as_deref().unwrap_or("none"),
+                pending, reasons = %reasons.join("; "), "tracking"
+            ),
             Command::AddVips { vips, .. } => {
                 let frames = self.frames.get(&io.ifindex).cloned();
                 add_vips(&self.netlink, io, frames.as_deref(), &vips).await;

@@ -42,6 +42,7 @@ use self::{
 };
 use crate::{
     agent::{self, AdvertIn, Agent, HandoverStep, LastSeen, SeenAdvert},
+    checks::{CheckEvent, Runners},
     config::{Config, Instance, XdpMode},
     control::{ConnLimit, ControlSocket, MAX_CONNECTIONS, Status},
     dataplane::{self, DataPlane, DataPlaneConfig, Event, EventStream, VridEntry},
@@ -52,6 +53,9 @@ use crate::{
     tx::FrameSender,
     vips::{self, NetEvent, NetEvents, Netlink},
 };
+
+/// Check results buffered between the runners and the main loop.
+const CHECK_EVENTS: usize = 1024;
 
 /// Options of `vrrp-agent run` beyond the config file.
 #[derive(Clone, Debug)]
@@ -136,6 +140,9 @@ struct Daemon {
     io: HashMap<crate::agent::InstanceId, Io>,
     frames: HashMap<u32, Arc<FrameSender>>,
     notifier: Option<Notifier>,
+    /// The health-check runners and their results.
+    runners: Option<Runners>,
+    check_rx: mpsc::Receiver<CheckEvent>,
     status_rx: mpsc::Receiver<StatusRequest>,
     servers: Vec<JoinHandle<()>>,
     /// The cap on status connections, and its refusals.
@@ -181,11 +188,19 @@ impl Daemon {
         let events = dataplane.events()?;
         info!(mode = %dataplane.mode(), "data plane ready");
 
+        // Checks run before the election starts, so weight-0 checks hold
+        // their instances in INIT until their first result.
+        agent.configure_tracking(&cfg.checks, &cfg.sync_groups);
+        let (check_tx, check_rx) = mpsc::channel(CHECK_EVENTS);
+        let runners = Runners::spawn(&cfg.checks, check_tx);
+
         let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
         let conn_limit = ConnLimit::new(MAX_CONNECTIONS);
         let servers = serve_status(&cfg, status_tx, conn_limit.clone()).await?;
         let mut daemon = Daemon {
             notifier: Some(Notifier::new(cfg.global.notify_timeout)),
+            runners: Some(runners),
+            check_rx,
             cfg,
             opts,
             netlink,
@@ -200,6 +215,7 @@ impl Daemon {
             timer: DeadlineTimer::new().context("deadline timer")?,
             servers,
         };
+        daemon.resync_tracked_links().await;
         daemon.agent.start(dataplane::now());
         daemon.execute().await;
         Ok(daemon)
@@ -235,6 +251,10 @@ impl Daemon {
                         self.resync_links().await;
                     }
                 },
+                Some(ev) = self.check_rx.recv() => {
+                    self.agent.handle_check(dataplane::now(), &ev);
+                    self.execute().await;
+                }
                 Some(req) = self.status_rx.recv() => { let _ = req.send(self.status()); }
             }
         }
@@ -263,6 +283,10 @@ impl Daemon {
         match ev {
             NetEvent::Link(link) => {
                 debug!(ifindex = link.index, up = link.is_up(), "link event");
+                if self.agent.tracked_interfaces().contains(&link.name) {
+                    self.agent
+                        .handle_tracked_link(now, &link.name, link.is_up());
+                }
                 self.agent.handle_link(now, link.index, link.is_up());
                 self.execute().await;
                 // An interface re-created under the same name (new index),
@@ -273,7 +297,10 @@ impl Daemon {
                 })
                 .await;
             }
-            NetEvent::LinkRemoved { index, .. } => {
+            NetEvent::LinkRemoved { index, name } => {
+                if let Some(name) = name.filter(|n| self.agent.tracked_interfaces().contains(n)) {
+                    self.agent.handle_tracked_link(now, &name, false);
+                }
                 self.agent.handle_link(now, index, false);
                 self.execute().await;
             }
@@ -323,8 +350,22 @@ impl Daemon {
         }
     }
 
+    /// Reads the state of every tracked interface (a missing one is down).
+    async fn resync_tracked_links(&mut self) {
+        for name in self.agent.tracked_interfaces() {
+            let up = self
+                .netlink
+                .link_by_name(&name)
+                .await
+                .is_ok_and(|l| l.is_up());
+            self.agent.handle_tracked_link(dataplane::now(), &name, up);
+        }
+        self.execute().await;
+    }
+
     /// After a lost netlink subscription: re-read the state of every link.
     async fn resync_links(&mut self) {
+        self.resync_tracked_links().await;
         let indexes = self.agent.ifindexes();
         for index in indexes {
             let up = match self.netlink.link_by_index(index).await {
@@ -358,6 +399,10 @@ impl Daemon {
             );
         }
         let now = dataplane::now();
+        if let Some(r) = &mut self.runners {
+            r.reload(&new.checks).await;
+        }
+        self.agent.configure_tracking(&new.checks, &new.sync_groups);
         let to_start = self.agent.reload(now, &new.instances);
         self.execute().await;
         for n in to_start {
@@ -371,6 +416,7 @@ impl Daemon {
                 warn!(instance = %io.name, error = %e, "reload: cannot change advert_dscp");
             }
         }
+        self.resync_tracked_links().await;
         self.agent.finish_reload(now);
         self.execute().await;
         info!(
@@ -412,6 +458,9 @@ impl Daemon {
         }
         for s in self.servers.drain(..) {
             s.abort();
+        }
+        if let Some(r) = self.runners.take() {
+            r.shutdown().await;
         }
         if let Some(n) = self.notifier.take() {
             // STOP notifications run before we exit, within their timeout.

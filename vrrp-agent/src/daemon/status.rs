@@ -10,7 +10,10 @@ use vrrp_common::DropReason;
 
 use super::Daemon;
 use crate::{
-    control::{Histogram, InstanceStatus, PeerMismatchStatus, Status, XdpStatus},
+    checks::{CheckReport, TrackReport},
+    control::{
+        CheckStatus, Histogram, InstanceStatus, PeerMismatchStatus, Status, TrackStatus, XdpStatus,
+    },
     dataplane::{self, FamilyTag as _},
 };
 
@@ -39,6 +42,15 @@ impl Daemon {
                 let mut s = InstanceStatus::from_config(r.config());
                 s.state = router.state();
                 s.effective_priority = router.priority();
+                if let Some(book) = self.agent.checks() {
+                    let cfg = r.config();
+                    let in_group = self.cfg.sync_group_of(&cfg.name).is_some();
+                    s.track = book
+                        .track_report(&cfg.track, in_group, |n| self.agent.tracked_link_up(n))
+                        .into_iter()
+                        .map(track_status)
+                        .collect();
+                }
                 s.master = router.current_master();
                 s.master_adver_interval_ms = ms(router.master_adver_interval());
                 s.transitions = r.transitions();
@@ -111,8 +123,37 @@ impl Daemon {
                 mode,
             },
             instances,
+            checks: self.agent.checks().map_or_else(Vec::new, |b| {
+                b.report(now, unix_now)
+                    .into_iter()
+                    .map(check_status)
+                    .collect()
+            }),
             connections_refused: self.conn_limit.refused(),
         }
+    }
+}
+
+fn track_status(t: TrackReport) -> TrackStatus {
+    TrackStatus {
+        check: t.check,
+        interface: t.interface,
+        state: t.state.to_owned(),
+        weight: t.weight,
+        reverse: t.reverse,
+    }
+}
+
+fn check_status(c: CheckReport) -> CheckStatus {
+    CheckStatus {
+        name: c.name,
+        kind: c.kind.to_owned(),
+        state: c.state.to_owned(),
+        last_result: c.last_result,
+        last_duration_ms: c.last_duration_ms,
+        consecutive: c.consecutive,
+        last_change_unix_ms: c.last_change_unix_ms,
+        value: c.value,
     }
 }
 

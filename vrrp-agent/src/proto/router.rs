@@ -97,120 +97,28 @@
 //! master: the last `SendAdvert` at our priority (see above),
 //! `StateChange`, `RemoveVips`. Leaving it for a down interface:
 //! `StateChange`, `RemoveVips`.
+//!
+//! Files: this one holds the rules above (`handle_*` and the transitions);
+//! `router/timers.rs` the timers and their arithmetic (Skew_Time,
+//! Master_Down_Interval, the Preempt timer); `router/types.rs` the types at
+//! the edges ([`State`], [`RouterConfig`], [`RxAdvert`], [`Action`]).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::packet::{Advert, Family, RxMeta, Version};
+use super::packet::{Family, Version};
 use super::time::Instant;
+
+mod timers;
+mod types;
+
+pub use types::{Action, RouterConfig, RxAdvert, State};
 
 /// Priority of the virtual router's address owner (RFC 9568 §5.2.4).
 pub const OWNER_PRIORITY: u8 = 255;
 /// Priority a Master sends when it resigns (RFC 9568 §5.2.4).
 pub const RESIGN_PRIORITY: u8 = 0;
-
-/// Protocol state of a virtual router.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Configured, not started (RFC 9568 "Initialize").
-    #[default]
-    Init,
-    /// Monitoring the master.
-    Backup,
-    /// Forwarding for the virtual addresses (RFC 9568 "Active").
-    Master,
-    /// The interface is down: no adverts, no VIPs.
-    Fault,
-    /// Stopped after a graceful shutdown.
-    Stop,
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            State::Init => "INIT",
-            State::Backup => "BACKUP",
-            State::Master => "MASTER",
-            State::Fault => "FAULT",
-            State::Stop => "STOP",
-        })
-    }
-}
-
-/// The settings of one virtual router.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouterConfig {
-    /// Virtual Router ID, 1..=255.
-    pub vrid: u8,
-    /// VRRP version spoken and accepted.
-    pub version: Version,
-    /// Address family of the virtual addresses.
-    pub family: Family,
-    /// 1..=255, 255 = address owner.
-    pub priority: u8,
-    /// Advertisement_Interval: v2 whole seconds, v3 10 ms steps.
-    pub advert_interval: Duration,
-    /// Preempt_Mode: a higher-priority Backup takes over from a lower Master.
-    pub preempt: bool,
-    /// Wait this long before preempting a lower-priority master (see the
-    /// module documentation).
-    pub preempt_delay: Duration,
-    /// Accept_Mode (v3): a non-owner Master accepts packets to the VIPs.
-    pub accept_mode: bool,
-    /// Our advert source address; used for the tie-break.
-    pub primary_addr: IpAddr,
-}
-
-/// What the core needs from a received advert (built from an `Advert` +
-/// `RxMeta` here, or by the data plane from the kernel's records).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RxAdvert {
-    /// The sender's primary address (IP source).
-    pub src: IpAddr,
-    /// Advertised priority.
-    pub priority: u8,
-    /// Advertised interval (v2 Adver Int / v3 Max Adver Int).
-    pub interval: Duration,
-    /// Advert version.
-    pub version: Version,
-}
-
-impl RxAdvert {
-    /// From an advert parsed by the socket path.
-    pub fn from_parsed(meta: &RxMeta, advert: &Advert) -> Self {
-        Self {
-            src: meta.src,
-            priority: advert.priority,
-            interval: advert.interval,
-            version: advert.version,
-        }
-    }
-}
-
-/// Something the daemon must do, in the order polled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Send one advert now with this priority (0 on resign).
-    SendAdvert {
-        /// Priority field of the advert.
-        priority: u8,
-    },
-    /// Send the GARP/NA burst for all VIPs.
-    Announce,
-    /// Configure the VIPs (and the VMAC) on the interface.
-    AddVips,
-    /// Remove the VIPs from the interface.
-    RemoveVips,
-    /// The protocol state changed.
-    StateChange {
-        /// Previous state.
-        from: State,
-        /// New state.
-        to: State,
-    },
-}
 
 /// The master a Backup currently follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,25 +201,6 @@ impl VirtualRouter {
     /// Master_Adver_Interval: v3 learned from the master, v2 ours.
     pub fn master_adver_interval(&self) -> Duration {
         self.master_adver_interval
-    }
-
-    /// Skew_Time, exact to the nanosecond: v2 `(256 - Priority) / 256` s
-    /// (RFC 3768 §6.1), v3 `((256 - Priority) * Master_Adver_Interval) / 256`
-    /// (RFC 9568 §6.1).
-    pub fn skew_time(&self) -> Duration {
-        let base = match self.cfg.version {
-            Version::V2 => Duration::from_secs(1),
-            Version::V3 => self.master_adver_interval,
-        };
-        let ns = u128::from(256 - u16::from(self.priority)) * base.as_nanos() / 256;
-        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
-    }
-
-    /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
-    pub fn master_down_interval(&self) -> Duration {
-        self.master_adver_interval
-            .saturating_mul(3)
-            .saturating_add(self.skew_time())
     }
 
     /// The current master: us when Master, the followed one when Backup
@@ -502,15 +391,6 @@ impl VirtualRouter {
         self.actions.pop_front()
     }
 
-    /// Earliest pending deadline: call [`VirtualRouter::handle_timeout`] then.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.adver_timer, self.master_down_timer, self.preempt_timer]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
     /// True when every advert must reach the core (Master: lower-priority
     /// adverts need an answer; Backup with a preempt delay: the first
     /// lower-priority advert arms the Preempt timer). The data plane's
@@ -626,44 +506,6 @@ impl VirtualRouter {
             priority: adv.priority,
         });
         self.arm_master_down(now, false);
-    }
-
-    fn arm_master_down(&mut self, at: Instant, resign: bool) {
-        self.down_base = Some(DownBase { at, resign });
-        self.rearm_master_down();
-    }
-
-    /// Master_Down_Timer = base + (Skew_Time after a resign, else
-    /// Master_Down_Interval), with the current priority and interval.
-    fn rearm_master_down(&mut self) {
-        if let Some(base) = self.down_base {
-            let after = if base.resign {
-                self.skew_time()
-            } else {
-                self.master_down_interval()
-            };
-            self.master_down_timer = Some(base.at + after);
-        }
-    }
-
-    /// Arms or disarms the Preempt timer after a priority or config change.
-    fn update_preempt_timer(&mut self, now: Instant) {
-        let applies = self.state == State::Backup
-            && self.cfg.preempt
-            && !self.cfg.preempt_delay.is_zero()
-            && self.master.is_some_and(|m| m.priority < self.priority);
-        if !applies {
-            self.preempt_timer = None;
-        } else if self.preempt_timer.is_none() {
-            self.preempt_timer = Some(now + self.cfg.preempt_delay);
-        }
-    }
-
-    fn clear_timers(&mut self) {
-        self.adver_timer = None;
-        self.master_down_timer = None;
-        self.down_base = None;
-        self.preempt_timer = None;
     }
 
     fn set_state(&mut self, to: State) {
