@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod faults;
 pub mod frames;
 pub mod netns;
+pub mod redis;
 #[cfg(feature = "agent")]
 pub mod xdp;
 

@@ -7,7 +7,7 @@
 //! Unknown keys are errors (typo protection), with a suggestion when a known
 //! key is close.
 //!
-//! [`validate`] walks the document; this module holds what the rest of the
+//! `config/validate.rs` walks the document; this module holds what the rest of the
 //! agent uses: the validated types, loading, and the duration syntax.
 //!
 //! Keys beyond the SPEC (compatible extensions):

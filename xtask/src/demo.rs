@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: watch a failover.
+//! `cargo xtask demo`: watch a failover (`cargo xtask demo redis`: the Redis
+//! hot standby, in [`crate::demo_redis`]).
 //!
 //! Two routers and a client on one bridge, each in its own network namespace.
 //! `r1` (priority 150) holds the VIP; we show the client's ARP entry for it,
@@ -19,7 +20,9 @@ use crate::lab::{Host, Lab};
 const VIP: &str = "192.0.2.10";
 const INTERVAL_MS: u64 = 100;
 
-pub fn run() -> anyhow::Result<()> {
+/// Both demos' start: setup, the release agent, and the lab (r1 192.0.2.1,
+/// r2 192.0.2.2, client 192.0.2.100).
+pub(crate) fn prepare() -> anyhow::Result<(PathBuf, Lab, [Host; 3])> {
     crate::setup::run()?;
     step("Building vrrp-agent (release)");
     let agent = build_agent()?;
@@ -29,6 +32,11 @@ pub fn run() -> anyhow::Result<()> {
     let r1 = lab.host("r1", &["192.0.2.1/24"])?;
     let r2 = lab.host("r2", &["192.0.2.2/24"])?;
     let client = lab.host("cli", &["192.0.2.100/24"])?;
+    Ok((agent, lab, [r1, r2, client]))
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let (agent, mut lab, [r1, r2, client]) = prepare()?;
     println!("    r1     192.0.2.1    {}", r1.mac);
     println!("    r2     192.0.2.2    {}", r2.mac);
     println!("    client 192.0.2.100  {}", client.mac);
@@ -147,7 +155,7 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step(msg: &str) {
+pub(crate) fn step(msg: &str) {
     println!("\n==> {msg}");
 }
 
@@ -221,7 +229,13 @@ virtual_ips = ["{VIP}/24"]
     Ok(path)
 }
 
-fn state_of(agent: &Path, lab: &Lab, host: &Host, dir: &Path, name: &str) -> Option<String> {
+pub(crate) fn state_of(
+    agent: &Path,
+    lab: &Lab,
+    host: &Host,
+    dir: &Path,
+    name: &str,
+) -> Option<String> {
     let sock = dir.join(format!("{name}.sock"));
     let out = lab
         .exec_any(

@@ -177,6 +177,25 @@ pub fn start(
     priority: u8,
     dir: &Path,
 ) -> anyhow::Result<usize> {
+    let config = match kind {
+        Kind::Agent => setup.agent_toml(name, priority, &dir.join(format!("{name}.sock"))),
+        Kind::Keepalived => setup.keepalived_conf(name, priority),
+    };
+    start_config(lab, kind, agent_bin, host, name, &config, dir)
+}
+
+/// Starts `kind` on `host` with the config text `config` (TOML for the
+/// agent, whose control socket should be `<dir>/<name>.sock`; keepalived.conf
+/// for keepalived); files go to `dir`. Returns the lab's child index.
+pub fn start_config(
+    lab: &mut Lab,
+    kind: Kind,
+    agent_bin: &Path,
+    host: &Host,
+    name: &str,
+    config: &str,
+    dir: &Path,
+) -> anyhow::Result<usize> {
     let log = File::create(dir.join(format!("{name}.log")))
         .with_context(|| format!("creating a log in {}", dir.display()))?;
     let path = |ext: &str| -> PathBuf { dir.join(format!("{name}.{ext}")) };
@@ -184,7 +203,7 @@ pub fn start(
     match kind {
         Kind::Agent => {
             let conf = path("toml");
-            std::fs::write(&conf, setup.agent_toml(name, priority, &path("sock")))?;
+            std::fs::write(&conf, config)?;
             let (bin, conf) = (s(&agent_bin.to_path_buf()), s(&conf));
             lab.spawn(
                 &host.ns,
@@ -194,7 +213,7 @@ pub fn start(
         }
         Kind::Keepalived => {
             let conf = path("conf");
-            std::fs::write(&conf, setup.keepalived_conf(name, priority))?;
+            std::fs::write(&conf, config)?;
             let (pid, vpid, cpid) = (s(&path("pid")), s(&path("vrrp.pid")), s(&path("chk.pid")));
             lab.spawn(
                 &host.ns,

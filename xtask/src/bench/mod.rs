@@ -14,11 +14,12 @@
 //! BPF_PROG_TEST_RUN), so xtask itself does not depend on aya.
 
 mod chart;
-mod daemon;
+pub(crate) mod daemon;
 mod faults;
 mod mass;
-mod measure;
+pub(crate) mod measure;
 mod report;
+pub(crate) mod service;
 mod wire;
 
 use std::{
@@ -116,14 +117,18 @@ struct Plan {
     start: usize,
     /// Mass failover: instances (4 VIPs each) and trials per daemon.
     mass: (u8, usize),
+    /// Service dies (Redis): variants, advert intervals (ms), trials each.
+    service: (Vec<service::Variant>, Vec<u64>, usize),
+    /// The checks' own CPU cost: the window, if measured.
+    check_cpu: Option<Duration>,
 }
 
 /// Offered flood rate; the report gives the achieved rate per daemon.
 const FLOOD_PPS: u64 = 300_000;
 
 /// Sections `--only` accepts.
-const SECTIONS: [&str; 7] = [
-    "failover", "steady", "flood", "xdp", "faults", "start", "mass",
+const SECTIONS: [&str; 8] = [
+    "failover", "steady", "flood", "xdp", "faults", "start", "mass", "service",
 ];
 
 fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result<()> {
@@ -149,6 +154,12 @@ fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result
             loss_window: Duration::from_secs(3),
             start: 1,
             mass: (16, 1),
+            service: (
+                vec![service::Variant::KaScript, service::Variant::AgentProcess],
+                vec![100],
+                1,
+            ),
+            check_cpu: None,
         }
     } else {
         Plan {
@@ -163,6 +174,8 @@ fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result
             loss_window: Duration::from_secs(10),
             start: 10,
             mass: (255, 3),
+            service: (service::Variant::ALL.to_vec(), vec![100, 1000], 5),
+            check_cpu: Some(Duration::from_secs(10)),
         }
     };
     let out = out.unwrap_or_else(|| {
@@ -281,6 +294,13 @@ fn compare(quick: bool, out: Option<PathBuf>, only: &[String]) -> anyhow::Result
             }
             r
         });
+    }
+    if wants("service") {
+        let (variants, intervals, trials) = &plan.service;
+        res.service = service::run(&ctx, variants, intervals, *trials);
+        if let Some(window) = plan.check_cpu {
+            res.check_cpu = service::run_cpu(&ctx, window);
+        }
     }
     if plan.xdp && wants("xdp") {
         match xdp() {

@@ -48,6 +48,10 @@ pub struct Results {
     pub start: super::mass::StartRuns,
     /// Mass failover trials, per daemon.
     pub mass: super::mass::MassRuns,
+    /// Service dies (Redis hot standby) trials.
+    pub service: super::service::Runs,
+    /// The checks' own CPU cost.
+    pub check_cpu: super::service::CpuRuns,
     /// Wall time of the run.
     pub elapsed_s: f64,
 }
@@ -141,6 +145,8 @@ impl Results {
             faults: Vec::new(),
             start: Vec::new(),
             mass: Vec::new(),
+            service: Vec::new(),
+            check_cpu: Vec::new(),
             elapsed_s: 0.0,
         }
     }
@@ -231,7 +237,13 @@ impl Results {
                 .err()
                 .map(|e| format!("{} mass failover: {e}", k.name()))
         });
-        f.or(s).or(fl).or(fa).or(st).or(ma)
+        let sv = self.service.iter().find_map(|(v, i, r)| {
+            r.as_ref()
+                .err()
+                .filter(|_| !v.fails_in_a_namespace())
+                .map(|e| format!("service dies, {} at {i} ms: {e}", v.label()))
+        });
+        f.or(s).or(fl).or(fa).or(st).or(ma).or(sv)
     }
 
     fn trials(cell: &FailCell, kind: Kind) -> Option<&Vec<Trial>> {
@@ -442,6 +454,7 @@ impl Results {
             "xdp": self.xdp,
             "faults": super::faults::json(&self.faults),
             "startup_and_mass": super::mass::json(&self.start, &self.mass),
+            "service": super::service::json(&self.service, &self.check_cpu),
         })
     }
 
@@ -737,6 +750,7 @@ impl Results {
         }
         m.push_str(&super::faults::markdown(&self.faults));
         m.push_str(&super::mass::markdown(&self.start, &self.mass));
+        m.push_str(&super::service::markdown(&self.service, &self.check_cpu));
         m.push_str(NOTES);
         m
     }
