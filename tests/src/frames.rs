@@ -159,6 +159,8 @@ pub struct Advert {
     pub count: Option<u8>,
     /// v2 Auth Type.
     pub auth_type: u8,
+    /// v2 Authentication Data (after the addresses).
+    pub auth_data: [u8; 8],
     /// v2 Adver Int (seconds, 8 bits) or v3 Max Adver Int (centiseconds, 12 bits).
     pub interval: u16,
     /// Addresses, each 4 or 16 bytes on the wire.
@@ -179,6 +181,7 @@ impl Advert {
             priority,
             count: None,
             auth_type: 0,
+            auth_data: [0; 8],
             interval: 1,
             addrs: addrs.iter().map(|a| IpAddr::V4(*a)).collect(),
             checksum: Checksum::MessageOnly,
@@ -196,6 +199,7 @@ impl Advert {
             priority,
             count: None,
             auth_type: 0,
+            auth_data: [0; 8],
             interval: 100,
             addrs: addrs.to_vec(),
             checksum: Checksum::PseudoHeader,
@@ -225,7 +229,7 @@ impl Advert {
             }
         }
         if self.version == 2 {
-            m.extend_from_slice(&[0; 8]); // authentication data
+            m.extend_from_slice(&self.auth_data);
         }
         let pseudo = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_v4(s, d, PROTO_VRRP, m.len()),

@@ -83,6 +83,7 @@ fn config(ifindex: u32, family: Family) -> DataPlaneConfig {
             local_priority: 100,
             deliver_all: false,
             unicast_peers: vec![],
+            v2_auth_pass: None,
         }],
         vips: vec![
             "192.0.2.100".parse().unwrap(),

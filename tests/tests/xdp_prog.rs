@@ -26,10 +26,11 @@ use tests::{
     xdp,
 };
 use vrrp_common::{
-    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, FAMILY_V4, FAMILY_V6,
-    INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, Stat, VIP_F_COLLISION, VRID_F_DELIVER_ALL,
-    VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig, VridEntry, VridKey, VridStats,
-    event_reason, interarrival_bucket, maps, vip_index_v4, vip_index_v6, vrid_table_index,
+    AdvertEvent, ChecksumForm, DROP_REASONS, DropPeer, DropReason, FAMILY_V4, FAMILY_V6,
+    INTERARRIVAL_HIST_LEN, LastSeen, PeerKey, STATS_LEN, SeenAdvert, Stat, V2_AUTH_PASS,
+    VIP_F_COLLISION, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VipEntry, VipStats, VridConfig,
+    VridEntry, VridKey, VridStats, drop_peer_index, event_reason, interarrival_bucket, maps,
+    v2_auth_words, vip_index_v4, vip_index_v6, vrid_table_index,
 };
 
 const XDP_DROP: u32 = 1;
@@ -217,11 +218,20 @@ impl Harness {
         for s in per_cpu.iter() {
             sum.valid += s.valid;
             sum.foreign += s.foreign;
+            sum.first_not_link_local += s.first_not_link_local;
             for i in 0..DROP_REASONS {
                 sum.drops[i] += s.drops[i];
             }
         }
         Some(sum)
+    }
+
+    /// The `DROP_PEERS` entry of a configured VRID for `reason`.
+    fn drop_peer(&self, key: VridKey, reason: DropReason) -> DropPeer {
+        let slot = self.slots[&key];
+        let m: Array<_, DropPeer> =
+            Array::try_from(self.ebpf.map(maps::DROP_PEERS).unwrap()).unwrap();
+        m.get(&drop_peer_index(slot, reason), 0).unwrap()
     }
 
     /// The `LAST_SEEN` entry of a configured VRID, `None` while empty.
@@ -754,15 +764,28 @@ fn drop_family() {
     );
 }
 
+/// An IPv6 advert whose first address is not link-local (keepalived with a
+/// global-only `virtual_ipaddress`) is accepted and counted per VRID, not
+/// dropped: a mixed pair must not split over it.
 #[test]
-fn drop_link_local() {
+fn ipv6_first_not_link_local_accepted_and_counted() {
     let Some(mut h) = Harness::new() else { return };
     h.configure_v3(3, FAMILY_V6);
-    h.expect_drop(
-        &Envelope::v6(3).frame(&Advert::v3(3, 100, &[v6(VIP6), v6(LL6)])),
-        DropReason::LinkLocal,
-        Some(h.key(3, FAMILY_V6)),
+    let key = h.key(3, FAMILY_V6);
+    let r = h.run(&Envelope::v6(3).frame(&Advert::v3(3, 100, &[v6(VIP6), v6(LL6)])));
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(h.drops(), [0; DROP_REASONS]);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+    assert_eq!(h.last_seen(key).expect("LAST_SEEN").rx_total, 1);
+    assert_eq!(
+        h.vrid_stats(key).expect("VRID_STATS").first_not_link_local,
+        1
     );
+    // The compliant form does not touch the counter.
+    let r = h.run(&Envelope::v6(3).frame(&Advert::v3(3, 100, &[v6(LL6), v6(VIP6)])));
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(h.vrid_stats(key).unwrap().first_not_link_local, 1);
+    assert_eq!(h.stat(Stat::AdvertsValid), 2);
 }
 
 #[test]
@@ -803,6 +826,84 @@ fn drop_auth_type() {
         DropReason::AuthType,
         Some(h.key(7, FAMILY_V4)),
     );
+}
+
+/// RFC 2338 §5.3.6.1 / §7.1 (keepalived `auth_type PASS`): with a password
+/// configured, only Auth Type 1 with the same 8 bytes is accepted; the
+/// wrong password is `Auth`, the wrong type `AuthType`. The data sits after
+/// a variable number of addresses (three here).
+#[test]
+fn v2_simple_password() {
+    let Some(mut h) = Harness::new() else { return };
+    let pass = *b"secret\0\0";
+    h.configure(
+        7,
+        FAMILY_V4,
+        VridConfig {
+            version: 2,
+            v2_adver_int: 1,
+            v2_auth_type: V2_AUTH_PASS,
+            v2_auth_data: v2_auth_words(&pass),
+            ..Default::default()
+        },
+    );
+    let key = Some(h.key(7, FAMILY_V4));
+    let vips = [
+        VIP4,
+        Ipv4Addr::new(192, 0, 2, 11),
+        Ipv4Addr::new(192, 0, 2, 12),
+    ];
+    let mut adv = Advert::v2(7, 100, &vips);
+    adv.auth_type = 1;
+    adv.auth_data = *b"Secret\0\0";
+    h.expect_drop(&Envelope::v4(7).frame(&adv), DropReason::Auth, key);
+    adv.auth_data = *b"secret\0\x01";
+    let before = h.vrid_stats(h.key(7, FAMILY_V4)).unwrap().drops[DropReason::Auth as usize];
+    assert_eq!(
+        h.run(&Envelope::v4(7).frame(&adv)).action,
+        XDP_DROP,
+        "last byte differs"
+    );
+    let after = h.vrid_stats(h.key(7, FAMILY_V4)).unwrap().drops[DropReason::Auth as usize];
+    assert_eq!(after, before + 1);
+    // The sender is remembered for the agent to name (DROP_PEERS).
+    let named = h.drop_peer(h.key(7, FAMILY_V4), DropReason::Auth);
+    assert_eq!(named.key, h.key(7, FAMILY_V4));
+    assert_eq!(named.count, 2);
+    let env = Envelope::v4(7);
+    let mut src = [0u8; 16];
+    if let IpAddr::V4(a) = env.src {
+        src[..4].copy_from_slice(&a.octets());
+    }
+    assert_eq!(named.src, SeenAdvert::src_words(&src));
+    assert!(named.ts_ns > 0);
+    let mut none = Advert::v2(7, 100, &vips);
+    none.auth_data = pass;
+    h.expect_drop(&Envelope::v4(7).frame(&none), DropReason::AuthType, key);
+    adv.auth_data = pass;
+    let r = h.run(&Envelope::v4(7).frame(&adv));
+    assert_eq!(r.action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsValid), 1);
+    assert_eq!(h.last_seen(h.key(7, FAMILY_V4)).unwrap().rx_total, 1);
+}
+
+/// Auth Type 2 (IP AH in RFC 2338, never carried in protocol 112) is
+/// dropped before the VRID lookup; a type 1 advert for a VRID not
+/// configured here passes as foreign (a keepalived pair next door).
+#[test]
+fn v2_auth_type_2_dropped_type_1_foreign_passes() {
+    let Some(mut h) = Harness::new() else { return };
+    let mut adv = Advert::v2(9, 100, &[VIP4]);
+    adv.auth_type = 2;
+    h.expect_drop(
+        &Envelope::v4(9).frame(&adv),
+        DropReason::AuthType,
+        Some(h.key(9, FAMILY_V4)),
+    );
+    adv.auth_type = 1;
+    adv.auth_data = *b"whatever";
+    assert_eq!(h.run(&Envelope::v4(9).frame(&adv)).action, XDP_PASS);
+    assert_eq!(h.stat(Stat::AdvertsForeign), 1);
 }
 
 #[test]

@@ -281,6 +281,13 @@ pub struct Instance {
     pub unicast_peers: Vec<IpAddr>,
     /// TX checksum form of v3 IPv4 adverts.
     pub v3_checksum: V3Checksum,
+    /// v2 only: simple text password (Auth Type 1, RFC 2338 §5.3.6),
+    /// zero-padded to 8 bytes, sent and required in adverts; `None`: none.
+    pub auth_pass: Option<crate::proto::auth::Password>,
+    /// The advert source address (keepalived's `unicast_src_ip`); `None`:
+    /// the interface's primary IPv4 / link-local IPv6 address. Must be on
+    /// the interface (the instance waits in FAULT until it is).
+    pub unicast_src: Option<IpAddr>,
     /// Commands run on state changes.
     pub notify: Notify,
     /// Tracked checks and interfaces (`track = [...]`).

@@ -47,7 +47,7 @@ const GAUGES: [Series<f64>; 4] = [
     ),
 ];
 
-const COUNTERS: [Series<u64>; 6] = [
+const COUNTERS: [Series<u64>; 7] = [
     ("vrrp_transitions_total", "State changes.", |i| {
         i.transitions
     }),
@@ -73,6 +73,11 @@ const COUNTERS: [Series<u64>; 6] = [
         "vrrp_garp_sent_total",
         "Gratuitous ARPs and unsolicited NAs sent.",
         |i| i.counters.garp_tx,
+    ),
+    (
+        "vrrp_adverts_first_not_link_local_total",
+        "IPv6 adverts accepted although their first address is not link-local.",
+        |i| i.counters.rx_first_not_link_local,
     ),
 ];
 
@@ -381,6 +386,8 @@ mod tests {
         i.counters.adverts_rx = 40;
         i.counters.rx_dropped.add(DropReason::Checksum, 3);
         i.counters.rx_dropped.vrid = 4;
+        i.counters.rx_dropped.add(DropReason::Auth, 2);
+        i.counters.rx_first_not_link_local = 6;
         i.advert_interarrival = Histogram::new(&[0.5, 1.0]);
         i.advert_interarrival.observe(Duration::from_millis(1000));
         i.advert_interarrival.observe(Duration::from_millis(1000));
@@ -421,6 +428,8 @@ mod tests {
             format!("vrrp_rx_dropped_total{{{l},reason=\"checksum\"}} 3"),
             format!("vrrp_rx_dropped_total{{{l},reason=\"ttl\"}} 0"),
             format!("vrrp_rx_dropped_total{{{l},reason=\"vrid\"}} 4"),
+            format!("vrrp_rx_dropped_total{{{l},reason=\"auth\"}} 2"),
+            format!("vrrp_adverts_first_not_link_local_total{{{l}}} 6"),
             format!("vrrp_vip_rx_packets_total{{{l},vip=\"192.0.2.10\"}} 7"),
             format!("vrrp_vip_rx_bytes_total{{{l},vip=\"192.0.2.10\"}} 700"),
             format!("vrrp_advert_interarrival_seconds_bucket{{{l},le=\"0.5\"}} 1"),

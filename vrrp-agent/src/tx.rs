@@ -50,6 +50,7 @@ use crate::{
     config::VirtualIp,
     proto::{
         Advert, EmitError, V3Checksum, announce,
+        auth::{self, Password},
         packet::{VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
 };
@@ -571,25 +572,25 @@ pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp
 /// change of any of them builds them anew.
 #[derive(Debug, Default)]
 pub struct AdvertCache {
-    key: Option<(Advert, IpAddr, V3Checksum)>,
+    key: Option<(Advert, IpAddr, V3Checksum, Option<Password>)>,
     msgs: Vec<(IpAddr, Vec<u8>)>,
 }
 
 impl AdvertCache {
-    /// The message for `dst`: the cached bytes when `advert`, `src` and
-    /// `checksum` are those they were built from, else built now (and
-    /// cached).
+    /// The message for `dst`: the cached bytes when `advert`, `src`,
+    /// `checksum` and the VRRPv2 `password` are those they were built
+    /// from, else built now (and cached).
     pub fn get(
         &mut self,
         advert: &Advert,
         src: IpAddr,
         dst: IpAddr,
         checksum: V3Checksum,
+        password: Option<&Password>,
     ) -> Result<&[u8], EmitError> {
-        let same = self
-            .key
-            .as_ref()
-            .is_some_and(|(a, s, c)| a == advert && *s == src && *c == checksum);
+        let same = self.key.as_ref().is_some_and(|(a, s, c, p)| {
+            a == advert && *s == src && *c == checksum && p.as_ref() == password
+        });
         if !same {
             self.key = None;
             self.msgs.clear();
@@ -597,9 +598,12 @@ impl AdvertCache {
         let i = match self.msgs.iter().position(|(d, _)| *d == dst) {
             Some(i) => i,
             None => {
-                let msg = advert.emit(src, dst, checksum)?;
+                let mut msg = advert.emit(src, dst, checksum)?;
+                if let Some(pass) = password {
+                    auth::set_password(&mut msg, pass);
+                }
                 if self.key.is_none() {
-                    self.key = Some((advert.clone(), src, checksum));
+                    self.key = Some((advert.clone(), src, checksum, password.copied()));
                 }
                 self.msgs.push((dst, msg));
                 self.msgs.len() - 1
@@ -656,9 +660,25 @@ mod tests {
         for (a, s, d, c) in cases {
             let want = a.emit(s, d, c).unwrap();
             assert_eq!(
-                cache.get(&a, s, d, c).unwrap(),
+                cache.get(&a, s, d, c, None).unwrap(),
                 want.as_slice(),
                 "{a:?} {s} {d} {c:?}"
+            );
+        }
+        // A password (VRRPv2) is part of the key too: set, changed, removed.
+        let mut v2 = advert(100);
+        v2.version = crate::proto::Version::V2;
+        v2.interval = std::time::Duration::from_secs(1);
+        let c = V3Checksum::default();
+        for pass in [None, Some(*b"secret\0\0"), Some(*b"other\0\0\0"), None] {
+            let mut want = v2.emit(src, group, c).unwrap();
+            if let Some(p) = &pass {
+                assert!(auth::set_password(&mut want, p));
+            }
+            assert_eq!(
+                cache.get(&v2, src, group, c, pass.as_ref()).unwrap(),
+                want.as_slice(),
+                "{pass:?}"
             );
         }
     }

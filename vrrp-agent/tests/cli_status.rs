@@ -69,6 +69,7 @@ fn sample() -> Status {
                 rx_bytes: 300,
             }],
             advert_interarrival: Default::default(),
+            peer_mismatch: vec![],
         }],
         checks: Vec::new(),
         connections_refused: 0,

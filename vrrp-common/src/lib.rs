@@ -72,6 +72,13 @@ pub mod maps {
     pub const STATS: &str = "STATS";
     /// `PerCpuArray<u64>`: drops by [`crate::DropReason`], whatever the VRID.
     pub const DROPS: &str = "DROPS";
+    /// `Array<DropPeer>` of [`crate::DROP_PEERS_LEN`] entries, indexed by
+    /// [`crate::drop_peer_index`]: per configured VRID (its `LAST_SEEN` slot)
+    /// and reason, the sender of the last advert dropped by a check against
+    /// the configuration (version, v2 interval, auth type, password, peer
+    /// allow-list), so that the agent can name the peer whose adverts it
+    /// ignores. Program writes, on those drop paths only.
+    pub const DROP_PEERS: &str = "DROP_PEERS";
     /// `RingBuf`: [`crate::AdvertEvent`] records.
     pub const EVENTS: &str = "EVENTS";
 }
@@ -134,15 +141,23 @@ pub enum DropReason {
     /// configured only for the other family.
     Family = 7,
     /// The first IPv6 address is not link-local (item 8, erratum 8300).
+    /// No longer a drop (see [`VridStats::first_not_link_local`]); the
+    /// counter stays for the status and metrics labels.
     LinkLocal = 8,
     /// Unicast allow-list in force and the source is not on it.
     Peer = 9,
-    /// v2 authentication type is not 0 (item 7; RFC 3768 removed auth).
+    /// v2 Auth Type is not the configured one: 0 (none; RFC 3768 removed
+    /// authentication) or 1 (simple text password, RFC 2338 §5.3.6, which
+    /// keepalived still sends); any other type is dropped before the VRID
+    /// lookup.
     AuthType = 10,
+    /// v2 simple text password (Auth Type 1): the Authentication Data
+    /// differs from the configured password (RFC 2338 §5.3.6.1).
+    Auth = 11,
 }
 
 /// Number of [`DropReason`] values.
-pub const DROP_REASONS: usize = 11;
+pub const DROP_REASONS: usize = 12;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -158,6 +173,7 @@ impl DropReason {
         DropReason::LinkLocal,
         DropReason::Peer,
         DropReason::AuthType,
+        DropReason::Auth,
     ];
 
     /// The label used in status JSON and metrics.
@@ -174,6 +190,7 @@ impl DropReason {
             DropReason::LinkLocal => "link_local",
             DropReason::Peer => "peer",
             DropReason::AuthType => "auth_type",
+            DropReason::Auth => "auth",
         }
     }
 }
@@ -265,16 +282,63 @@ pub struct VridConfig {
     pub flags: u8,
     /// The instance's current (effective) priority; informational.
     pub local_priority: u8,
-    /// Zero.
-    pub _pad0: u8,
+    /// v2 only: the Auth Type adverts must carry, [`V2_AUTH_NONE`] or
+    /// [`V2_AUTH_PASS`]; another one is dropped as `AuthType`.
+    pub v2_auth_type: u8,
     /// v2 only: the configured Adver Int in seconds; a differing one is
     /// dropped as `Interval` (RFC 3768 §7.1).
     pub v2_adver_int: u16,
     /// Index of this VRID's entry in `LAST_SEEN` (< [`MAX_VRIDS`]), chosen
     /// by the agent, unique among configured VRIDs.
     pub slot: u16,
+    /// v2 with [`V2_AUTH_PASS`]: the 8 bytes of Authentication Data adverts
+    /// must carry, as two native u32 of the wire bytes (the program
+    /// compares two loads); zero otherwise.
+    pub v2_auth_data: [u32; 2],
 }
-const _: () = assert!(size_of::<VridConfig>() == 8);
+const _: () = assert!(size_of::<VridConfig>() == 16);
+
+/// VRRPv2 Auth Type 0: no authentication (RFC 3768).
+pub const V2_AUTH_NONE: u8 = 0;
+/// VRRPv2 Auth Type 1: simple text password (RFC 2338 §5.3.6.1; removed by
+/// RFC 3768, still sent by keepalived's `auth_type PASS`).
+pub const V2_AUTH_PASS: u8 = 1;
+/// Length of the VRRPv2 Authentication Data field.
+pub const V2_AUTH_DATA_LEN: usize = 8;
+
+/// The [`VridConfig::v2_auth_data`] words of a password's 8 wire bytes.
+pub const fn v2_auth_words(pass: &[u8; V2_AUTH_DATA_LEN]) -> [u32; 2] {
+    [
+        u32::from_ne_bytes([pass[0], pass[1], pass[2], pass[3]]),
+        u32::from_ne_bytes([pass[4], pass[5], pass[6], pass[7]]),
+    ]
+}
+
+/// Entries of `DROP_PEERS`: one per (`LAST_SEEN` slot, drop reason).
+pub const DROP_PEERS_LEN: u32 = MAX_VRIDS * DROP_REASONS as u32;
+
+/// `DROP_PEERS` index of a VRID's slot and a drop reason.
+#[inline(always)]
+pub const fn drop_peer_index(slot: u16, reason: DropReason) -> u32 {
+    slot as u32 * DROP_REASONS as u32 + reason as u32
+}
+
+/// The last advert a configured VRID dropped for one reason (`DROP_PEERS`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DropPeer {
+    /// Sender address: 16 bytes (IPv4 in the first four) as two native u64.
+    pub src: [u64; 2],
+    /// `bpf_ktime_get_ns` of the last one.
+    pub ts_ns: u64,
+    /// Drops counted here since `key` last changed (a slot given to another
+    /// VRID restarts it). Shared by all CPUs: may lose an increment.
+    pub count: u64,
+    /// The VRID the entry is about; the agent ignores entries of another
+    /// (a slot that changed hands).
+    pub key: VridKey,
+}
+const _: () = assert!(size_of::<DropPeer>() == 40);
 
 /// Newest valid advert seen for a configured VRID, kept by the data plane so
 /// the agent need not be woken for adverts that change nothing.
@@ -383,7 +447,7 @@ pub struct VridEntry {
     /// Zero.
     pub _pad: u32,
 }
-const _: () = assert!(size_of::<VridEntry>() == 16);
+const _: () = assert!(size_of::<VridEntry>() == 24);
 
 /// `VRID_TABLE` index of a VRID and family.
 #[inline(always)]
@@ -572,8 +636,10 @@ pub struct VridStats {
     pub foreign: u64,
     /// Dropped adverts by [`DropReason`] index.
     pub drops: [u64; DROP_REASONS],
-    /// Zero.
-    pub _pad: u64,
+    /// IPv6 adverts accepted although their first address is not
+    /// link-local (RFC 9568 §5.2.9; keepalived runs such configs with a
+    /// warning): tolerated on receive so that a mixed pair does not split.
+    pub first_not_link_local: u64,
 }
 const _: () = assert!(size_of::<VridStats>() == 8 * (DROP_REASONS + 3));
 
@@ -760,6 +826,8 @@ mod pod {
     unsafe impl aya::Pod for super::VipEntry {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::VridEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::DropPeer {}
 }
 
 #[cfg(test)]

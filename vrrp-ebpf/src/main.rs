@@ -28,11 +28,13 @@
 //!    header checksum (counted as `Checksum`; the stack would discard it),
 //!    TTL, version ∈ {2, 3} (v2 only over IPv4), type, length (exactly
 //!    8 + count × address size, + 8 auth bytes in v2, per the IP length;
-//!    Ethernet padding is ignored), checksum, v2 auth type, count,
-//!    v3 interval ≠ 0, IPv6 first address link-local.
+//!    Ethernet padding is ignored), checksum, v2 auth type ∈ {0, 1}, count,
+//!    v3 interval ≠ 0. An IPv6 advert whose first address is not
+//!    link-local is accepted and counted (`first_not_link_local`).
 //! 2. Against the configuration: the VRID lookup (miss: `Family` if the VRID
 //!    is configured only for the other family, else foreign), the configured
-//!    version, the v2 interval, the peer allow-list.
+//!    version, the v2 interval, the v2 auth type and (type 1, simple
+//!    password) the 8 bytes of Authentication Data, the peer allow-list.
 //!
 //! Drops are counted in `DROPS` and, once the fixed header could be read (so
 //! the VRID is known, configured or not), in `VRID_STATS[key].drops`.
@@ -72,10 +74,11 @@ use aya_ebpf::{
 };
 // The package's library only anchors vrrp-agent's build-dependency.
 use vrrp_common::{
-    AdvertEvent, ChecksumForm, DROP_REASONS, DropReason, EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6,
-    IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, STATS_LEN, SeenAdvert, Stat,
-    VIP_F_COLLISION, VIP_TABLE_LEN, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VRID_TABLE_LEN,
-    VipEntry, VipStats, VridConfig, VridEntry, VridKey, VridStats, fold_v6, step, vip_filter_bit,
+    AdvertEvent, ChecksumForm, DROP_PEERS_LEN, DROP_REASONS, DropPeer, DropReason,
+    EVENT_ADDR_BYTES, FAMILY_V4, FAMILY_V6, IPPROTO_VRRP, LastSeen, MAX_PEERS, MAX_VIPS, MAX_VRIDS,
+    PeerKey, STATS_LEN, SeenAdvert, Stat, V2_AUTH_PASS, VIP_F_COLLISION, VIP_TABLE_LEN,
+    VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VRID_TABLE_LEN, VipEntry, VipStats, VridConfig,
+    VridEntry, VridKey, VridStats, drop_peer_index, fold_v6, step, vip_filter_bit,
     vrid_table_index,
 };
 use vrrp_ebpf as _;
@@ -106,6 +109,8 @@ static VIP_STATS: PerCpuArray<VipStats> = PerCpuArray::with_max_entries(MAX_VIPS
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STATS_LEN, 0);
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_REASONS as u32, 0);
+#[map]
+static DROP_PEERS: Array<DropPeer> = Array::with_max_entries(DROP_PEERS_LEN, 0);
 /// 256 KiB: room for ~2300 events; the agent drains it continuously.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
@@ -317,6 +322,43 @@ fn drop_advert(reason: DropReason, key: *const VridKey) -> u32 {
         }
     }
     xdp_action::XDP_DROP
+}
+
+/// [`drop_advert`] for a check against the configuration: also remembers
+/// the sender in `DROP_PEERS`, so the agent can name the peer whose adverts
+/// it ignores (and why). Only on these drop paths: a steady valid advert
+/// never comes here. `src` as two u64 built at the call site: a pointer
+/// into `Rx` would pin it to the stack, where LLVM merges its fields into
+/// misaligned 8-byte stores the verifier rejects.
+#[inline(never)]
+fn drop_configured(reason: DropReason, key: &VridKey, slot: u16, src: &[u64; 2]) -> u32 {
+    if let Some(p) = DROP_PEERS.get_ptr_mut(drop_peer_index(slot, reason)) {
+        // SAFETY: helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        // SAFETY: a map value; concurrent drops on two CPUs may mix two
+        // senders' words or lose a count (diagnostics only).
+        unsafe {
+            if (*p).key != *key {
+                (*p).key = *key;
+                (*p).count = 0;
+            }
+            (*p).src = *src;
+            (*p).ts_ns = now;
+            (*p).count += 1;
+        }
+    }
+    drop_advert(reason, key)
+}
+
+/// Counts an IPv6 advert whose first address is not link-local (accepted).
+/// Not inlined: only such peers pay the hash lookup.
+#[inline(never)]
+fn count_not_link_local(key: &VridKey) {
+    let s = vrid_stats(key);
+    if !s.is_null() {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).first_not_link_local += 1 }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -719,8 +761,10 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
         return xdp_action::XDP_PASS;
     }
 
-    // Item 7 (v2): RFC 3768 removed authentication; only type 0 is valid.
-    if version == 2 && b4 != 0 {
+    // Item 7 (v2): type 0 (RFC 3768) or 1 (simple password, RFC 2338;
+    // keepalived's `auth_type PASS`); which one is checked against the
+    // configuration below.
+    if version == 2 && b4 > V2_AUTH_PASS {
         return drop_advert(DropReason::AuthType, &key);
     }
     // Item 8, erratum 8299.
@@ -736,13 +780,15 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     if version == 3 && interval == 0 {
         return drop_advert(DropReason::Interval, &key);
     }
-    // Item 8, erratum 8300: the first IPv6 address is link-local (fe80::/10).
+    // Item 8, erratum 8300: the first IPv6 address is link-local
+    // (fe80::/10). Tolerated, counted: keepalived runs configs without one
+    // (with a warning), and dropping them would split a mixed pair.
     if rx.family == FAMILY_V6 {
         let Some(a) = Hdr::<{ VRRP_HLEN + 2 }>::at(ctx, rx.off) else {
             return drop_advert(DropReason::Length, &key);
         };
         if a.u8::<8>() != 0xfe || a.u8::<9>() & 0xc0 != 0x80 {
-            return drop_advert(DropReason::LinkLocal, &key);
+            count_not_link_local(&key);
         }
     }
 
@@ -769,11 +815,27 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
     }
     // Item 2 against the configuration.
     if version != cfg.version {
-        return drop_advert(DropReason::Version, &key);
+        return drop_configured(DropReason::Version, &key, cfg.slot, &words_to_u64s(rx.src));
     }
-    // Item 7 (v2): the Adver Int must equal ours (RFC 3768 §7.1).
-    if version == 2 && interval != cfg.v2_adver_int {
-        return drop_advert(DropReason::Interval, &key);
+    if version == 2 {
+        // Item 7 (v2): the Adver Int must equal ours (RFC 3768 §7.1).
+        if interval != cfg.v2_adver_int {
+            return drop_configured(DropReason::Interval, &key, cfg.slot, &words_to_u64s(rx.src));
+        }
+        // RFC 2338 §7.1: the configured Auth Type, and for a simple
+        // password its 8 bytes (after the IPv4 addresses): two loads.
+        if b4 != cfg.v2_auth_type {
+            return drop_configured(DropReason::AuthType, &key, cfg.slot, &words_to_u64s(rx.src));
+        }
+        if b4 == V2_AUTH_PASS {
+            let Some(a) = Hdr::<VRRP_V2_AUTH_LEN>::at(ctx, rx.off + VRRP_HLEN + count as usize * 4)
+            else {
+                return drop_advert(DropReason::Length, &key);
+            };
+            if a.ne32::<0>() != cfg.v2_auth_data[0] || a.ne32::<4>() != cfg.v2_auth_data[1] {
+                return drop_configured(DropReason::Auth, &key, cfg.slot, &words_to_u64s(rx.src));
+            }
+        }
     }
     if cfg.flags & VRID_F_PEER_FILTER != 0 {
         let mut peer = PeerKey {
@@ -790,7 +852,7 @@ fn vrrp(ctx: &XdpContext, rx: &Rx, ip_end: usize) -> u32 {
                 .write(words_to_u64s(rx.src))
         };
         if PEERS.get_ptr(peer).is_none() {
-            return drop_advert(DropReason::Peer, &key);
+            return drop_configured(DropReason::Peer, &key, cfg.slot, &words_to_u64s(rx.src));
         }
     }
 

@@ -168,6 +168,9 @@ impl Instance {
         }
         match (self.source, self.cfg.family) {
             (Some(_), _) => None,
+            (None, _) if self.cfg.unicast_src.is_some() => {
+                Some("unicast_src is not (yet) an address of the interface")
+            }
             (None, Family::V4) => Some("no IPv4 address on the interface"),
             (None, Family::V6) => {
                 Some("no usable IPv6 link-local address (missing or still tentative)")

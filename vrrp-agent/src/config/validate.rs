@@ -373,6 +373,16 @@ impl<'t> Parser<'t> {
                 )),
             },
         );
+        let auth_pass = self.auth_pass(t, version);
+        let unicast_src = self.opt(t, "unicast_src", None, |k, v| {
+            let s = string(k, v)?;
+            let a = s
+                .trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("`{k}` `{s}` is not an IP address"))?;
+            check_unicast(&a).map_err(|e| format!("`{k}` `{a}` {e}"))?;
+            Ok(Some(a))
+        });
         let notify = self.notify(t);
         let in_group = name.as_ref().is_some_and(|n| {
             groups
@@ -410,6 +420,9 @@ impl<'t> Parser<'t> {
                 format!("`advert_interval`: {e}"),
             );
         }
+        if let (Some(Some(src)), Some(span)) = (unicast_src, t.span("unicast_src")) {
+            self.source_rules(src, span, vips);
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -427,11 +440,70 @@ impl<'t> Parser<'t> {
             accept_mode: accept_mode?,
             unicast_peers: unicast_peers?.into_iter().map(|(p, _)| p).collect(),
             v3_checksum: v3_checksum?,
+            auth_pass: auth_pass?,
+            unicast_src: unicast_src?,
             notify: notify?,
             track: track?,
             garp_repeat: garp_repeat?,
             garp_interval: garp_interval?,
         })
+    }
+
+    /// `unicast_src`: of the VIPs' family, and not one of them (a VIP moves
+    /// with the master; the source must stay).
+    fn source_rules(&mut self, src: IpAddr, span: Span, vips: &[(VirtualIp, Span)]) {
+        let Some((first, _)) = vips.first() else {
+            return;
+        };
+        if Family::of(src) != first.family() {
+            let msg = format!(
+                "`unicast_src` `{src}` is {} but the virtual IPs are {}",
+                family_name(Family::of(src)),
+                family_name(first.family())
+            );
+            self.err(span, msg);
+        } else if vips.iter().any(|(v, _)| v.addr == src) {
+            self.err(
+                span,
+                format!(
+                    "`unicast_src` `{src}` is one of the virtual IPs; use an address \
+                     of this host that does not move (keepalived's `unicast_src_ip`)"
+                ),
+            );
+        }
+    }
+
+    /// `auth_pass`: VRRPv2 simple text password (see `proto::auth`); the
+    /// first 8 bytes, with a warning when longer (keepalived truncates
+    /// too). VRRPv3 has no authentication.
+    fn auth_pass(
+        &mut self,
+        t: &mut Section,
+        version: Option<Version>,
+    ) -> Option<Option<crate::proto::auth::Password>> {
+        let Some(v) = t.get("auth_pass") else {
+            return Some(None);
+        };
+        let text = self.check(v.span(), non_empty("auth_pass", v.get_ref()))?;
+        if version == Some(Version::V3) {
+            self.err(
+                v.span(),
+                "`auth_pass` needs `version = 2`: VRRPv3 has no authentication (RFC 5798 §9)",
+            );
+            return None;
+        }
+        let (pass, truncated) = crate::proto::auth::password(text);
+        if truncated {
+            self.warnings.push((
+                v.span(),
+                format!(
+                    "`auth_pass` is {} bytes; only the first 8 are sent and compared \
+                     (as keepalived does)",
+                    text.len()
+                ),
+            ));
+        }
+        Some(Some(pass))
     }
 
     /// The rules across an instance's addresses: one family, what the
@@ -456,17 +528,21 @@ impl<'t> Parser<'t> {
             self.err(span.clone(), msg);
         }
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the
-        // router's link-local VIP, and receivers applying erratum 8300 (we
-        // do, in the kernel) drop adverts without one. keepalived only warns
-        // and then cannot talk to compliant peers; we refuse the config.
+        // router's link-local VIP; receivers applying erratum 8300 drop
+        // adverts without one. But keepalived runs such configs (warning
+        // only) and drops adverts whose address list differs from its own
+        // (count and each address), so matching a keepalived peer that
+        // lists only global VIPs needs the same list here: a warning.
         if let IpAddr::V6(a) = first.addr
             && (a.segments()[0] & 0xffc0) != 0xfe80
         {
             let msg = format!(
-                "the first IPv6 virtual IP `{a}` must be link-local (RFC 9568 §5.2.9), \
-                 e.g. virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"]"
+                "the first IPv6 virtual IP `{a}` is not link-local (RFC 9568 §5.2.9): \
+                 compliant receivers drop such adverts; keep it only to match a keepalived \
+                 peer listing the same addresses, else write \
+                 virtual_ips = [\"fe80::{vrid:x}/64\", \"{a}/64\"] (and the same there)"
             );
-            self.err(first_span.clone(), msg);
+            self.warnings.push((first_span.clone(), msg));
         }
         for (vip, span) in rest.iter().filter(|(v, _)| v.family() != fam) {
             let msg = format!(

@@ -16,6 +16,6 @@ pub use server::{
     CLIENT_TIMEOUT, ControlError, ControlSocket, check_socket_free, query_status, request,
 };
 pub use status::{
-    CheckStatus, Counters, Histogram, INTERARRIVAL_BUCKETS, InstanceStatus, RxDropped, STATES,
-    State, Status, TrackStatus, VipCounters, XdpStatus, render_table,
+    CheckStatus, Counters, Histogram, INTERARRIVAL_BUCKETS, InstanceStatus, PeerMismatchStatus,
+    RxDropped, STATES, State, Status, TrackStatus, VipCounters, XdpStatus, render_table,
 };

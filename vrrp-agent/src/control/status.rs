@@ -155,6 +155,25 @@ pub struct InstanceStatus {
     /// VRID was configured on the interface).
     #[serde(default)]
     pub advert_interarrival: Histogram,
+    /// Extension: peers whose adverts for this VRID are dropped, and why
+    /// (version, interval, auth_type, auth, peer: the checks against our
+    /// configuration), so that two MASTERs come with their reason.
+    #[serde(default)]
+    pub peer_mismatch: Vec<PeerMismatchStatus>,
+}
+
+/// One peer whose adverts an instance drops.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerMismatchStatus {
+    /// The sender's address.
+    pub peer: IpAddr,
+    /// The `rx_dropped` label of the check it fails.
+    pub reason: String,
+    /// Adverts dropped for this reason (XDP: from any sender; `peer` is
+    /// the last one).
+    pub count: u64,
+    /// Wall-clock time of the last one, ms since the Unix epoch.
+    pub last_unix_ms: u64,
 }
 
 impl InstanceStatus {
@@ -197,6 +216,7 @@ impl InstanceStatus {
                 })
                 .collect(),
             advert_interarrival: Histogram::default(),
+            peer_mismatch: Vec::new(),
         }
     }
 }
@@ -220,6 +240,10 @@ pub struct Counters {
     pub vip_rx_bytes: u64,
     /// Adverts dropped, by reason.
     pub rx_dropped: RxDropped,
+    /// Extension: IPv6 adverts accepted although their first address is
+    /// not link-local (RFC 9568 §5.2.9; keepalived runs such configs).
+    #[serde(default)]
+    pub rx_first_not_link_local: u64,
 }
 
 /// Drops by [`DropReason`], one field per label, plus `vrid`.
@@ -246,6 +270,8 @@ pub struct RxDropped {
     pub link_local: u64,
     pub peer: u64,
     pub auth_type: u64,
+    #[serde(default)]
+    pub auth: u64,
 }
 
 impl RxDropped {
@@ -278,6 +304,7 @@ impl RxDropped {
             DropReason::LinkLocal => &mut self.link_local,
             DropReason::Peer => &mut self.peer,
             DropReason::AuthType => &mut self.auth_type,
+            DropReason::Auth => &mut self.auth,
         }
     }
 
@@ -294,6 +321,7 @@ impl RxDropped {
             DropReason::LinkLocal => &self.link_local,
             DropReason::Peer => &self.peer,
             DropReason::AuthType => &self.auth_type,
+            DropReason::Auth => &self.auth,
         }
     }
 }

@@ -64,6 +64,8 @@ pub(super) struct Io {
     pub(super) counters: TxCounters,
     /// `global.advert_dscp`, applied to every advert socket opened.
     advert_dscp: u8,
+    /// `auth_pass` (v2): written into every advert sent.
+    auth_pass: Option<crate::proto::auth::Password>,
 }
 
 impl Io {
@@ -88,6 +90,7 @@ impl Io {
             adding: None,
             counters: TxCounters::default(),
             advert_dscp,
+            auth_pass: None,
         };
         io.update(frames, &cfg, &r)?;
         info!(instance = %cfg.name, interface = %cfg.interface, vrid = cfg.vrid,
@@ -123,6 +126,7 @@ impl Io {
         self.mac = r.link.mac.unwrap_or_default();
         self.ll_src = r.ll_src;
         self.key = dataplane::vrid_key(index, cfg.vrid, cfg.family);
+        self.auth_pass = cfg.auth_pass;
         Ok(())
     }
 
@@ -189,7 +193,8 @@ impl Daemon {
                 continue;
             };
             for dst in &a.dsts {
-                if let Err(e) = io.advert_cache.get(&a.advert, src, *dst, a.checksum) {
+                let auth = io.auth_pass.as_ref();
+                if let Err(e) = io.advert_cache.get(&a.advert, src, *dst, a.checksum, auth) {
                     error!(instance = %io.name, error = %e, "cannot build advert");
                     break;
                 }

@@ -273,6 +273,7 @@ impl Daemon {
                     self.agent.handle_timeout(dataplane::now(), &Seen(&self.dataplane));
                     self.execute().await;
                     self.maybe_hand_over(true).await;
+                    self.dataplane.warn_mismatches();
                 }
                 nev = self.net_events.next() => match nev {
                     Some(nev) => self.on_net_event(nev).await,
@@ -555,6 +556,7 @@ fn dataplane_config(agent: &Agent) -> DataPlaneConfig {
                     local_priority: c.priority,
                     deliver_all: i.deliver_all(),
                     unicast_peers: c.unicast_peers.clone(),
+                    v2_auth_pass: c.auth_pass,
                 }
             })
             .collect(),

@@ -53,13 +53,21 @@ pub(super) async fn resolve(netlink: &Netlink, inst: &Instance) -> anyhow::Resul
         &[]
     };
     let ll_src = vips::link_local_ipv6(&addrs, not_source);
-    let source = match inst.family {
+    let source = match (inst.unicast_src, inst.family) {
+        // Chosen explicitly: usable once it is on the interface (DAD done).
+        (Some(src), _) => addrs
+            .iter()
+            .any(|a| a.addr == src && !a.tentative && !a.dad_failed)
+            .then_some(src),
         // RFC 9568 §5.1.1.1: the primary address.
-        Family::V4 => vips::primary_ipv4(&addrs, not_source).map(IpAddr::V4),
+        (None, Family::V4) => vips::primary_ipv4(&addrs, not_source).map(IpAddr::V4),
         // RFC 9568 §5.1.2.1: the link-local address.
-        Family::V6 => ll_src.map(IpAddr::V6),
+        (None, Family::V6) => ll_src.map(IpAddr::V6),
     };
-    if source.is_none() {
+    if let (None, Some(src)) = (source, inst.unicast_src) {
+        info!(instance = %inst.name, interface = %inst.interface, unicast_src = %src,
+              "unicast_src is not (yet) a usable address of the interface; waiting in FAULT");
+    } else if source.is_none() {
         info!(instance = %inst.name, interface = %inst.interface,
               "no advert source address on the interface yet; waiting in FAULT");
     }

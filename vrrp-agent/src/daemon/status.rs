@@ -11,7 +11,9 @@ use vrrp_common::DropReason;
 use super::Daemon;
 use crate::{
     checks::{CheckReport, TrackReport},
-    control::{CheckStatus, Histogram, InstanceStatus, Status, TrackStatus, XdpStatus},
+    control::{
+        CheckStatus, Histogram, InstanceStatus, PeerMismatchStatus, Status, TrackStatus, XdpStatus,
+    },
     dataplane::{self, FamilyTag as _},
 };
 
@@ -66,6 +68,7 @@ impl Daemon {
                 }
                 if let Ok(Some(v)) = self.dataplane.vrid_counters(key) {
                     c.adverts_rx = v.valid;
+                    c.rx_first_not_link_local = v.first_not_link_local;
                     for reason in DropReason::ALL {
                         c.rx_dropped.add(reason, v.dropped(reason));
                     }
@@ -81,6 +84,18 @@ impl Daemon {
                 c.vip_rx_bytes = s.vip_counters.iter().map(|v| v.rx_bytes).sum();
                 // Measured by the data plane, which sees every advert (the
                 // XDP program wakes the daemon only on changes).
+                s.peer_mismatch = self
+                    .dataplane
+                    .peer_mismatches(key)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| PeerMismatchStatus {
+                        peer: m.peer,
+                        reason: m.reason.label().to_owned(),
+                        count: m.count,
+                        last_unix_ms: m.last_unix_ms,
+                    })
+                    .collect();
                 if let Ok(Some(ls)) = self.dataplane.last_seen(key) {
                     s.advert_interarrival = Histogram::from_counts(&ls.hist_counts, ls.hist_sum_ns);
                 }

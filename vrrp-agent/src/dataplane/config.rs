@@ -7,8 +7,8 @@ use std::{
 };
 
 use vrrp_common::{
-    FAMILY_V4, FAMILY_V6, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, VRID_F_DELIVER_ALL,
-    VRID_F_PEER_FILTER, VridConfig, VridKey,
+    FAMILY_V4, FAMILY_V6, MAX_PEERS, MAX_VIPS, MAX_VRIDS, PeerKey, V2_AUTH_DATA_LEN, V2_AUTH_NONE,
+    V2_AUTH_PASS, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VridConfig, VridKey, v2_auth_words,
 };
 
 use super::DataPlaneError;
@@ -70,6 +70,9 @@ pub struct VridEntry {
     pub deliver_all: bool,
     /// Unicast peers; when non-empty only these sources are accepted.
     pub unicast_peers: Vec<IpAddr>,
+    /// v2 only: the simple text password (Auth Type 1, RFC 2338 §5.3.6)
+    /// adverts must carry, zero-padded to 8 bytes; `None`: Auth Type 0.
+    pub v2_auth_pass: Option<[u8; V2_AUTH_DATA_LEN]>,
 }
 
 impl VridEntry {
@@ -95,6 +98,14 @@ impl VridEntry {
                 self.v2_adver_int
             } else {
                 0
+            },
+            v2_auth_type: match self.v2_auth_pass {
+                Some(_) if self.version == 2 => V2_AUTH_PASS,
+                _ => V2_AUTH_NONE,
+            },
+            v2_auth_data: match self.v2_auth_pass {
+                Some(p) if self.version == 2 => v2_auth_words(&p),
+                _ => [0; 2],
             },
             ..VridConfig::default()
         }
@@ -230,6 +241,7 @@ mod tests {
             local_priority: 100,
             deliver_all: false,
             unicast_peers: vec![],
+            v2_auth_pass: None,
         }
     }
 
@@ -248,6 +260,18 @@ mod tests {
             e.vrid_config().flags,
             VRID_F_DELIVER_ALL | VRID_F_PEER_FILTER
         );
+    }
+
+    #[test]
+    fn v2_password_reaches_the_kernel_view_only_for_v2() {
+        let mut e = entry(51, 2, Family::V4);
+        e.v2_auth_pass = Some(*b"secret\0\0");
+        let c = e.vrid_config();
+        assert_eq!(c.v2_auth_type, V2_AUTH_PASS);
+        assert_eq!(c.v2_auth_data, v2_auth_words(b"secret\0\0"));
+        e.version = 3;
+        let c = e.vrid_config();
+        assert_eq!((c.v2_auth_type, c.v2_auth_data), (V2_AUTH_NONE, [0; 2]));
     }
 
     #[test]

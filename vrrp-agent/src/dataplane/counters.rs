@@ -51,6 +51,8 @@ pub struct VridCounters {
     pub foreign: u64,
     /// Dropped adverts, indexed by [`DropReason`].
     pub drops: [u64; DROP_REASONS],
+    /// Accepted IPv6 adverts whose first address is not link-local.
+    pub first_not_link_local: u64,
 }
 
 impl VridCounters {
@@ -62,6 +64,7 @@ impl VridCounters {
     pub(crate) fn add(&mut self, s: &VridStats) {
         self.valid += s.valid;
         self.foreign += s.foreign;
+        self.first_not_link_local += s.first_not_link_local;
         for (a, b) in self.drops.iter_mut().zip(s.drops.iter()) {
             *a += b;
         }

@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod counters;
 mod event;
+pub mod mismatch;
 mod socket;
 mod sys;
 mod xdp;
@@ -31,6 +32,7 @@ pub use clock::{age, monotonic_now_ns, now};
 pub use config::{DataPlaneConfig, Family, FamilyTag, VridEntry, vrid_key};
 pub use counters::{Counters, LastSeenInfo, VipCounters, VridCounters};
 pub use event::{DecodeError, Event, decode};
+pub use mismatch::PeerMismatch;
 pub use socket::SocketDataPlane;
 pub use sys::{ifindex, ifname};
 use tracing::{debug, info, warn};
@@ -183,6 +185,7 @@ impl Base {
 fn add_vrid(c: &mut VridCounters, b: &VridCounters) {
     c.valid += b.valid;
     c.foreign += b.foreign;
+    c.first_not_link_local += b.first_not_link_local;
     for (d, x) in c.drops.iter_mut().zip(b.drops) {
         *d += x;
     }
@@ -357,6 +360,7 @@ impl DataPlane {
         }
         let events = EventStream {
             inner: Inner::Ring(x.take_events()?),
+            not_link_local: Default::default(),
         };
         let old = std::mem::replace(&mut self.path, Path::Xdp(Box::new(x)));
         if let Path::Socket(mut s) = old {
@@ -406,6 +410,7 @@ impl DataPlane {
                 Path::Xdp(x) => Inner::Ring(x.take_events()?),
                 Path::Socket(s) => Inner::Socket(s.take_events()?),
             },
+            not_link_local: Default::default(),
         })
     }
 
@@ -482,6 +487,24 @@ impl DataPlane {
         }
     }
 
+    /// Peers whose adverts for a configured VRID are dropped, by reason
+    /// (see [`mismatch`]).
+    pub fn peer_mismatches(&self, key: VridKey) -> Result<Vec<PeerMismatch>, DataPlaneError> {
+        match &self.path {
+            Path::Xdp(x) => x.peer_mismatches(key),
+            Path::Socket(s) => Ok(s.peer_mismatches(key)),
+        }
+    }
+
+    /// Warns about peers whose adverts are dropped (rate-limited; the XDP
+    /// path looks at its map every few seconds, the socket path warns as it
+    /// drops). Cheap to call often.
+    pub fn warn_mismatches(&mut self) {
+        if let Path::Xdp(x) = &mut self.path {
+            x.warn_mismatches();
+        }
+    }
+
     /// Detaches and closes everything (also done on drop).
     pub fn shutdown(&mut self) {
         match &mut self.path {
@@ -533,15 +556,47 @@ enum Inner {
 /// The stream of [`Event`]s from either path.
 pub struct EventStream {
     inner: Inner,
+    /// Peers already warned about for a first IPv6 address that is not
+    /// link-local (warned once each; bounded by [`mismatch::MAX_ENTRIES`]).
+    not_link_local: std::collections::HashSet<(u32, u8, std::net::IpAddr)>,
 }
 
 impl EventStream {
     /// Polls for the next event.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, DataPlaneError>> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             Inner::Ring(r) => r.poll_recv(cx),
             Inner::Socket(s) => s.poll_recv(cx),
+        };
+        if let Poll::Ready(Ok(ev)) = &r {
+            self.warn_not_link_local(ev);
         }
+        r
+    }
+
+    /// Warns once per peer about adverts accepted without a link-local
+    /// first IPv6 address (every new sender wakes the agent, so each is
+    /// seen here at least once).
+    fn warn_not_link_local(&mut self, ev: &Event) {
+        let Some(std::net::IpAddr::V6(first)) = ev.addrs.first() else {
+            return;
+        };
+        if first.segments()[0] & 0xffc0 == 0xfe80
+            || self.not_link_local.len() >= mismatch::MAX_ENTRIES
+            || !self.not_link_local.insert((ev.ifindex, ev.vrid, ev.src))
+        {
+            return;
+        }
+        warn!(
+            vrid = ev.vrid,
+            ifindex = ev.ifindex,
+            peer = %ev.src,
+            "adverts from {} for VRID {} list {first} first, not a link-local address \
+             (RFC 9568 §5.2.9; keepalived runs such configs with a warning): accepted and \
+             counted as rx_first_not_link_local; warned once per peer",
+            ev.src,
+            ev.vrid
+        );
     }
 
     /// The next event. Cancel-safe: an event is only removed when returned.

@@ -19,8 +19,8 @@ use std::{
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
-    DropReason, LastSeen, SeenAdvert, Stat, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER, VridConfig,
-    VridKey, event_reason,
+    DropReason, LastSeen, SeenAdvert, Stat, V2_AUTH_PASS, VRID_F_DELIVER_ALL, VRID_F_PEER_FILTER,
+    VridConfig, VridKey, event_reason,
 };
 
 use super::{
@@ -29,9 +29,11 @@ use super::{
     config::{DataPlaneConfig, Desired, Family, FamilyTag, addr_bytes, key_tuple},
     counters::{Counters, LastSeenInfo, VipCounters, VridCounters},
     event::Event,
+    mismatch::{PeerMismatch, PeerMismatches, warn_mismatch},
     sys,
 };
 use crate::proto::{
+    auth,
     packet::{Advert, interval_to_wire, split_frame},
     time::Instant,
 };
@@ -50,6 +52,7 @@ pub(crate) struct SocketState {
     counters: Counters,
     vrids: HashMap<VridKey, VridCounters>,
     last_seen: HashMap<VridKey, LastSeen>,
+    mismatches: PeerMismatches,
 }
 
 fn lock(m: &Mutex<SocketState>) -> MutexGuard<'_, SocketState> {
@@ -113,13 +116,29 @@ impl SocketState {
             }
             return None;
         };
-        if let Some(r) = self.config_check(&cfg, ifindex, family, &meta.src, version, interval_raw)
+        if let Some(r) = self
+            .config_check(&cfg, ifindex, family, &meta.src, version, interval_raw)
+            .or_else(|| Self::auth_check(&cfg, version, msg))
         {
             self.drop_advert(Some(key), r);
+            let unix_ms = realtime_now_ns() / 1_000_000;
+            if self.mismatches.note(key, r, meta.src, 1, ts_ns, unix_ms) {
+                warn_mismatch(&PeerMismatch {
+                    key,
+                    reason: r,
+                    peer: meta.src,
+                    count: 1,
+                    last_unix_ms: unix_ms,
+                });
+            }
             return None;
         }
         self.counters.bump(Stat::AdvertsValid);
-        self.vrids.entry(key).or_default().valid += 1;
+        let counters = self.vrids.entry(key).or_default();
+        counters.valid += 1;
+        if !advert.first_is_link_local() {
+            counters.first_not_link_local += 1;
+        }
         let src_mac: [u8; 6] = frame
             .get(6..12)
             .and_then(|m| m.try_into().ok())
@@ -159,6 +178,29 @@ impl SocketState {
             // Every advert is delivered: there is no unseen predecessor.
             prev_ts: None,
         })
+    }
+
+    /// RFC 2338 §7.1 for a v2 advert: the configured Auth Type and (type 1)
+    /// password, as the XDP program compares them (the kernel-shaped
+    /// configuration's words).
+    fn auth_check(cfg: &VridConfig, version: u8, msg: &[u8]) -> Option<DropReason> {
+        if version != 2 {
+            return None;
+        }
+        let (ty, data) = auth::received(msg)?;
+        let ours = (cfg.v2_auth_type == V2_AUTH_PASS).then(|| {
+            let [a, b] = cfg.v2_auth_data;
+            let mut p = [0u8; 8];
+            p[..4].copy_from_slice(&a.to_ne_bytes());
+            p[4..].copy_from_slice(&b.to_ne_bytes());
+            p
+        });
+        auth::check((ty, &data), ours.as_ref())
+    }
+
+    /// Peers whose adverts for `key` were dropped, by reason.
+    pub(crate) fn mismatches(&self, key: VridKey) -> Vec<PeerMismatch> {
+        self.mismatches.of(key)
     }
 
     /// The checks that depend on the configured instance (RFC 9568 §7.1
@@ -345,7 +387,12 @@ impl SocketDataPlane {
             .collect()
     }
 
-    /// The newest valid advert for a configured VRID.
+    /// Peers whose adverts for a configured VRID were dropped, by reason.
+    pub fn peer_mismatches(&self, key: VridKey) -> Vec<PeerMismatch> {
+        lock(&self.state).mismatches(key)
+    }
+
+    /// The newest valid advert of a configured VRID.
     pub fn last_seen(&self, key: VridKey) -> Option<LastSeenInfo> {
         let family = Family::from_tag(key.family)?;
         lock(&self.state)
@@ -550,6 +597,7 @@ mod tests {
             local_priority: 100,
             deliver_all: false,
             unicast_peers: vec![],
+            v2_auth_pass: None,
         }
     }
 
@@ -655,6 +703,48 @@ mod tests {
         assert_eq!(st.counters.stat(Stat::AdvertsDropped), 4);
         assert_eq!(st.counters.stat(Stat::VrrpSeen), 4);
         assert!(st.last_seen.is_empty());
+    }
+
+    /// RFC 2338 §7.1, as the XDP program checks it: with a password, only
+    /// type 1 and the same bytes pass; each mismatch is counted under its
+    /// own reason and remembered with the peer's address.
+    #[test]
+    fn v2_password_checked_and_mismatch_named() {
+        let mut e = entry(52, 2);
+        e.v2_auth_pass = Some(*b"secret\0\0");
+        let mut st = state(vec![e, entry(53, 2)]);
+        let key52 = VridKey::new(IF, 52, FAMILY_V4);
+        let with = |vrid: u8, pass: &[u8; 8]| {
+            let mut m = advert(Version::V2, vrid, 100, Duration::from_secs(1));
+            assert!(auth::set_password(&mut m, pass));
+            frame_v4(SRC, 255, &m)
+        };
+        assert!(st.process(&with(52, b"Secret\0\0"), IF, 1).is_none());
+        assert_eq!(st.counters.dropped(DropReason::Auth), 1);
+        assert_eq!(st.vrids[&key52].dropped(DropReason::Auth), 1);
+        let plain = frame_v4(
+            SRC,
+            255,
+            &advert(Version::V2, 52, 100, Duration::from_secs(1)),
+        );
+        assert!(st.process(&plain, IF, 2).is_none());
+        assert_eq!(st.vrids[&key52].dropped(DropReason::AuthType), 1);
+        // A password where none is configured.
+        assert!(st.process(&with(53, b"secret\0\0"), IF, 3).is_none());
+        assert_eq!(st.counters.dropped(DropReason::AuthType), 2);
+        let named = st.mismatches(key52);
+        assert_eq!(
+            named
+                .iter()
+                .map(|m| (m.reason, m.peer, m.count))
+                .collect::<Vec<_>>(),
+            vec![
+                (DropReason::AuthType, IpAddr::V4(SRC), 1),
+                (DropReason::Auth, IpAddr::V4(SRC), 1)
+            ]
+        );
+        assert!(st.process(&with(52, b"secret\0\0"), IF, 4).is_some());
+        assert_eq!(st.counters.stat(Stat::AdvertsValid), 1);
     }
 
     #[test]

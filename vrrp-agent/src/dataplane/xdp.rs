@@ -18,16 +18,21 @@ use aya::{
 use tokio::io::{Interest, unix::AsyncFd};
 use tracing::{info, warn};
 use vrrp_common::{
-    DROP_REASONS, FAMILY_V4, FAMILY_V6, LastSeen, MAX_VIPS, STATS_LEN, VIP_F_COLLISION, VipEntry,
-    VipStats, VridConfig, VridEntry, VridKey, VridStats, XDP_PROGRAM, maps, vip_index_v4,
-    vip_index_v6,
+    DROP_REASONS, DropPeer, DropReason, FAMILY_V4, FAMILY_V6, LastSeen, MAX_VIPS, STATS_LEN,
+    VIP_F_COLLISION, VipEntry, VipStats, VridConfig, VridEntry, VridKey, VridStats, XDP_PROGRAM,
+    drop_peer_index, maps, vip_index_v4, vip_index_v6,
 };
 
 use super::{
     ActiveMode, DataPlaneError, XdpMode,
-    config::{DataPlaneConfig, Desired, Family, FamilyTag, key_from_tuple, key_tuple, peer_key},
+    clock::{monotonic_now_ns, realtime_now_ns},
+    config::{
+        DataPlaneConfig, Desired, Family, FamilyTag, addr_from_bytes, key_from_tuple, key_tuple,
+        peer_key,
+    },
     counters::{Counters, LastSeenInfo, VipCounters, VridCounters},
     event::{Event, decode},
+    mismatch::{PeerMismatch, PeerMismatches, warn_mismatch},
     sys,
 };
 
@@ -40,7 +45,7 @@ pub fn xdp_built_in() -> bool {
 
 /// Every map the agent touches; checked at load so a program/agent mismatch
 /// fails at start-up, not at the first reload.
-const REQUIRED_MAPS: [&str; 12] = [
+const REQUIRED_MAPS: [&str; 13] = [
     maps::VRIDS,
     maps::VRID_TABLE,
     maps::LAST_SEEN,
@@ -52,6 +57,7 @@ const REQUIRED_MAPS: [&str; 12] = [
     maps::VIP_STATS,
     maps::STATS,
     maps::DROPS,
+    maps::DROP_PEERS,
     maps::EVENTS,
 ];
 
@@ -73,7 +79,26 @@ pub struct XdpDataPlane {
     /// `LAST_SEEN`, taken out of `ebpf` at load: read on every
     /// Master_Down check, so without a by-name map lookup each time.
     last_seen: Array<MapData, LastSeen>,
+    /// Rate limit of the mismatch warnings.
+    mismatches: PeerMismatches,
+    /// `DROP_PEERS` counts at the last look, per (VRID, reason).
+    mismatch_counts: std::collections::HashMap<(VridKey, u8), u64>,
+    /// When `DROP_PEERS` was last looked at (monotonic ns; 0: never).
+    mismatch_scan_ns: u64,
 }
+
+/// The drop reasons `DROP_PEERS` records (the checks against the
+/// configuration).
+const NAMED_REASONS: [DropReason; 5] = [
+    DropReason::Version,
+    DropReason::Interval,
+    DropReason::AuthType,
+    DropReason::Auth,
+    DropReason::Peer,
+];
+
+/// Least time between two looks at `DROP_PEERS` for warnings.
+const SCAN_EVERY_NS: u64 = 5_000_000_000;
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> DataPlaneError {
     move |source| DataPlaneError::Map { map, source }
@@ -267,6 +292,9 @@ impl XdpDataPlane {
             membership,
             events_taken: false,
             last_seen,
+            mismatches: PeerMismatches::default(),
+            mismatch_counts: std::collections::HashMap::new(),
+            mismatch_scan_ns: 0,
         })
     }
 
@@ -775,6 +803,77 @@ impl XdpDataPlane {
             out.push(c);
         }
         Ok(out)
+    }
+
+    /// Peers whose adverts for a configured VRID were dropped by a check
+    /// against the configuration (`DROP_PEERS`): per reason, the last
+    /// sender, with the reason's count since the slot was given to the VRID.
+    pub fn peer_mismatches(&self, key: VridKey) -> Result<Vec<PeerMismatch>, DataPlaneError> {
+        let Some(cfg) = self.applied.vrids.get(&key_tuple(&key)) else {
+            return Ok(Vec::new());
+        };
+        let e = map_err(maps::DROP_PEERS);
+        let m: Array<_, DropPeer> = Array::try_from(self.map(maps::DROP_PEERS)?).map_err(&e)?;
+        let (mono, real) = (monotonic_now_ns(), realtime_now_ns());
+        let mut out = Vec::new();
+        for reason in NAMED_REASONS {
+            let d = m.get(&drop_peer_index(cfg.slot, reason), 0).map_err(&e)?;
+            if d.count == 0 || d.key != key {
+                continue;
+            }
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&d.src[0].to_ne_bytes());
+            bytes[8..].copy_from_slice(&d.src[1].to_ne_bytes());
+            let Some(peer) = addr_from_bytes(key.family, &bytes) else {
+                continue;
+            };
+            let unix_ns = real.saturating_sub(mono.saturating_sub(d.ts_ns));
+            out.push(PeerMismatch {
+                key,
+                reason,
+                peer,
+                count: d.count,
+                last_unix_ms: unix_ns / 1_000_000,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Warns (rate-limited, see [`PeerMismatches`]) about peers whose
+    /// adverts the program dropped since the last look; looks at most every
+    /// [`SCAN_EVERY_NS`].
+    pub fn warn_mismatches(&mut self) {
+        let now = monotonic_now_ns();
+        if self.mismatch_scan_ns != 0 && now.saturating_sub(self.mismatch_scan_ns) < SCAN_EVERY_NS {
+            return;
+        }
+        self.mismatch_scan_ns = now;
+        let keys: Vec<VridKey> = self
+            .applied
+            .vrids
+            .keys()
+            .map(|t| key_from_tuple(*t))
+            .collect();
+        for key in keys {
+            let Ok(found) = self.peer_mismatches(key) else {
+                continue;
+            };
+            for m in found {
+                let seen = self
+                    .mismatch_counts
+                    .entry((key, m.reason as u8))
+                    .or_insert(0);
+                let new = m.count.saturating_sub(*seen);
+                *seen = m.count;
+                if new > 0
+                    && self
+                        .mismatches
+                        .note(key, m.reason, m.peer, new, now, m.last_unix_ms)
+                {
+                    warn_mismatch(&m);
+                }
+            }
+        }
     }
 
     /// The newest valid advert the program saw for a configured VRID.

@@ -6,11 +6,13 @@
 //! - [`packet`]: the advert on the wire (RFC 3768 §5, RFC 9568 §5) and its
 //!   receive checks (RFC 9568 §7.1).
 //! - [`checksum`]: RFC 1071 and the pseudo-headers.
+//! - [`auth`]: VRRPv2 simple text password (RFC 2338 §5.3.6).
 //! - [`announce`]: gratuitous ARP / unsolicited NA frames.
 //! - [`router`]: the election state machine (RFC 3768 §6, RFC 9568 §6).
 //! - [`time`]: nanosecond instants; all timers are kept in ns.
 
 pub mod announce;
+pub mod auth;
 pub mod checksum;
 pub mod packet;
 pub mod router;

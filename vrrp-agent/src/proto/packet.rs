@@ -149,8 +149,9 @@ pub enum RxError {
     /// The first IPv6 address is not link-local (item 8, erratum 8300).
     #[error("first IPv6 address is not link-local")]
     LinkLocal,
-    /// VRRPv2 Auth Type is not 0 (RFC 3768 §5.3.6, §7.1).
-    #[error("VRRPv2 authentication type is not 0")]
+    /// VRRPv2 Auth Type is neither 0 (RFC 3768) nor 1 (RFC 2338 simple
+    /// password).
+    #[error("VRRPv2 authentication type is neither 0 nor 1")]
     AuthType,
 }
 
@@ -189,9 +190,6 @@ pub enum EmitError {
     /// VRID 0 does not exist (RFC 9568 §5.2.3).
     #[error("VRID must be 1..=255")]
     Vrid,
-    /// The first IPv6 address must be link-local (RFC 9568 §5.2.9).
-    #[error("the first IPv6 address of a VRRPv3 advert must be link-local")]
-    LinkLocal,
 }
 
 /// Semantic advert. `interval` is converted from v2 seconds / v3
@@ -232,15 +230,15 @@ impl Advert {
     ///
     /// Checks in order: TTL, version, type, family (source and destination
     /// agree; v2 is IPv4 only), exact length, checksum, v2 auth type,
-    /// interval non-zero, count non-zero, first IPv6 address link-local.
+    /// interval non-zero, count non-zero.
     /// Left to the caller: whether the VRID is configured, whether the
     /// version matches the configured one, and the v2 interval-equality
     /// check (the [`VirtualRouter`](super::VirtualRouter) discards those).
     ///
     /// v3 IPv4 is accepted with either checksum form; RFC 5798 (with the
     /// pseudo-header) is tried first since keepalived and FRR send it.
-    /// v2 authentication data is not inspected (RFC 3768 removed
-    /// authentication; keepalived sends zeros).
+    /// v2 Auth Type 0 and 1 pass; whether it and the authentication data
+    /// match the configuration is [`super::auth::check`]'s call.
     pub fn parse(meta: &RxMeta, vrrp_msg: &[u8]) -> Result<(Advert, ChecksumForm), RxError> {
         if meta.ttl != VRRP_TTL {
             return Err(RxError::Ttl);
@@ -277,7 +275,9 @@ impl Advert {
         .ok_or(RxError::Checksum)?;
         let raw_interval = match version {
             Version::V2 => {
-                if packet.v2_auth_type() != 0 {
+                // 0, or 1 (simple password, RFC 2338; `auth` checks it
+                // against the configuration).
+                if packet.v2_auth_type() > vrrp_common::V2_AUTH_PASS {
                     return Err(RxError::AuthType);
                 }
                 u16::from(packet.v2_adver_int())
@@ -306,11 +306,9 @@ impl Advert {
                 })
                 .collect(),
         };
-        if let Some(IpAddr::V6(first)) = addrs.first()
-            && !is_link_local_v6(first)
-        {
-            return Err(RxError::LinkLocal);
-        }
+        // RFC 9568 §5.2.9's link-local first address is not required on
+        // receive (see `Advert::first_is_link_local`): keepalived runs
+        // configs without one, and dropping them splits a mixed pair.
         let advert = Advert {
             version,
             vrid: packet.vrid(),
@@ -319,6 +317,16 @@ impl Advert {
             addrs,
         };
         Ok((advert, form))
+    }
+
+    /// Whether the first address is link-local, as RFC 9568 §5.2.9 wants
+    /// of IPv6 adverts (always `true` for IPv4). We send it so; we accept
+    /// adverts without it and let the data plane count them.
+    pub fn first_is_link_local(&self) -> bool {
+        match self.addrs.first() {
+            Some(IpAddr::V6(a)) => is_link_local_v6(a),
+            _ => true,
+        }
     }
 
     /// Bytes of the VRRP message (checksum filled in), to be sent from
@@ -345,11 +353,10 @@ impl Advert {
         if self.vrid == 0 {
             return Err(EmitError::Vrid);
         }
-        if let Some(IpAddr::V6(first)) = self.addrs.first()
-            && !is_link_local_v6(first)
-        {
-            return Err(EmitError::LinkLocal);
-        }
+        // A global first IPv6 address (not RFC 9568 §5.2.9) is sent as
+        // configured: `check` warns; it is how a pair with a keepalived
+        // peer listing only global VIPs agrees (keepalived compares the
+        // address count and every address).
         let trailer = match self.version {
             Version::V2 => V2_AUTH_DATA_LEN,
             Version::V3 => 0,
