@@ -378,3 +378,61 @@ fn a_member_whose_own_link_goes_down_takes_the_group_to_fault() {
     drain(&mut a);
     assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
 }
+
+/// Two members on two interfaces, so each hears its own peer.
+fn split_group() -> Agent {
+    let mut a = agent(&group_config(""));
+    let link = Link {
+        ifindex: IFINDEX + 1,
+        up: true,
+        source: Some("192.0.2.2".parse().unwrap()),
+    };
+    let id = a.instances()[1].id();
+    a.handle_resolved(t(0), id, link);
+    drain(&mut a);
+    a
+}
+
+#[test]
+fn a_member_yielding_to_a_better_master_takes_its_group_mate_to_backup_silently() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    run_until(&mut a, 5_000);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
+    a.handle_advert(t(5_100), &master_advert(t(5_100), 200));
+    let cmds = drain(&mut a);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
+    let vi5 = a.instances()[1].id();
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::SendAdvert { id, .. } if *id == vi5)),
+        "the group-mate stops advertising, as keepalived: {cmds:?}"
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::RemoveVips { id, .. } if *id == vi5))
+    );
+}
+
+#[test]
+fn a_member_whose_master_is_gone_waits_while_its_mate_follows_a_live_master() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    // VI_5 (second interface) follows a live master, VI_4 hears nobody.
+    for s in 0..10 {
+        let ts = t(500 + s * 1_000);
+        let mut ev = master_advert(ts, 200);
+        ev.ifindex = IFINDEX + 1;
+        ev.vrid = 52;
+        a.handle_advert(ts, &ev);
+        drain(&mut a);
+        run_until(&mut a, 500 + s * 1_000 + 999);
+    }
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
+    assert!(a.instances()[0].router().wants_master(), "held, not Master");
+    // The other master goes too: the group becomes MASTER together.
+    let cmds = run_until(&mut a, 20_000);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
+    assert!(!cmds.is_empty());
+}

@@ -81,6 +81,7 @@ mod command;
 pub(crate) mod delivered;
 pub mod handover;
 pub mod reload;
+mod sync;
 pub mod tracking;
 
 use std::{
@@ -444,6 +445,17 @@ impl Agent {
     /// Turns the core's actions of instance `i` into commands, in the order
     /// the core emitted them, then syncs the deliver-all flag.
     fn drain(&mut self, i: usize, now: Instant) {
+        let changed = self.drain_actions(i, now);
+        if !self.tracking.groups.is_empty() {
+            let synced = self.sync_groups(now);
+            if changed || synced {
+                self.notify_groups();
+            }
+        }
+    }
+
+    /// [`Agent::drain`] without the sync groups; true if the state changed.
+    fn drain_actions(&mut self, i: usize, now: Instant) -> bool {
         let inst = &mut self.instances[i];
         let id = inst.id;
         let mut first_round_sent = false;
@@ -509,8 +521,6 @@ impl Agent {
             self.commands
                 .push_back(Command::SetDeliverAll { id, on: wants });
         }
-        if changed && !self.tracking.groups.is_empty() {
-            self.notify_groups();
-        }
+        changed
     }
 }
