@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tests::cluster::{Lab, wait_holder};
+use tests::cluster::{Agent, Lab, wait_holder};
 
 const VIP1: &str = "192.0.2.10";
 const VIP2: &str = "192.0.2.11";
@@ -56,6 +56,10 @@ fn a_member_yielding_takes_its_group_mate_to_the_other_router() {
     );
     r0.wait_state("VI_1", "MASTER", SETTLE).unwrap();
     r0.wait_state("VI_2", "MASTER", SETTLE).unwrap();
+    assert_eq!(
+        group(&r0),
+        ("MASTER".into(), vec!["VI_1".into(), "VI_2".into()])
+    );
     let r1 = lab.agent(
         1,
         &config(
@@ -79,4 +83,21 @@ fn a_member_yielding_takes_its_group_mate_to_the_other_router() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(r0.state("VI_2").as_deref(), Some("BACKUP"));
     wait_holder(&hosts, VIP2, 1);
+    assert_eq!(group(&r0).0, "BACKUP");
+}
+
+/// The state and members `status` shows for group G1.
+fn group(a: &Agent) -> (String, Vec<String>) {
+    let st = a.status().expect("status");
+    let g = &st["sync_groups"][0];
+    assert_eq!(g["name"], "G1", "{st}");
+    let members = g["instances"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (g["state"].as_str().unwrap_or_default().to_owned(), members)
 }

@@ -71,6 +71,7 @@ fn sample() -> Status {
             advert_interarrival: Default::default(),
         }],
         checks: Vec::new(),
+        sync_groups: Vec::new(),
         connections_refused: 0,
     }
 }

@@ -447,7 +447,7 @@ impl Agent {
     fn drain(&mut self, i: usize, now: Instant) {
         let changed = self.drain_actions(i, now);
         if !self.tracking.groups.is_empty() {
-            let synced = self.sync_groups(now);
+            let synced = self.enforce_groups(now);
             if changed || synced {
                 self.notify_groups();
             }

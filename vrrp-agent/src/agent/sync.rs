@@ -54,7 +54,7 @@ impl Agent {
 
     /// Applies the module doc's rule to every group until nothing changes;
     /// true if a member's state changed.
-    pub(super) fn sync_groups(&mut self, now: Instant) -> bool {
+    pub(super) fn enforce_groups(&mut self, now: Instant) -> bool {
         let mut any = false;
         // Each round either changes a member's state or stops; bounded by
         // the number of instances so a bug cannot loop forever.

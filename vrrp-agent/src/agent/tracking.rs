@@ -100,6 +100,11 @@ impl Agent {
         self.tracking.book.as_ref()
     }
 
+    /// Every sync group with the state it last took (for status).
+    pub fn sync_groups(&self) -> impl Iterator<Item = (&SyncGroup, Option<GroupState>)> {
+        self.tracking.groups.iter().map(|g| (&g.cfg, g.state))
+    }
+
     /// Whether the tracked interface `name` is up (never reported: up).
     pub fn tracked_link_up(&self, name: &str) -> bool {
         self.tracking.links.get(name).copied().unwrap_or(true)
@@ -246,12 +251,10 @@ impl Agent {
             return;
         }
         group.state = Some(state);
-        let word = match state {
-            GroupState::Init => return,
-            GroupState::Fault => "FAULT",
-            GroupState::Backup => "BACKUP",
-            GroupState::Master => "MASTER",
-        };
+        if state == GroupState::Init {
+            return;
+        }
+        let word = state.as_str();
         let name = group.cfg.name.clone();
         for argv in group.cfg.notify.commands("GROUP", &name, word, 0) {
             self.commands.push_back(Command::Notify {

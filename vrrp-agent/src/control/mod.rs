@@ -17,5 +17,5 @@ pub use server::{
 };
 pub use status::{
     CheckStatus, Counters, Histogram, INTERARRIVAL_BUCKETS, InstanceStatus, RxDropped, STATES,
-    State, Status, TrackStatus, VipCounters, XdpStatus, render_table,
+    State, Status, SyncGroupStatus, TrackStatus, VipCounters, XdpStatus, render_table,
 };

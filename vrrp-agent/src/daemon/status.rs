@@ -11,7 +11,9 @@ use vrrp_common::DropReason;
 use super::Daemon;
 use crate::{
     checks::{CheckReport, TrackReport},
-    control::{CheckStatus, Histogram, InstanceStatus, Status, TrackStatus, XdpStatus},
+    control::{
+        CheckStatus, Histogram, InstanceStatus, Status, SyncGroupStatus, TrackStatus, XdpStatus,
+    },
     dataplane::{self, FamilyTag as _},
 };
 
@@ -114,6 +116,15 @@ impl Daemon {
                     .map(check_status)
                     .collect()
             }),
+            sync_groups: self
+                .agent
+                .sync_groups()
+                .map(|(cfg, state)| SyncGroupStatus {
+                    name: cfg.name.clone(),
+                    state: state.map(|s| s.as_str().to_owned()),
+                    instances: cfg.instances.clone(),
+                })
+                .collect(),
             connections_refused: self.conn_limit.refused(),
         }
     }
