@@ -436,3 +436,24 @@ fn a_member_whose_master_is_gone_waits_while_its_mate_follows_a_live_master() {
     assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
     assert!(!cmds.is_empty());
 }
+
+#[test]
+fn a_member_held_by_a_group_removed_on_reload_takes_over() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    // VI_5 follows a live master, so VI_4 (nobody heard) is held.
+    let ts = t(3_000);
+    let mut ev = master_advert(ts, 200);
+    ev.ifindex = IFINDEX + 1;
+    ev.vrid = 52;
+    a.handle_advert(ts, &ev);
+    drain(&mut a);
+    run_until(&mut a, 4_000);
+    assert!(a.instances()[0].router().wants_master());
+    assert_eq!(state(&a, 0), State::Backup);
+    let c = Config::parse(&group_config(""), "t.toml").unwrap();
+    a.configure_tracking(&c.checks, &[]);
+    a.start(t(4_100));
+    drain(&mut a);
+    assert_eq!(state(&a, 0), State::Master, "no group holds it any more");
+}

@@ -446,11 +446,9 @@ impl Agent {
     /// the core emitted them, then syncs the deliver-all flag.
     fn drain(&mut self, i: usize, now: Instant) {
         let changed = self.drain_actions(i, now);
-        if !self.tracking.groups.is_empty() {
-            let synced = self.enforce_groups(now);
-            if changed || synced {
-                self.notify_groups();
-            }
+        let synced = self.enforce_groups(now);
+        if (changed || synced) && !self.tracking.groups.is_empty() {
+            self.notify_groups();
         }
     }
 

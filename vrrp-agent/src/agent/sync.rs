@@ -56,6 +56,24 @@ impl Agent {
     /// true if a member's state changed.
     pub(super) fn enforce_groups(&mut self, now: Instant) -> bool {
         let mut any = false;
+        // An instance in no group (any more, after a reload) is never held.
+        for i in 0..self.instances.len() {
+            let name = &self.instances[i].cfg.name;
+            let grouped = self
+                .tracking
+                .groups
+                .iter()
+                .any(|g| g.cfg.instances.contains(name));
+            if !grouped {
+                let router = &mut self.instances[i].router;
+                let before = router.state();
+                router.set_sync_hold(now, false);
+                if router.state() != before {
+                    any = true;
+                    self.drain_actions(i, now);
+                }
+            }
+        }
         // Each round either changes a member's state or stops; bounded by
         // the number of instances so a bug cannot loop forever.
         for _ in 0..=self.instances.len() {
