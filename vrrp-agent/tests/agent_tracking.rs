@@ -457,3 +457,39 @@ fn a_member_held_by_a_group_removed_on_reload_takes_over() {
     drain(&mut a);
     assert_eq!(state(&a, 0), State::Master, "no group holds it any more");
 }
+
+/// LAST_SEEN holding one advert of VRID 51 (the data plane suppressed its
+/// event).
+struct SeenVi4(Instant);
+impl LastSeen for SeenVi4 {
+    fn last_seen(&self, ifindex: u32, vrid: u8, _: Family) -> Option<SeenAdvert> {
+        (ifindex == IFINDEX && vrid == 51).then(|| SeenAdvert {
+            ts: self.0,
+            advert: master_advert(self.0, 200).advert,
+        })
+    }
+}
+
+#[test]
+fn a_held_member_catches_up_with_a_suppressed_advert_of_its_returning_master() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    let ts = t(3_000);
+    let mut ev = master_advert(ts, 200);
+    ev.ifindex = IFINDEX + 1;
+    ev.vrid = 52;
+    a.handle_advert(ts, &ev);
+    drain(&mut a);
+    run_until(&mut a, 4_000);
+    assert!(a.instances()[0].router().wants_master());
+    // VI_4's master is back, its adverts seen only in LAST_SEEN: the
+    // restarted Master_Down_Timer lets the agent catch up.
+    let due = a.instances()[0].router().poll_timeout().expect("timer");
+    a.handle_timeout(due, &SeenVi4(due - Duration::from_millis(100)));
+    drain(&mut a);
+    assert!(!a.instances()[0].router().wants_master());
+    assert_eq!(
+        a.instances()[0].router().current_master(),
+        Some("192.0.2.1".parse().unwrap())
+    );
+}

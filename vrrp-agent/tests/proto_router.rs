@@ -736,7 +736,14 @@ fn held_backup_does_not_take_over_and_wants_master_until_released() {
     assert_eq!(drain(&mut r), []);
     assert_eq!(r.state(), State::Backup);
     assert!(r.wants_master());
-    assert_eq!(r.poll_timeout(), None, "waits for its group, no timer");
+    assert_eq!(
+        r.poll_timeout(),
+        Some(at + r.master_down_interval()),
+        "Master_Down_Timer restarts while it waits for its group"
+    );
+    r.handle_timeout(at + r.master_down_interval());
+    assert_eq!(drain(&mut r), []);
+    assert!(r.wants_master());
     r.set_sync_hold(at + SEC, false);
     assert_eq!(drain(&mut r), become_master_actions(100, State::Backup));
 }

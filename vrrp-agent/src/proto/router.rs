@@ -39,7 +39,8 @@
 //!   both inputs from the group's state). [`VirtualRouter::set_sync_hold`]
 //!   is keepalived's `vrrp_sync_can_goto_master` gate: while held, a
 //!   Backup whose Master_Down_Timer or Preempt timer fires (or an owner
-//!   starting up) stays Backup, its timers stopped, and
+//!   starting up) stays Backup, Master_Down_Timer restarted (each expiry
+//!   lets the driver catch up with a suppressed advert), and
 //!   [`VirtualRouter::wants_master`] says so; an advert it follows or a
 //!   priority-0 advert withdraws the wish; released, it becomes Master at
 //!   once. [`VirtualRouter::handle_sync_backup`] is keepalived's
@@ -482,7 +483,12 @@ impl VirtualRouter {
     /// the sync group gate (set_sync_hold).
     fn take_over(&mut self, now: Instant) {
         if self.sync_hold {
-            self.clear_timers();
+            // Master_Down_Timer restarts, as keepalived's gate does: the
+            // driver catches up with an advert the data plane suppressed
+            // (a master that came back withdraws the wish) each time it
+            // fires.
+            self.preempt_timer = None;
+            self.arm_master_down(now, false);
             self.wants_master = true;
         } else {
             self.become_master(now);
