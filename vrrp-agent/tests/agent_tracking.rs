@@ -437,11 +437,11 @@ fn a_member_whose_master_is_gone_waits_while_its_mate_follows_a_live_master() {
     assert!(!cmds.is_empty());
 }
 
-#[test]
-fn a_member_held_by_a_group_removed_on_reload_takes_over() {
+/// A split group at t(4s) where VI_5 follows a live master, so VI_4 (whose
+/// master nobody heard) is held, BACKUP, wanting MASTER.
+fn held_vi4() -> Agent {
     let mut a = split_group();
     check(&mut a, 1, "alive", true);
-    // VI_5 follows a live master, so VI_4 (nobody heard) is held.
     let ts = t(3_000);
     let mut ev = master_advert(ts, 200);
     ev.ifindex = IFINDEX + 1;
@@ -451,6 +451,12 @@ fn a_member_held_by_a_group_removed_on_reload_takes_over() {
     run_until(&mut a, 4_000);
     assert!(a.instances()[0].router().wants_master());
     assert_eq!(state(&a, 0), State::Backup);
+    a
+}
+
+#[test]
+fn a_member_held_by_a_group_removed_on_reload_takes_over() {
+    let mut a = held_vi4();
     let c = Config::parse(&group_config(""), "t.toml").unwrap();
     a.configure_tracking(&c.checks, &[]);
     a.start(t(4_100));
@@ -472,16 +478,7 @@ impl LastSeen for SeenVi4 {
 
 #[test]
 fn a_held_member_catches_up_with_a_suppressed_advert_of_its_returning_master() {
-    let mut a = split_group();
-    check(&mut a, 1, "alive", true);
-    let ts = t(3_000);
-    let mut ev = master_advert(ts, 200);
-    ev.ifindex = IFINDEX + 1;
-    ev.vrid = 52;
-    a.handle_advert(ts, &ev);
-    drain(&mut a);
-    run_until(&mut a, 4_000);
-    assert!(a.instances()[0].router().wants_master());
+    let mut a = held_vi4();
     // VI_4's master is back, its adverts seen only in LAST_SEEN: the
     // restarted Master_Down_Timer lets the agent catch up.
     let due = a.instances()[0].router().poll_timeout().expect("timer");
