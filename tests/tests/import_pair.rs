@@ -5,7 +5,8 @@
 //! the pair elects, fails over and preempts correctly both ways.
 //! `lab_pair.conf` leaves the version to keepalived's default (VRRPv2), so it
 //! also proves the importer keeps the pair on one version; `lab_unicast.conf`
-//! is unicast VRRPv3 at 100 ms. `lab_redis.conf` is the Redis tutorial
+//! is unicast VRRPv3 at 100 ms; `lab_ipv6_global.conf` is IPv6 with only a
+//! global VIP (the list kept as keepalived has it). `lab_redis.conf` is the Redis tutorial
 //! (`vrrp_script` + `track_script`, `notify_master`/`notify_backup`,
 //! `nopreempt` on both nodes): a check failure on the master moves the VIP
 //! to the other node, whichever runs keepalived, and back. Run as root.
@@ -181,6 +182,17 @@ impl Pair {
     }
 }
 
+/// IPv6 VRRPv3 with only a global VIP, kept as keepalived has it (an added
+/// link-local VIP would make keepalived drop our adverts).
+const IPV6_GLOBAL: Pair = Pair {
+    file: "lab_ipv6_global.conf",
+    instance: "VI_V6",
+    vip: "2001:db8:53::10",
+    settle: Duration::from_secs(15),
+    version_line: "version = 3",
+    observe: Duration::from_millis(3500),
+};
+
 #[test]
 fn multicast_v2_converted_backup_beside_keepalived_master() {
     MULTICAST_V2.converted_backup("imb");
@@ -199,6 +211,16 @@ fn unicast_v3_converted_backup_beside_keepalived_master() {
 #[test]
 fn unicast_v3_converted_master_beside_keepalived_backup() {
     UNICAST_V3.converted_master("ium");
+}
+
+#[test]
+fn ipv6_global_only_converted_backup_beside_keepalived_master() {
+    IPV6_GLOBAL.converted_backup("i6b");
+}
+
+#[test]
+fn ipv6_global_only_converted_master_beside_keepalived_backup() {
+    IPV6_GLOBAL.converted_master("i6m");
 }
 
 /// The Redis tutorial pair: `chk_redis` of node `lbN` succeeds while

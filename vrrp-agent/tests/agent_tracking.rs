@@ -378,3 +378,115 @@ fn a_member_whose_own_link_goes_down_takes_the_group_to_fault() {
     drain(&mut a);
     assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
 }
+
+/// Two members on two interfaces, so each hears its own peer.
+fn split_group() -> Agent {
+    let mut a = agent(&group_config(""));
+    let link = Link {
+        ifindex: IFINDEX + 1,
+        up: true,
+        source: Some("192.0.2.2".parse().unwrap()),
+    };
+    let id = a.instances()[1].id();
+    a.handle_resolved(t(0), id, link);
+    drain(&mut a);
+    a
+}
+
+#[test]
+fn a_member_yielding_to_a_better_master_takes_its_group_mate_to_backup_silently() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    run_until(&mut a, 5_000);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
+    a.handle_advert(t(5_100), &master_advert(t(5_100), 200));
+    let cmds = drain(&mut a);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
+    let vi5 = a.instances()[1].id();
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::SendAdvert { id, .. } if *id == vi5)),
+        "the group-mate stops advertising, as keepalived: {cmds:?}"
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::RemoveVips { id, .. } if *id == vi5))
+    );
+}
+
+#[test]
+fn a_member_whose_master_is_gone_waits_while_its_mate_follows_a_live_master() {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    // VI_5 (second interface) follows a live master, VI_4 hears nobody.
+    for s in 0..10 {
+        let ts = t(500 + s * 1_000);
+        let mut ev = master_advert(ts, 200);
+        ev.ifindex = IFINDEX + 1;
+        ev.vrid = 52;
+        a.handle_advert(ts, &ev);
+        drain(&mut a);
+        run_until(&mut a, 500 + s * 1_000 + 999);
+    }
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Backup, State::Backup));
+    assert!(a.instances()[0].router().wants_master(), "held, not Master");
+    // The other master goes too: the group becomes MASTER together.
+    let cmds = run_until(&mut a, 20_000);
+    assert_eq!((state(&a, 0), state(&a, 1)), (State::Master, State::Master));
+    assert!(!cmds.is_empty());
+}
+
+/// A split group at t(4s) where VI_5 follows a live master, so VI_4 (whose
+/// master nobody heard) is held, BACKUP, wanting MASTER.
+fn held_vi4() -> Agent {
+    let mut a = split_group();
+    check(&mut a, 1, "alive", true);
+    let ts = t(3_000);
+    let mut ev = master_advert(ts, 200);
+    ev.ifindex = IFINDEX + 1;
+    ev.vrid = 52;
+    a.handle_advert(ts, &ev);
+    drain(&mut a);
+    run_until(&mut a, 4_000);
+    assert!(a.instances()[0].router().wants_master());
+    assert_eq!(state(&a, 0), State::Backup);
+    a
+}
+
+#[test]
+fn a_member_held_by_a_group_removed_on_reload_takes_over() {
+    let mut a = held_vi4();
+    let c = Config::parse(&group_config(""), "t.toml").unwrap();
+    a.configure_tracking(&c.checks, &[]);
+    a.start(t(4_100));
+    drain(&mut a);
+    assert_eq!(state(&a, 0), State::Master, "no group holds it any more");
+}
+
+/// LAST_SEEN holding one advert of VRID 51 (the data plane suppressed its
+/// event).
+struct SeenVi4(Instant);
+impl LastSeen for SeenVi4 {
+    fn last_seen(&self, ifindex: u32, vrid: u8, _: Family) -> Option<SeenAdvert> {
+        (ifindex == IFINDEX && vrid == 51).then(|| SeenAdvert {
+            ts: self.0,
+            advert: master_advert(self.0, 200).advert,
+        })
+    }
+}
+
+#[test]
+fn a_held_member_catches_up_with_a_suppressed_advert_of_its_returning_master() {
+    let mut a = held_vi4();
+    // VI_4's master is back, its adverts seen only in LAST_SEEN: the
+    // restarted Master_Down_Timer lets the agent catch up.
+    let due = a.instances()[0].router().poll_timeout().expect("timer");
+    a.handle_timeout(due, &SeenVi4(due - Duration::from_millis(100)));
+    drain(&mut a);
+    assert!(!a.instances()[0].router().wants_master());
+    assert_eq!(
+        a.instances()[0].router().current_master(),
+        Some("192.0.2.1".parse().unwrap())
+    );
+}

@@ -72,6 +72,7 @@ fn sample() -> Status {
             peer_mismatch: vec![],
         }],
         checks: Vec::new(),
+        sync_groups: Vec::new(),
         connections_refused: 0,
     }
 }

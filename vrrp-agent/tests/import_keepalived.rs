@@ -121,7 +121,9 @@ fn haproxy_master_keeps_v2_and_lists_auth_and_tracking() {
     assert_eq!(vips(i), ["192.0.2.100/24"]);
     assert!(i.preempt && i.accept_mode);
     assert_eq!(i.garp_repeat, 5);
-    assert_eq!(c.listed(Severity::ChangesFailover), ["26:authentication"]);
+    // authentication { auth_type PASS auth_pass s3cr3t } is carried.
+    assert_eq!(i.auth_pass, Some(*b"s3cr3t\0\0"));
+    assert_eq!(c.listed(Severity::ChangesFailover), Vec::<String>::new());
     // vrrp_script weight 2 reaches the track entry.
     assert_eq!(
         i.track,
@@ -140,7 +142,7 @@ fn haproxy_master_keeps_v2_and_lists_auth_and_tracking() {
         c.listed(Severity::Harmless)
             .contains(&"4:notification_email".to_owned())
     );
-    assert_eq!(c.conv.exit_status(), 2);
+    assert_eq!(c.conv.exit_status(), 0);
 }
 
 #[test]
@@ -239,8 +241,9 @@ fn k8s_vip_without_mask_is_a_host_address() {
     let i = c.instance("VI_1");
     assert_eq!(vips(i), ["192.0.2.200/32"]);
     assert_eq!(i.priority, 101);
-    assert_eq!(c.listed(Severity::ChangesFailover), ["19:authentication"]);
-    assert_eq!(c.conv.exit_status(), 2);
+    assert_eq!(i.auth_pass, Some(*b"42\0\0\0\0\0\0"));
+    assert_eq!(c.listed(Severity::ChangesFailover), Vec::<String>::new());
+    assert_eq!(c.conv.exit_status(), 0);
 }
 
 #[test]
@@ -248,9 +251,11 @@ fn cloud_unicast_keeps_peers_and_lists_the_pinned_source() {
     let c = convert("cloud_unicast.conf");
     let i = c.instance("VI_CLOUD");
     assert_eq!(i.unicast_peers, [ip("198.51.100.12")]);
-    assert_eq!(c.listed(Severity::ChangesFailover), ["9:unicast_src_ip"]);
+    // unicast_src_ip is the advert source.
+    assert_eq!(i.unicast_src, Some(ip("198.51.100.11")));
+    assert_eq!(c.listed(Severity::ChangesFailover), Vec::<String>::new());
     assert_eq!(c.listed(Severity::Difference), ["11:unicast_peer"]);
-    assert_eq!(c.conv.exit_status(), 2);
+    assert_eq!(c.conv.exit_status(), 0);
 }
 
 #[test]
@@ -275,16 +280,40 @@ fn ipv6_with_link_local_first_is_v3_and_unchanged() {
 }
 
 #[test]
-fn ipv6_without_link_local_gets_one_and_says_so() {
+fn ipv6_without_link_local_keeps_keepalived_list_and_says_so() {
     let c = convert("ipv6_global_only.conf");
     let i = c.instance("VI6_GLOBAL");
-    assert_eq!(vips(i), ["fe80::3e/64", "2001:db8:62::10/64"]);
+    // keepalived compares the whole address list: no link-local is added.
+    assert_eq!(vips(i), ["2001:db8:62::10/64"]);
     let n = &c.conv.notes[0];
     assert_eq!(
         (n.at.line, n.keyword.as_str(), n.severity),
-        (9, "virtual_ipaddress", Severity::ChangesFailover)
+        (9, "virtual_ipaddress", Severity::Difference)
     );
     assert!(n.message.contains("fe80::3e/64"), "{}", n.message);
+    assert_eq!(c.conv.exit_status(), 0);
+}
+
+#[test]
+fn authentication_pass_ah_v3_and_incomplete() {
+    let c = convert("auth_variants.conf");
+    // The text as written; Config keeps the first 8 bytes, as keepalived.
+    assert_eq!(c.instance("VI_PASS").auth_pass, Some(*b"longer_t"));
+    assert!(
+        c.conv
+            .toml
+            .as_deref()
+            .unwrap()
+            .contains("auth_pass = \"longer_than_8\""),
+    );
+    for name in ["VI_AH", "VI_V3", "VI_NO_TYPE"] {
+        assert_eq!(c.instance(name).auth_pass, None, "{name}");
+    }
+    assert_eq!(c.listed(Severity::ChangesFailover), ["18:authentication"]);
+    assert_eq!(
+        c.listed(Severity::Harmless),
+        ["30:authentication", "41:authentication"]
+    );
     assert_eq!(c.conv.exit_status(), 2);
 }
 
@@ -477,8 +506,8 @@ fn agent() -> Command {
 #[test]
 fn cli_writes_output_lists_drops_as_file_line_keyword_and_exits_2() {
     let d = TempDir::new("cli");
-    let out_file = d.0.join("haproxy.toml");
-    let src = corpus("haproxy_master.conf");
+    let out_file = d.0.join("auth.toml");
+    let src = corpus("auth_variants.conf");
     let out = agent()
         .arg("import-keepalived")
         .arg(&src)
@@ -489,7 +518,7 @@ fn cli_writes_output_lists_drops_as_file_line_keyword_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    let want = format!("{}:26: authentication: ", src.display());
+    let want = format!("{}:18: authentication: ", src.display());
     assert!(stderr.lines().any(|l| l.starts_with(&want)), "{stderr}");
     // The written file passes `check`.
     let chk = agent()
@@ -500,7 +529,7 @@ fn cli_writes_output_lists_drops_as_file_line_keyword_and_exits_2() {
     assert_eq!(chk.status.code(), Some(0), "{chk:?}");
     let text = std::fs::read_to_string(&out_file).unwrap();
     assert!(
-        text.contains(&format!("# {}:23 virtual_router_id", src.display())),
+        text.contains(&format!("# {}:6 virtual_router_id", src.display())),
         "{text}"
     );
 }

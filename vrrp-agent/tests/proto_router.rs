@@ -705,3 +705,67 @@ proptest! {
         prop_assert_eq!(full, suppressed);
     }
 }
+
+// ---- sync groups (keepalived's vrrp_sync.c, module doc) --------------------
+
+#[test]
+fn sync_backup_steps_a_master_down_silently_and_arms_master_down() {
+    let (mut r, at) = master(cfg(Version::V3, 100));
+    let now = at + SEC / 2;
+    r.handle_sync_backup(now);
+    assert_eq!(
+        drain(&mut r),
+        [
+            Action::StateChange {
+                from: State::Master,
+                to: State::Backup
+            },
+            Action::RemoveVips
+        ],
+        "no advert at all, as keepalived's vrrp_sync_backup"
+    );
+    assert_eq!(r.poll_timeout(), Some(now + r.master_down_interval()));
+}
+
+#[test]
+fn held_backup_does_not_take_over_and_wants_master_until_released() {
+    let mut r = started(cfg(Version::V3, 100), t(0));
+    r.set_sync_hold(t(0), true);
+    let at = r.poll_timeout().unwrap();
+    r.handle_timeout(at);
+    assert_eq!(drain(&mut r), []);
+    assert_eq!(r.state(), State::Backup);
+    assert!(r.wants_master());
+    assert_eq!(
+        r.poll_timeout(),
+        Some(at + r.master_down_interval()),
+        "Master_Down_Timer restarts while it waits for its group"
+    );
+    r.handle_timeout(at + r.master_down_interval());
+    assert_eq!(drain(&mut r), []);
+    assert!(r.wants_master());
+    r.set_sync_hold(at + SEC, false);
+    assert_eq!(drain(&mut r), become_master_actions(100, State::Backup));
+}
+
+#[test]
+fn a_followed_advert_withdraws_a_held_backups_wish() {
+    let mut r = started(cfg(Version::V3, 100), t(0));
+    r.set_sync_hold(t(0), true);
+    let at = r.poll_timeout().unwrap();
+    r.handle_timeout(at);
+    assert!(r.wants_master());
+    r.handle_advert(at + SEC, &adv(PEER, 150, SEC, Version::V3));
+    assert!(!r.wants_master());
+    r.set_sync_hold(at + SEC, false);
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
+fn held_owner_starts_as_a_backup_wanting_master() {
+    let mut r = VirtualRouter::new(cfg(Version::V3, 255));
+    r.set_sync_hold(t(0), true);
+    r.handle_startup(t(0));
+    assert_eq!(r.state(), State::Backup);
+    assert!(r.wants_master());
+}

@@ -81,6 +81,7 @@ mod command;
 pub(crate) mod delivered;
 pub mod handover;
 pub mod reload;
+mod sync;
 pub mod tracking;
 
 use std::{
@@ -447,6 +448,15 @@ impl Agent {
     /// Turns the core's actions of instance `i` into commands, in the order
     /// the core emitted them, then syncs the deliver-all flag.
     fn drain(&mut self, i: usize, now: Instant) {
+        let changed = self.drain_actions(i, now);
+        let synced = self.enforce_groups(now);
+        if (changed || synced) && !self.tracking.groups.is_empty() {
+            self.notify_groups();
+        }
+    }
+
+    /// [`Agent::drain`] without the sync groups; true if the state changed.
+    fn drain_actions(&mut self, i: usize, now: Instant) -> bool {
         let inst = &mut self.instances[i];
         let id = inst.id;
         let mut first_round_sent = false;
@@ -512,8 +522,6 @@ impl Agent {
             self.commands
                 .push_back(Command::SetDeliverAll { id, on: wants });
         }
-        if changed && !self.tracking.groups.is_empty() {
-            self.notify_groups();
-        }
+        changed
     }
 }

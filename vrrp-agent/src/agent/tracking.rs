@@ -18,8 +18,9 @@
 //! - **Pending** weight-0 checks (no result yet) hold the instance in INIT:
 //!   it does not start the election until they have a result.
 //! - **Sync groups**: a member in FAULT puts every member in FAULT; a
-//!   pending member holds every member in INIT ([`sync_group`]). The
-//!   group's notify commands run on each change of the group's state.
+//!   pending member holds every member in INIT ([`sync_group`]); BACKUP
+//!   and MASTER are kept together by `sync.rs`. The group's notify
+//!   commands run on each change of the group's state.
 //!
 //! Every change of the effective priority or of a FAULT cause is logged
 //! with its reasons ([`Command::Tracking`]).
@@ -97,6 +98,11 @@ impl Agent {
     /// The record of every check (for status).
     pub fn checks(&self) -> Option<&CheckBook> {
         self.tracking.book.as_ref()
+    }
+
+    /// Every sync group with the state it last took (for status).
+    pub fn sync_groups(&self) -> impl Iterator<Item = (&SyncGroup, Option<GroupState>)> {
+        self.tracking.groups.iter().map(|g| (&g.cfg, g.state))
     }
 
     /// Whether the tracked interface `name` is up (never reported: up).
@@ -229,23 +235,10 @@ impl Agent {
     /// one (a retrack, a member's state change).
     pub(super) fn notify_groups(&mut self) {
         for g in 0..self.tracking.groups.len() {
-            let wishes: Vec<MemberWish> = self.tracking.groups[g]
-                .cfg
-                .instances
-                .iter()
-                .filter_map(|m| self.instances.iter().find(|i| i.cfg.name == *m))
-                .map(|inst| {
-                    let link_bad = !(inst.link_up && inst.source.is_some());
-                    if inst.track.fault.is_some() || link_bad {
-                        MemberWish::Fault
-                    } else if inst.track.pending {
-                        MemberWish::Pending
-                    } else if inst.router.state() == State::Master {
-                        MemberWish::Master
-                    } else {
-                        MemberWish::Backup
-                    }
-                })
+            let wishes: Vec<MemberWish> = self
+                .members(g)
+                .into_iter()
+                .map(|i| self.member_wish(i, false))
                 .collect();
             self.group_changed(g, sync_group(&wishes));
         }
@@ -258,12 +251,10 @@ impl Agent {
             return;
         }
         group.state = Some(state);
-        let word = match state {
-            GroupState::Init => return,
-            GroupState::Fault => "FAULT",
-            GroupState::Backup => "BACKUP",
-            GroupState::Master => "MASTER",
-        };
+        if state == GroupState::Init {
+            return;
+        }
+        let word = state.as_str();
         let name = group.cfg.name.clone();
         for argv in group.cfg.notify.commands("GROUP", &name, word, 0) {
             self.commands.push_back(Command::Notify {

@@ -246,6 +246,18 @@ pub enum GroupState {
     Master,
 }
 
+impl GroupState {
+    /// The state's name as keepalived and our status print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Init => "INIT",
+            GroupState::Fault => "FAULT",
+            GroupState::Backup => "BACKUP",
+            GroupState::Master => "MASTER",
+        }
+    }
+}
+
 /// keepalived's sync-group rule: what the group, and so every member, is,
 /// given what each member would be alone (module doc). An empty group is
 /// BACKUP.

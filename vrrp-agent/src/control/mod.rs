@@ -17,5 +17,6 @@ pub use server::{
 };
 pub use status::{
     CheckStatus, Counters, Histogram, INTERARRIVAL_BUCKETS, InstanceStatus, PeerMismatchStatus,
-    RxDropped, STATES, State, Status, TrackStatus, VipCounters, XdpStatus, render_table,
+    RxDropped, STATES, State, Status, SyncGroupStatus, TrackStatus, VipCounters, XdpStatus,
+    render_table,
 };

@@ -48,10 +48,26 @@ pub struct Status {
     /// Every `[[check]]`, in config order (SPEC wave 2).
     #[serde(default)]
     pub checks: Vec<CheckStatus>,
+    /// Extension: every `[[sync_group]]`, in config order.
+    #[serde(default)]
+    pub sync_groups: Vec<SyncGroupStatus>,
     /// Extension: connections to the control socket and the metrics
     /// endpoint refused because [`super::MAX_CONNECTIONS`] were open.
     #[serde(default)]
     pub connections_refused: u64,
+}
+
+/// One `[[sync_group]]` in the top-level `"sync_groups"` list:
+/// `{"name": "G1", "state": "BACKUP", "instances": ["VI_1", "VI_2"]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroupStatus {
+    /// Its name.
+    pub name: String,
+    /// `INIT`, `FAULT`, `BACKUP` or `MASTER`: the state its members are
+    /// held to (the one its notify last reported); `null` before the first.
+    pub state: Option<String>,
+    /// Its members, as configured.
+    pub instances: Vec<String>,
 }
 
 /// One entry of an instance's `"track"` list:

@@ -12,7 +12,8 @@ use super::Daemon;
 use crate::{
     checks::{CheckReport, TrackReport},
     control::{
-        CheckStatus, Histogram, InstanceStatus, PeerMismatchStatus, Status, TrackStatus, XdpStatus,
+        CheckStatus, Histogram, InstanceStatus, PeerMismatchStatus, Status, SyncGroupStatus,
+        TrackStatus, XdpStatus,
     },
     dataplane::{self, FamilyTag as _},
 };
@@ -129,6 +130,15 @@ impl Daemon {
                     .map(check_status)
                     .collect()
             }),
+            sync_groups: self
+                .agent
+                .sync_groups()
+                .map(|(cfg, state)| SyncGroupStatus {
+                    name: cfg.name.clone(),
+                    state: state.map(|s| s.as_str().to_owned()),
+                    instances: cfg.instances.clone(),
+                })
+                .collect(),
             connections_refused: self.conn_limit.refused(),
         }
     }

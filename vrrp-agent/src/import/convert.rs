@@ -122,8 +122,19 @@ struct Draft {
     /// Rendered `track` entries.
     track: Vec<Val<String>>,
     garp_repeat: Option<Val<u32>>,
-    /// `authentication` block position; judged once the version is known.
-    auth: Option<Source>,
+    /// The `authentication` block; judged once the version is known.
+    auth: Option<Auth>,
+    /// `unicast_src_ip` / `mcast_src_ip`.
+    unicast_src: Option<Val<IpAddr>>,
+}
+
+/// An `authentication` block as read.
+struct Auth {
+    at: Source,
+    /// `auth_type`, as written.
+    kind: Option<Val<String>>,
+    /// `auth_pass`, as written (keepalived sends its first 8 bytes).
+    pass: Option<Val<String>>,
 }
 
 /// The instance ready to render.
@@ -145,6 +156,8 @@ struct Instance {
     track: Vec<Val<String>>,
     garp_repeat: Val<u32>,
     garp_interval: Val<Duration>,
+    auth_pass: Option<Val<String>>,
+    unicast_src: Option<Val<IpAddr>>,
 }
 
 struct Converter {

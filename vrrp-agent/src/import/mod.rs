@@ -39,7 +39,11 @@
 //! `vrrp_version`, `state BACKUP`, `nopreempt`, `preempt`, `preempt_delay`, `accept`,
 //! `no_accept`, `vrrp_strict` / `strict_mode` (through the defaults they
 //! change), `virtual_ipaddress` addresses (a missing mask is /32 or /128, as
-//! in keepalived), `unicast_peer`, `garp_master_repeat`,
+//! in keepalived), `unicast_peer`, `unicast_src_ip` / `mcast_src_ip` (one
+//! keepalived handler: the advert source) as `unicast_src`,
+//! `authentication { auth_type PASS auth_pass TEXT }` on a VRRPv2 instance
+//! as `auth_pass` (the text as written: keepalived and vrrp-agent both send
+//! its first 8 bytes and warn when it is longer), `garp_master_repeat`,
 //! `vrrp_garp_master_repeat`, `vrrp_min_garp`, `vrrp_garp_interval`,
 //! `vrrp_gna_interval`, `router_id`,
 //! `include`/`includer`/`includem`/`includew`/`includeb`/`includea`;
@@ -63,7 +67,11 @@
 //! the election result is the same), an IPv6
 //! `virtual_ipaddress` whose link-local address is not first (moved first:
 //! RFC 9568 §5.2.9; keepalived sends them in file order and compares the
-//! list without regard to order), `unicast_peer` (vrrp-agent requires TTL
+//! list without regard to order), an IPv6 `virtual_ipaddress` without a
+//! link-local address (kept exactly as keepalived has it, since keepalived
+//! drops adverts whose address list differs from its own; RFC 9568 §5.2.9
+//! wants a link-local first, so both sides should add the same first line
+//! when they can), `unicast_peer` (vrrp-agent requires TTL
 //! 255 on receive, so the peers must share a link), `use_vmac` (vrrp-agent
 //! keeps the interface MAC and announces moves with gratuitous ARP / NA),
 //! `nopreempt`/`preempt_delay` that keepalived itself ignores (kept as
@@ -90,24 +98,21 @@
 //!   vrrp-agent kills it at the interval: the timeout becomes the interval).
 //! - `notify_master_rx_lower_pri`, global `notify_fifo`/`vrrp_notify_fifo`:
 //!   the actions run on those events would not happen.
-//! - `authentication` on a VRRPv2 instance (keepalived ignores it for v3 and
-//!   in strict mode): the keepalived peer drops adverts without it, and both
-//!   nodes become MASTER.
-//! - `unicast_src_ip`, `mcast_src_ip`: adverts leave from the interface's
-//!   primary address instead; a peer checking sources drops them.
+//! - `authentication` with `auth_type AH` (IPsec AH) on a VRRPv2 instance:
+//!   the keepalived peer drops adverts without it, and both nodes become
+//!   MASTER.
 //! - `mcast_dst_ip`, global `vrrp_mcast_group4`/`vrrp_mcast_group6`: the
 //!   peers would not hear each other.
 //! - `down_timer_adverts` other than 3: a different Master_Down_Interval.
 //! - `virtual_ipaddress` options `dev` (another interface) and `use_vmac`,
 //!   `virtual_ipaddress_excluded`, `virtual_routes`, `virtual_rules`: those
 //!   addresses, routes or rules would not move with mastership.
-//! - an IPv6 instance without a link-local VIP: one is added (the first
-//!   address must be link-local), which changes the advert's address list;
-//!   the keepalived peer must list it too.
 //! - `version 2` on an IPv6 instance: keepalived runs non-standard VRRPv2
 //!   over IPv6 there; vrrp-agent speaks v3.
 //!
-//! **Not carried, harmless** (listed, exit status 0): notification e-mail
+//! **Not carried, harmless** (listed, exit status 0): `authentication`
+//! that keepalived itself ignores (VRRPv3, strict mode, or without both a
+//! type and a password: it sends none either), notification e-mail
 //! (`notification_email*`, `smtp_*`), script security (`script_user`,
 //! `enable_script_security`), firewall integration (`vrrp_iptables`,
 //! `nftables*`), GARP refresh/lower-priority/delay tuning
@@ -122,9 +127,8 @@
 //! addresses and routes, and keywords the importer does not know (keepalived
 //! would reject a typo itself).
 //!
-//! Keys not in `config.rs` yet (authentication, `unicast_src_ip`, VIP
-//! options) are each one arm in [`convert`], ready to be carried when its
-//! key lands.
+//! Keys not in `config.rs` yet (VIP options) are each one arm in
+//! [`convert`], ready to be carried when their key lands.
 //!
 //! # Exit status of the command
 //!

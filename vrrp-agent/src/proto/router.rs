@@ -35,6 +35,22 @@
 //!
 //! Not in the RFCs, decided here:
 //!
+//! - **Sync groups** (keepalived 2.2.7 `vrrp_sync.c`; the agent drives
+//!   both inputs from the group's state). [`VirtualRouter::set_sync_hold`]
+//!   is keepalived's `vrrp_sync_can_goto_master` gate: while held, a
+//!   Backup whose Master_Down_Timer or Preempt timer fires (or an owner
+//!   starting up) stays Backup, Master_Down_Timer restarted (each expiry
+//!   lets the driver catch up with a suppressed advert), and
+//!   [`VirtualRouter::wants_master`] says so; an advert it follows or a
+//!   priority-0 advert withdraws the wish; released, it becomes Master at
+//!   once. [`VirtualRouter::handle_sync_backup`] is keepalived's
+//!   `vrrp_sync_backup`: a Master steps down to Backup *silently* — no
+//!   priority-0 advert, no last advert, as keepalived's
+//!   `vrrp_state_leave_master(isync, false)` — removes its VIPs and arms
+//!   Master_Down_Timer from now; the peer takes over when its own
+//!   Master_Down_Timer fires (a priority-0 advert would make it take over
+//!   after Skew_Time, but keepalived does not send one and a keepalived
+//!   peer is the judge).
 //! - **preempt_delay** (keepalived's option, applied the way its manual
 //!   describes it: "time until preemption after seeing a lower priority
 //!   master"): with `preempt` and a non-zero `preempt_delay`, a Backup that
@@ -151,6 +167,10 @@ pub struct VirtualRouter {
     down_base: Option<DownBase>,
     preempt_timer: Option<Instant>,
     master: Option<KnownMaster>,
+    /// Sync group gate: a takeover waits until every group-mate is ready.
+    sync_hold: bool,
+    /// A takeover timer fired while held: Master as soon as released.
+    wants_master: bool,
     actions: VecDeque<Action>,
 }
 
@@ -168,6 +188,8 @@ impl VirtualRouter {
             down_base: None,
             preempt_timer: None,
             master: None,
+            sync_hold: false,
+            wants_master: false,
             actions: VecDeque::new(),
         }
     }
@@ -284,7 +306,7 @@ impl VirtualRouter {
             }
             State::Backup => {
                 if due(self.master_down_timer) || due(self.preempt_timer) {
-                    self.become_master(now);
+                    self.take_over(now);
                 }
             }
             State::Init | State::Fault | State::Stop => {}
@@ -385,6 +407,41 @@ impl VirtualRouter {
         self.update_preempt_timer(now);
     }
 
+    /// Sync group gate (keepalived's `vrrp_sync_can_goto_master`): while
+    /// held, a Backup whose Master_Down_Timer or Preempt timer fires (or an
+    /// owner starting up) stays Backup and only [wants to be
+    /// Master](Self::wants_master); released, it becomes Master at once if
+    /// it wants to.
+    pub fn set_sync_hold(&mut self, now: Instant, held: bool) {
+        self.sync_hold = held;
+        if !held && self.wants_master && self.state == State::Backup {
+            self.become_master(now);
+        }
+    }
+
+    /// A held Backup's takeover timer fired: it would be Master but for its
+    /// sync group. Cleared by an advert it follows (a master is back), a
+    /// priority-0 advert (timer re-armed), or leaving Backup.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// The sync group goes BACKUP (keepalived's `vrrp_sync_backup`): a
+    /// Master becomes Backup without an advert, priority 0 or other (as
+    /// keepalived: the peer takes over when its Master_Down_Timer fires),
+    /// removes its VIPs and arms Master_Down_Timer from `now`. Other states
+    /// are unchanged.
+    pub fn handle_sync_backup(&mut self, now: Instant) {
+        if self.state != State::Master {
+            return;
+        }
+        self.set_state(State::Backup);
+        self.push(Action::RemoveVips);
+        self.clear_timers();
+        self.master = None;
+        self.arm_master_down(now, false);
+    }
+
     /// The next action to perform, oldest first.
     #[must_use = "a polled action is removed from the queue; dropping it loses it"]
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -408,12 +465,33 @@ impl VirtualRouter {
     /// Startup / interface up: RFC 9568 §6.4.1.
     fn start(&mut self, now: Instant) {
         self.clear_timers();
-        if self.priority == OWNER_PRIORITY {
+        if self.priority == OWNER_PRIORITY && !self.sync_hold {
             self.become_master(now);
+        } else if self.priority == OWNER_PRIORITY {
+            // Held by its sync group: a Backup that wants to be Master.
+            self.master_adver_interval = self.cfg.advert_interval;
+            self.set_state(State::Backup);
+            self.take_over(now);
         } else {
             self.master_adver_interval = self.cfg.advert_interval;
             self.set_state(State::Backup);
             self.arm_master_down(now, false);
+        }
+    }
+
+    /// Master_Down_Timer or Preempt timer expiry, or owner startup, through
+    /// the sync group gate (set_sync_hold).
+    fn take_over(&mut self, now: Instant) {
+        if self.sync_hold {
+            // Master_Down_Timer restarts, as keepalived's gate does: the
+            // driver catches up with an advert the data plane suppressed
+            // (a master that came back withdraws the wish) each time it
+            // fires.
+            self.preempt_timer = None;
+            self.arm_master_down(now, false);
+            self.wants_master = true;
+        } else {
+            self.become_master(now);
         }
     }
 
@@ -512,6 +590,7 @@ impl VirtualRouter {
         let from = self.state;
         if from != to {
             self.state = to;
+            self.wants_master = false;
             self.push(Action::StateChange { from, to });
         }
     }

@@ -220,10 +220,9 @@ impl XdpDataPlane {
             _pad1: [0; 2],
             ..*record
         };
-        let e = map_err(maps::LAST_SEEN);
-        let mut m: Array<_, LastSeen> =
-            Array::try_from(ebpf_map_mut(&mut self.ebpf, maps::LAST_SEEN)?).map_err(&e)?;
-        m.set(slot, entry, 0).map_err(&e)?;
+        self.last_seen
+            .set(slot, entry, 0)
+            .map_err(map_err(maps::LAST_SEEN))?;
         Ok(true)
     }
 

@@ -64,7 +64,7 @@ impl Converter {
         let master = state.as_ref().is_some_and(|s| s.v);
         let (preempt, preempt_delay) = self.preempt(&d, master, strict, priority.v);
         let accept_mode = accept_mode(&d, strict, version.v, priority.v);
-        self.authentication(&d, strict, version.v);
+        let auth_pass = self.authentication(&d, strict, version.v);
         let advert_interval = advert_interval(&d, version.v);
 
         let mut vips = d.vips;
@@ -94,6 +94,8 @@ impl Converter {
             track: d.track,
             garp_repeat,
             garp_interval,
+            auth_pass,
+            unicast_src: d.unicast_src,
         })
     }
 
@@ -228,31 +230,55 @@ impl Converter {
         (preempt, preempt_delay)
     }
 
-    /// `authentication`: ignored by keepalived itself with strict mode or
-    /// VRRPv3; otherwise a failover change.
-    fn authentication(&mut self, d: &Draft, strict: bool, version: u8) {
-        let Some(auth_at) = &d.auth else {
-            return;
+    /// `authentication`: `auth_type PASS` on VRRPv2 becomes `auth_pass`
+    /// (the text as written; keepalived and our config both use its first
+    /// 8 bytes and warn). Ignored by keepalived with strict mode or VRRPv3,
+    /// or without both a type and a password; AH is not supported.
+    fn authentication(&mut self, d: &Draft, strict: bool, version: u8) -> Option<Val<String>> {
+        let auth = d.auth.as_ref()?;
+        let (kind, pass) = match (&auth.kind, &auth.pass) {
+            (Some(k), Some(p)) if k.v == "PASS" || k.v == "AH" => (k, p),
+            _ => {
+                self.note_at(
+                    &auth.at,
+                    "authentication",
+                    Severity::Harmless,
+                    "keepalived sends no authentication without both `auth_type PASS` (or \
+                     AH) and `auth_pass`; nothing to set",
+                );
+                return None;
+            }
         };
         if strict || version == 3 {
+            let why = if version == 3 {
+                "VRRPv3"
+            } else {
+                "strict mode"
+            };
             self.note_at(
-                auth_at,
+                &auth.at,
                 "authentication",
                 Severity::Harmless,
-                "keepalived itself ignores authentication here (strict mode or VRRPv3); \
-                 nothing to set",
+                format!(
+                    "keepalived ignores authentication with {why} and sends none; nothing to \
+                     set (VRRPv3 has no authentication, RFC 5798 §9)"
+                ),
             );
-        } else {
+            return None;
+        }
+        if kind.v == "AH" {
             self.note_at(
-                auth_at,
+                &auth.at,
                 "authentication",
                 Severity::ChangesFailover,
-                "vrrp-agent does not send or check VRRPv2 authentication yet: the \
-                 keepalived peer would drop its adverts and both nodes become MASTER. \
-                 Remove `authentication` on the keepalived peer (and reload it) before \
-                 starting vrrp-agent",
+                "vrrp-agent does not support `auth_type AH` (IPsec AH): the keepalived peer \
+                 would drop its adverts and both nodes become MASTER. Use `auth_type PASS` \
+                 on both sides, or remove `authentication` on the keepalived peer (and \
+                 reload it) before starting vrrp-agent",
             );
+            return None;
         }
+        Some(pass.clone())
     }
 
     /// `garp_master_repeat` (instance, else global, else 1 with

@@ -1,9 +1,9 @@
 //! `vrrp_instance`: its keywords read into a [`Draft`], one `match` arm per
 //! keyword.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
-use super::{Converter, Draft, Val, block};
+use super::{Auth, Converter, Draft, Val, block};
 use crate::import::{Severity, parse::Stmt};
 
 impl Converter {
@@ -31,6 +31,7 @@ impl Converter {
             track: Vec::new(),
             garp_repeat: None,
             auth: None,
+            unicast_src: None,
         };
         for k in block(s) {
             self.instance_keyword(&mut d, k);
@@ -120,7 +121,7 @@ impl Converter {
                     d.garp_repeat = Some(Val::new(n as u32, s));
                 }
             }
-            "authentication" => d.auth = Some(s.at.clone()),
+            "authentication" => d.auth = Some(self.auth_block(s)),
             "track_script" | "track_interface" | "track_file" | "track_process" | "track_bfd" => {
                 self.track(&mut d.track, s)
             }
@@ -134,11 +135,18 @@ impl Converter {
                 "vrrp-agent has no notify for a lower-priority advert seen as MASTER: \
                  nothing runs then",
             ),
-            "unicast_src_ip" | "mcast_src_ip" => self.changes(
-                s,
-                "vrrp-agent sends from the interface's primary address: make this address \
-                 the primary one, or list the primary address in the peer's unicast_peer",
-            ),
+            // keepalived: one handler for both, the advert source.
+            "unicast_src_ip" | "mcast_src_ip" => {
+                if let Some(a) = self.one_arg(s) {
+                    match a.parse::<IpAddr>() {
+                        Ok(ip) => d.unicast_src = Some(Val::new(ip, s)),
+                        Err(_) => {
+                            let msg = format!("`{a}` is not an IP address");
+                            self.error(&s.at, s.keyword(), msg)
+                        }
+                    }
+                }
+            }
             "mcast_dst_ip" => self.changes(
                 s,
                 "vrrp-agent sends to 224.0.0.18 / ff02::12: use the standard group on the \
@@ -206,5 +214,33 @@ impl Converter {
                 "not a keyword the importer knows (keepalived.conf(5)); not carried",
             ),
         }
+    }
+
+    /// `authentication { auth_type PASS|AH  auth_pass TEXT }`.
+    fn auth_block(&mut self, s: &Stmt) -> Auth {
+        let mut a = Auth {
+            at: s.at.clone(),
+            kind: None,
+            pass: None,
+        };
+        for k in block(s) {
+            match k.keyword() {
+                "auth_type" => {
+                    if let Some(t) = self.one_arg(k) {
+                        a.kind = Some(Val::new(t.to_owned(), k));
+                    }
+                }
+                "auth_pass" => {
+                    if let Some(p) = self.one_arg(k) {
+                        a.pass = Some(Val::new(p.to_owned(), k));
+                    }
+                }
+                _ => self.harmless(
+                    k,
+                    "not a keyword of keepalived's authentication block; not carried",
+                ),
+            }
+        }
+        a
     }
 }

@@ -163,6 +163,12 @@ fn render_instance(out: &mut Rendered, i: &Instance) {
         }
         out.push_str("]\n");
     }
+    if let Some(p) = &i.unicast_src {
+        kv(out, "unicast_src", &toml_str(&p.v.to_string()), &p.from);
+    }
+    if let Some(p) = &i.auth_pass {
+        kv(out, "auth_pass", &toml_str(&p.v), &p.from);
+    }
     if i.version.v == 3 && !matches!(i.vips[0].v.addr, IpAddr::V6(_)) {
         kv(
             out,

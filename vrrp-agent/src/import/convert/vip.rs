@@ -1,8 +1,8 @@
 //! Addresses: `virtual_ipaddress` entries and their options,
-//! `unicast_peer` entries, and the link-local VIP that RFC 9568 §5.2.9 puts
+//! `unicast_peer` entries, and the link-local VIP that RFC 9568 §5.2.9 wants
 //! first.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::{Converter, Draft, Origin, Val};
 use crate::config::VirtualIp;
@@ -134,7 +134,8 @@ impl Converter {
         }
     }
 
-    /// RFC 9568 §5.2.9: the first IPv6 address of an advert is link-local.
+    /// RFC 9568 §5.2.9: the first IPv6 address of an advert is link-local;
+    /// moved first when listed, else the list is kept and the gap noted.
     pub(super) fn link_local_first(
         &mut self,
         at: &Source,
@@ -162,10 +163,9 @@ impl Converter {
             vips.insert(0, ll);
             return;
         }
-        let ll = VirtualIp {
-            addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, u16::from(vrid))),
-            prefix_len: 64,
-        };
+        // keepalived (without `vrrp_skip_check_adv_addr`) drops adverts whose
+        // address list differs from its own: adding a link-local VIP here
+        // alone would split the pair. Kept as keepalived has it.
         let first_at = vips
             .first()
             .and_then(|v| v.from.line())
@@ -174,18 +174,13 @@ impl Converter {
         self.note_at(
             &first_at,
             "virtual_ipaddress",
-            Severity::ChangesFailover,
+            Severity::Difference,
             format!(
-                "no link-local VIP: vrrp-agent needs one first (RFC 9568 §5.2.9) and added \
-                 {ll}; add `{ll}` as the first line of virtual_ipaddress on the keepalived \
-                 peer too, or the advert address lists differ"
-            ),
-        );
-        vips.insert(
-            0,
-            Val::rule(
-                ll,
-                "added by the importer: RFC 9568 §5.2.9 needs a link-local VIP first",
+                "no link-local VIP: the list is kept as keepalived has it (keepalived drops \
+                 adverts whose address list differs from its own), so the first address is \
+                 global where RFC 9568 §5.2.9 wants a link-local one, and strict receivers \
+                 drop these adverts. When you can, add `fe80::{vrid:x}/64` as the first line \
+                 on both sides (virtual_ipaddress here, virtual_ips in the converted file)"
             ),
         );
     }

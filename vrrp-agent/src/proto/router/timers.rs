@@ -39,6 +39,7 @@ impl VirtualRouter {
     }
 
     pub(super) fn arm_master_down(&mut self, at: Instant, resign: bool) {
+        self.wants_master = false;
         self.down_base = Some(DownBase { at, resign });
         self.rearm_master_down();
     }
