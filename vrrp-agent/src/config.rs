@@ -8,7 +8,8 @@
 //! key is close.
 //!
 //! `config/validate.rs` walks the document; this module holds what the rest of the
-//! agent uses: the validated types, loading, and the duration syntax.
+//! agent uses: the validated types, loading (`config/load.rs`), and the
+//! duration syntax (`config/duration.rs`).
 //!
 //! Keys beyond the SPEC (compatible extensions):
 //! - `check.init_fail` (default false, keepalived's `init_fail`): the check
@@ -30,7 +31,6 @@ use std::{
     ffi::OsString,
     fmt,
     net::{IpAddr, SocketAddr},
-    ops::Range,
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
@@ -55,8 +55,14 @@ pub const DEFAULT_GARP_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest accepted `preempt_delay` (keepalived's limit too).
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
 
+mod duration;
+mod load;
 mod validate;
 mod values;
+
+pub use duration::{format_duration, parse_duration};
+use load::line_col;
+pub use load::{ConfigError, Problem};
 
 /// `global.xdp` / `run --xdp`; defined with the data plane that interprets it.
 pub use crate::dataplane::XdpMode;
@@ -338,239 +344,6 @@ impl Instance {
             Family::V4 => VRRP_GROUP_V4.into(),
             Family::V6 => VRRP_GROUP_V6.into(),
         }
-    }
-}
-
-/// One problem found in a config file, with its 1-based position.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (in characters).
-    pub col: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Why a config file was rejected.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read config: {source}")]
-    Read {
-        /// The path as given.
-        file: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file was read but is invalid; every problem is listed.
-    #[error("{}", problems.iter().map(|p| p.render(file)).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        /// The path as given.
-        file: String,
-        /// Every problem, in file order.
-        problems: Vec<Problem>,
-    },
-}
-
-impl ConfigError {
-    /// The problems as `FILE:LINE:COL: message` lines (one line for a read error).
-    pub fn lines(&self) -> Vec<String> {
-        match self {
-            ConfigError::Read { .. } => vec![self.to_string()],
-            ConfigError::Invalid { file, problems } => {
-                problems.iter().map(|p| p.render(file)).collect()
-            }
-        }
-    }
-}
-
-impl Problem {
-    fn render(&self, file: &str) -> String {
-        format!("{file}:{}:{}: {}", self.line, self.col, self.message)
-    }
-}
-
-impl Config {
-    /// Reads and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::load_with_warnings(path).map(|(c, _)| c)
-    }
-
-    /// Like [`Config::load`], also returning warnings (valid but dubious
-    /// settings) as `FILE:LINE:COL: warning: message` lines.
-    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
-        let file = path.display().to_string();
-        let read_error = |source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        };
-        let bytes = std::fs::read(path).map_err(read_error)?;
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => Config::parse_preflight(text, &file),
-            Err(e) => Err(ConfigError::Invalid {
-                problems: vec![not_utf8(&bytes, e.valid_up_to())],
-                file,
-            }),
-        }
-    }
-
-    /// Validates config text; `file` is only used in messages.
-    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        Config::parse_with_warnings(text, file).map(|(c, _)| c)
-    }
-
-    /// Like [`Config::parse`], also returning warnings.
-    pub fn parse_with_warnings(
-        text: &str,
-        file: &str,
-    ) -> Result<(Config, Vec<String>), ConfigError> {
-        Config::parse_inner(text, file, false)
-    }
-
-    /// Like [`Config::parse_with_warnings`], also looking at the system:
-    /// every script and `exec` command exists and may be executed (an
-    /// error at its key), and a script writable by another user is a
-    /// warning. [`Config::load`] does this.
-    pub fn parse_preflight(text: &str, file: &str) -> Result<(Config, Vec<String>), ConfigError> {
-        Config::parse_inner(text, file, true)
-    }
-
-    fn parse_inner(
-        text: &str,
-        file: &str,
-        preflight: bool,
-    ) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut p = validate::Parser::new(text, preflight);
-        let cfg = p.document();
-        if p.problems.is_empty()
-            && let Some(cfg) = cfg
-        {
-            let warnings = positioned(text, p.warnings)
-                .into_iter()
-                .map(|w| format!("{file}:{}:{}: warning: {}", w.line, w.col, w.message))
-                .collect();
-            return Ok((cfg, warnings));
-        }
-        Err(ConfigError::Invalid {
-            file: file.to_owned(),
-            problems: positioned(text, p.problems),
-        })
-    }
-}
-
-/// Sorted, de-duplicated problems with line and column.
-fn positioned(text: &str, mut spans: Vec<(Range<usize>, String)>) -> Vec<Problem> {
-    spans.sort_by_key(|(s, _)| s.start);
-    spans.dedup();
-    spans
-        .into_iter()
-        .map(|(span, message)| {
-            let (line, col) = line_col(text, span.start);
-            Problem { line, col, message }
-        })
-        .collect()
-}
-
-/// The problem of a file that is not UTF-8, at its first invalid byte.
-fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Problem {
-    let valid = std::str::from_utf8(&bytes[..valid_up_to]).unwrap_or_default();
-    let (line, col) = line_col(valid, valid.len());
-    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
-    Problem {
-        line,
-        col,
-        message: format!(
-            "the config is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8 \
-             (e.g. `iconv -f latin1 -t utf-8`)"
-        ),
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before[line_start..].chars().count() + 1;
-    (line, col)
-}
-
-/// Parses a duration with a unit: `"10ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"`,
-/// `"250us"`. Exact (decimal arithmetic, no floats).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit_ns: u128 = match unit.trim() {
-        "ns" => 1,
-        "us" | "µs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" | "min" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "" => {
-            return Err(format!(
-                "duration `{s}` needs a unit (e.g. \"10ms\", \"1s\")"
-            ));
-        }
-        u => {
-            return Err(format!(
-                "unknown unit `{u}` in duration `{s}` (use ms, s, m or h)"
-            ));
-        }
-    };
-    let bad = || format!("`{s}` is not a duration (expected e.g. \"10ms\", \"1.5s\")");
-    let (int_s, frac_s) = match num.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (num, ""),
-    };
-    if (int_s.is_empty() && frac_s.is_empty()) || frac_s.contains('.') {
-        return Err(bad());
-    }
-    let int: u128 = if int_s.is_empty() {
-        0
-    } else {
-        int_s.parse().map_err(|_| bad())?
-    };
-    let mut ns = int.checked_mul(unit_ns).ok_or_else(bad)?;
-    // Fraction digits beyond the unit's resolution must be zero (no silent rounding).
-    let mut scale = unit_ns;
-    for d in frac_s.chars() {
-        let d = u128::from(d.to_digit(10).ok_or_else(bad)?);
-        if !scale.is_multiple_of(10) {
-            if d != 0 {
-                return Err(format!("duration `{s}` is finer than a nanosecond"));
-            }
-            continue;
-        }
-        scale /= 10;
-        ns += d * scale;
-    }
-    let ns = u64::try_from(ns).map_err(|_| format!("duration `{s}` is too long"))?;
-    Ok(Duration::from_nanos(ns))
-}
-
-/// Formats a duration the way the config accepts it back.
-pub fn format_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        "0s".into()
-    } else if ns.is_multiple_of(1_000_000_000) {
-        format!("{}s", ns / 1_000_000_000)
-    } else if ns.is_multiple_of(1_000_000) {
-        format!("{}ms", ns / 1_000_000)
-    } else if ns.is_multiple_of(1_000) {
-        format!("{}us", ns / 1_000)
-    } else {
-        format!("{ns}ns")
     }
 }
 

@@ -18,24 +18,26 @@ mod clock;
 mod config;
 mod counters;
 mod event;
+mod handover;
 pub mod mismatch;
 mod socket;
+mod stream;
 mod sys;
 mod xdp;
 
-use std::{
-    fmt, io,
-    task::{Context, Poll},
-};
+use std::{fmt, io};
 
 pub use clock::{age, monotonic_now_ns, now};
 pub use config::{DataPlaneConfig, Family, FamilyTag, VridEntry, vrid_key};
 pub use counters::{Counters, LastSeenInfo, VipCounters, VridCounters};
 pub use event::{DecodeError, Event, decode};
+pub use handover::{PendingXdp, PreparedXdp};
 pub use mismatch::PeerMismatch;
 pub use socket::SocketDataPlane;
+pub use stream::EventStream;
+use stream::Inner;
 pub use sys::{ifindex, ifname};
-use tracing::{debug, info, warn};
+use tracing::warn;
 pub use vrrp_common::VridKey;
 pub use xdp::{XdpDataPlane, xdp_built_in};
 
@@ -191,64 +193,6 @@ fn add_vrid(c: &mut VridCounters, b: &VridCounters) {
     }
 }
 
-/// The XDP program being loaded, verified and attached in the background
-/// (see [`DataPlane::open_fast`]).
-pub struct PendingXdp {
-    rx: tokio::sync::oneshot::Receiver<Result<PreparedXdp, DataPlaneError>>,
-}
-
-impl PendingXdp {
-    /// The program, attached, its maps filled for the configuration given
-    /// to [`DataPlane::open_fast`] and seeded from the socket path.
-    /// Cancel-safe.
-    pub async fn ready(&mut self) -> Result<PreparedXdp, DataPlaneError> {
-        (&mut self.rx).await.unwrap_or(Err(DataPlaneError::Io(
-            "XDP loader thread",
-            io::Error::other("exited without an answer"),
-        )))
-    }
-}
-
-/// An attached XDP program ready to take over from the socket path
-/// ([`DataPlane::switch_to_xdp`]); dropping it detaches it.
-pub struct PreparedXdp {
-    x: XdpDataPlane,
-    /// The configuration its maps were filled for.
-    cfg: DataPlaneConfig,
-    /// The socket path's counters when the program took over its records.
-    base: Base,
-}
-
-/// Loads the program, fills its maps for `cfg`, carries over the socket
-/// path's `LAST_SEEN` records (newest advert, `rx_total`, inter-arrival
-/// histogram) and attaches it. The socket path keeps running meanwhile.
-fn prepare_xdp(
-    cfg: &DataPlaneConfig,
-    view: &socket::SocketView,
-) -> Result<PreparedXdp, DataPlaneError> {
-    let mut x = XdpDataPlane::load(XdpMode::Auto)?;
-    x.apply_maps(cfg)?;
-    let snap = view.snapshot();
-    let mut base = Base {
-        counters: snap.counters,
-        vrids: snap.vrids,
-    };
-    for (key, rec) in &snap.last_seen {
-        if x.seed_last_seen(*key, rec)?
-            && let Some(c) = base.vrids.get_mut(key)
-        {
-            // Counted by LAST_SEEN.rx_total from now on.
-            c.valid = 0;
-        }
-    }
-    x.attach_all()?;
-    Ok(PreparedXdp {
-        x,
-        cfg: cfg.clone(),
-        base,
-    })
-}
-
 impl DataPlane {
     fn socket(s: SocketDataPlane) -> Self {
         DataPlane {
@@ -283,98 +227,6 @@ impl DataPlane {
         }
     }
 
-    /// Like [`DataPlane::open`], but in `Auto` mode without waiting for
-    /// the XDP program: loading and verifying it takes hundreds of
-    /// milliseconds, the socket path a few. Opens the socket path at once
-    /// and loads the program on a thread; hand the [`PendingXdp`]'s result
-    /// to [`DataPlane::switch_to_xdp`]. `Driver`/`Skb` load synchronously
-    /// (their errors must fail start-up) and `Off` never loads it: both
-    /// return no [`PendingXdp`]. Needs a tokio runtime.
-    pub fn open_fast(
-        cfg: &DataPlaneConfig,
-        mode: XdpMode,
-    ) -> Result<(Self, Option<PendingXdp>), DataPlaneError> {
-        if mode != XdpMode::Auto || !xdp_built_in() {
-            return Ok((DataPlane::open(cfg, mode)?, None));
-        }
-        let socket = SocketDataPlane::open(cfg)?;
-        let view = socket.view();
-        let socket = DataPlane::socket(socket);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let cfg = cfg.clone();
-        std::thread::Builder::new()
-            .name("xdp-load".into())
-            .spawn(move || {
-                lower_priority();
-                let t = std::time::Instant::now();
-                let r = prepare_xdp(&cfg, &view);
-                debug!(
-                    ms = t.elapsed().as_secs_f64() * 1e3,
-                    ok = r.is_ok(),
-                    "XDP program loaded and attached"
-                );
-                // The daemon may have stopped: then the program is dropped.
-                let _ = tx.send(r);
-            })
-            .map_err(|e| DataPlaneError::Io("XDP loader thread", e))?;
-        Ok((socket, Some(PendingXdp { rx })))
-    }
-
-    /// Hands over from the socket path to the prepared program `p`, which
-    /// then serves `cfg` (the configuration now, which may differ from the
-    /// one it was loaded for). Returns the ring buffer's event stream.
-    ///
-    /// No advert is lost: the program was attached with each VRID's
-    /// `LAST_SEEN` record carried over ([`PendingXdp`]), and the socket
-    /// keeps receiving until the caller drops the socket path's
-    /// [`EventStream`] after draining it: the program passes adverts on,
-    /// so the socket sees every advert up to then (an advert of the overlap
-    /// arrives twice, which the agent tolerates). The socket path's
-    /// counters at the carry-over become the base of the program's, so no
-    /// counter goes backwards; what the socket path counted later, during
-    /// the overlap, is not added (a counter may miss the adverts of the
-    /// overlap, never count one twice). The effective local priority of
-    /// each VRID is the caller's to set again
-    /// ([`DataPlane::set_local_priority`]). Quick: the slow parts
-    /// (verifier, attach) are done.
-    ///
-    /// On error the socket path stays in place (and `p` is detached).
-    pub fn switch_to_xdp(
-        &mut self,
-        p: PreparedXdp,
-        cfg: &DataPlaneConfig,
-    ) -> Result<EventStream, DataPlaneError> {
-        if !matches!(self.path, Path::Socket(_)) {
-            return Err(DataPlaneError::Config(
-                "XDP hand-over: the data plane is not on the socket path".into(),
-            ));
-        }
-        let PreparedXdp {
-            mut x,
-            cfg: loaded_for,
-            mut base,
-        } = p;
-        // Map writes cost the loop time: only after a reload.
-        if *cfg != loaded_for {
-            x.apply(cfg)?;
-        }
-        let events = EventStream {
-            inner: Inner::Ring(x.take_events()?),
-            not_link_local: Default::default(),
-        };
-        let old = std::mem::replace(&mut self.path, Path::Xdp(Box::new(x)));
-        if let Path::Socket(mut s) = old {
-            s.shutdown();
-        }
-        add_counters(&mut base.counters, &self.base.counters);
-        for (k, c) in &self.base.vrids {
-            add_vrid(base.vrids.entry(*k).or_default(), c);
-        }
-        self.base = base;
-        info!(mode = %self.mode(), "data plane handed over from sockets to XDP");
-        Ok(events)
-    }
-
     /// Applies a new configuration (reload).
     pub fn apply(&mut self, cfg: &DataPlaneConfig) -> Result<(), DataPlaneError> {
         match &mut self.path {
@@ -405,13 +257,10 @@ impl DataPlane {
 
     /// The event stream. Call once, inside a tokio runtime.
     pub fn events(&mut self) -> Result<EventStream, DataPlaneError> {
-        Ok(EventStream {
-            inner: match &mut self.path {
-                Path::Xdp(x) => Inner::Ring(x.take_events()?),
-                Path::Socket(s) => Inner::Socket(s.take_events()?),
-            },
-            not_link_local: Default::default(),
-        })
+        Ok(EventStream::new(match &mut self.path {
+            Path::Xdp(x) => Inner::Ring(x.take_events()?),
+            Path::Socket(s) => Inner::Socket(s.take_events()?),
+        }))
     }
 
     /// Sets or clears "deliver every advert" for one VRID.
@@ -514,20 +363,6 @@ impl DataPlane {
     }
 }
 
-/// Makes the calling thread yield the CPU to the daemon's (nice 19): the
-/// election runs on the socket path while the program is relocated and
-/// verified, which is seconds of CPU on a busy machine, and a starved
-/// election misses adverts (a false Master_Down at 10 ms adverts).
-fn lower_priority() {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: plain syscall on this thread's id; no memory is passed.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid.cast_unsigned(), 19) };
-    if r != 0 {
-        debug!(error = %io::Error::last_os_error(), "cannot lower the XDP loader's priority");
-    }
-}
-
 fn add_counters(c: &mut Counters, b: &Counters) {
     for (x, y) in c.stats.iter_mut().zip(b.stats) {
         *x += y;
@@ -546,71 +381,6 @@ pub mod objects {
     /// benchmark's baseline. A few hundred bytes.
     pub static BASELINE: &[u8] =
         aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-baseline"));
-}
-
-enum Inner {
-    Ring(xdp::RingEvents),
-    Socket(socket::SocketEvents),
-}
-
-/// The stream of [`Event`]s from either path.
-pub struct EventStream {
-    inner: Inner,
-    /// Peers already warned about for a first IPv6 address that is not
-    /// link-local (warned once each; bounded by [`mismatch::MAX_ENTRIES`]).
-    not_link_local: std::collections::HashSet<(u32, u8, std::net::IpAddr)>,
-}
-
-impl EventStream {
-    /// Polls for the next event.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, DataPlaneError>> {
-        let r = match &mut self.inner {
-            Inner::Ring(r) => r.poll_recv(cx),
-            Inner::Socket(s) => s.poll_recv(cx),
-        };
-        if let Poll::Ready(Ok(ev)) = &r {
-            self.warn_not_link_local(ev);
-        }
-        r
-    }
-
-    /// Warns once per peer about adverts accepted without a link-local
-    /// first IPv6 address (every new sender wakes the agent, so each is
-    /// seen here at least once).
-    fn warn_not_link_local(&mut self, ev: &Event) {
-        let Some(std::net::IpAddr::V6(first)) = ev.addrs.first() else {
-            return;
-        };
-        if first.segments()[0] & 0xffc0 == 0xfe80
-            || self.not_link_local.len() >= mismatch::MAX_ENTRIES
-            || !self.not_link_local.insert((ev.ifindex, ev.vrid, ev.src))
-        {
-            return;
-        }
-        warn!(
-            vrid = ev.vrid,
-            ifindex = ev.ifindex,
-            peer = %ev.src,
-            "adverts from {} for VRID {} list {first} first, not a link-local address \
-             (RFC 9568 §5.2.9; keepalived runs such configs with a warning): accepted and \
-             counted as rx_first_not_link_local; warned once per peer",
-            ev.src,
-            ev.vrid
-        );
-    }
-
-    /// The next event. Cancel-safe: an event is only removed when returned.
-    pub async fn recv(&mut self) -> Result<Event, DataPlaneError> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-}
-
-impl futures::Stream for EventStream {
-    type Item = Result<Event, DataPlaneError>;
-
-    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_recv(cx).map(Some)
-    }
 }
 
 #[cfg(test)]

@@ -1,35 +1,6 @@
-//! Transmit side: advertisements on a raw IP socket, gratuitous ARP /
-//! unsolicited NA frames on a packet socket.
-//!
-//! Source MAC: RFC 9568 §7.3 says adverts and announcements come from the
-//! virtual MAC 00-00-5E-00-01-{VRID}. keepalived without `use_vmac` sends from
-//! the interface's own MAC and announces the VIPs with it; we do the same, so
-//! a mixed keepalived / vrrp-agent pair behaves identically and no VMAC
-//! interface is needed. The kernel therefore fills in the Ethernet header of
-//! adverts (raw IP socket), and announcement frames carry the interface MAC.
-//!
-//! DSCP: adverts are network control traffic and are marked CS6 by default
-//! (DSCP 48, TOS / Traffic Class byte 0xc0), as keepalived marks them, so a
-//! congested queue that honours DSCP does not hold a healthy master's adverts
-//! behind bulk traffic until its backups take over. GARP / NA frames are
-//! layer 2 and carry no DSCP.
-//!
-//! Group membership: the data plane receives adverts below IP (XDP, or a
-//! packet socket with a link-layer membership), which never makes the kernel
-//! send an IGMP / MLD report. A switch or Linux bridge that snoops MLD (the
-//! bridge default) with a querier present then does not forward ff02::12 to
-//! our port and every router believes itself alone; for IGMP the same holds
-//! on switches that snoop the link-local 224.0.0.x range (a Linux bridge
-//! floods it). So each [`AdvertSender`] also holds the membership of
-//! 224.0.0.18 or ff02::12 on its interface: the kernel sends the reports,
-//! answers queries, and re-reports after a link flap (the membership belongs
-//! to the interface, which keeps it across down/up). One UDP socket per
-//! (network namespace, interface, family) joins, shared by the senders
-//! there and closed (leaving the group) with the last of them, so 255 VRIDs
-//! on a link cost one descriptor, not 255. A UDP socket that is bound to no
-//! port receives nothing, so the membership costs no per-advert copy to
-//! user space, and the raw advert socket is kept out of group delivery with
-//! `IP*_MULTICAST_ALL` off.
+//! Advert sockets (one raw socket per namespace, interface, source and
+//! DSCP, shared by the senders there) and the VRRP group memberships they
+//! hold (see the module doc of `tx`).
 
 use std::{
     io,
@@ -39,64 +10,15 @@ use std::{
         unix::fs::MetadataExt,
     },
     sync::{Arc, Mutex, PoisonError, Weak},
-    time::Duration,
 };
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockFilter, Socket, Type};
 use tokio::io::{Interest, unix::AsyncFd};
 use vrrp_common::IPPROTO_VRRP;
 
-use crate::{
-    config::VirtualIp,
-    proto::{
-        Advert, EmitError, V3Checksum, announce,
-        auth::{self, Password},
-        packet::{VRRP_GROUP_V4, VRRP_GROUP_V6},
-    },
-};
+use crate::proto::packet::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
-/// TX socket failures.
-#[derive(Debug, thiserror::Error)]
-pub enum TxError {
-    /// Creating or configuring a socket failed.
-    #[error("cannot set up {what} socket on {ifname}: {source}")]
-    Setup {
-        /// Which socket.
-        what: &'static str,
-        /// Interface.
-        ifname: String,
-        /// Cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Sending failed.
-    #[error("send to {dst} failed: {source}")]
-    Send {
-        /// Destination (address or interface).
-        dst: String,
-        /// Cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The destination is of the other address family.
-    #[error("cannot send to {dst}: the socket is {family}")]
-    Family {
-        /// Destination.
-        dst: IpAddr,
-        /// The socket's family.
-        family: &'static str,
-    },
-}
-
-/// DSCP of adverts unless configured otherwise: CS6, network control (RFC 4594).
-pub const DEFAULT_ADVERT_DSCP: u8 = 48;
-
-/// The IPv4 TOS / IPv6 Traffic Class byte for `dscp`: the DSCP in the upper
-/// six bits, ECN (the lower two) left to the network. `dscp` above 63 is cut
-/// to its six bits (the config rejects it before).
-pub fn dscp_to_tos(dscp: u8) -> u8 {
-    (dscp & 0x3f) << 2
-}
+use super::{DEFAULT_ADVERT_DSCP, TxError, dscp_to_tos};
 
 /// Sends VRRP messages (the bytes from `proto::packet::Advert::emit`) from
 /// one interface. TTL / hop limit 255 as RFC 9568 §5.1.1.3 / §5.1.2.3 require.
@@ -106,7 +28,7 @@ pub fn dscp_to_tos(dscp: u8) -> u8 {
 /// on a link send through one socket, so [`send_batch`] can hand the
 /// adverts that fall due together to the kernel in one `sendmmsg`.
 pub struct AdvertSender {
-    sock: Arc<AdvertSocket>,
+    pub(super) sock: Arc<AdvertSocket>,
     ifname: String,
     /// Holds the IGMP / MLD membership of the VRRP group on the interface
     /// for as long as the sender lives (see the module doc).
@@ -118,7 +40,7 @@ pub struct AdvertSender {
 /// Non-blocking, and in the reactor only while a send waits for buffer
 /// space ([`AdvertSocket::writable`]): registered for good, every advert
 /// sent would wake the loop once more for the EPOLLOUT edge it causes.
-struct AdvertSocket {
+pub(super) struct AdvertSocket {
     sock: Socket,
     src: IpAddr,
     ifindex: u32,
@@ -233,7 +155,11 @@ impl AdvertSocket {
 
     /// Sends `msgs` (destination, bytes) with as few `sendmmsg` calls as
     /// the kernel allows, pushing one result per message onto `results`.
-    async fn send_many(&self, msgs: &[(IpAddr, &[u8])], results: &mut Vec<Result<(), TxError>>) {
+    pub(super) async fn send_many(
+        &self,
+        msgs: &[(IpAddr, &[u8])],
+        results: &mut Vec<Result<(), TxError>>,
+    ) {
         let mut rest = msgs;
         while !rest.is_empty() {
             // A destination of the wrong family fails alone.
@@ -317,36 +243,6 @@ fn sendmmsg(sock: &Socket, msgs: &[(IpAddr, &[u8])], addrs: &[SockAddr]) -> io::
     // msg_len in the headers, which we own).
     let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), n, 0) };
     usize::try_from(r).map_err(|_| io::Error::last_os_error())
-}
-
-/// One advert to send: by whom, where to, and its bytes.
-pub struct Outgoing<'a> {
-    /// The instance's sender.
-    pub sender: &'a AdvertSender,
-    /// 224.0.0.18, ff02::12 or a unicast peer.
-    pub dst: IpAddr,
-    /// The message (from `Advert::emit`).
-    pub msg: &'a [u8],
-}
-
-/// Sends every advert of `batch`; consecutive adverts on one socket go in
-/// one `sendmmsg` (at 255 instances: one system call, not 255). Returns
-/// one result per advert, in order.
-pub async fn send_batch(batch: &[Outgoing<'_>]) -> Vec<Result<(), TxError>> {
-    let mut results = Vec::with_capacity(batch.len());
-    let mut rest = batch;
-    while let Some(first) = rest.first() {
-        let sock = &first.sender.sock;
-        let n = rest
-            .iter()
-            .take_while(|o| Arc::ptr_eq(&o.sender.sock, sock))
-            .count();
-        let (run, tail) = rest.split_at(n);
-        let msgs: Vec<(IpAddr, &[u8])> = run.iter().map(|o| (o.dst, o.msg)).collect();
-        sock.send_many(&msgs, &mut results).await;
-        rest = tail;
-    }
-    results
 }
 
 impl AdvertSender {
@@ -462,233 +358,5 @@ fn scope_for(a: &Ipv6Addr, ifindex: u32) -> u32 {
         ifindex
     } else {
         0
-    }
-}
-
-/// Sends whole Ethernet frames (gratuitous ARP, unsolicited NA) on one interface.
-pub struct FrameSender {
-    sock: AsyncFd<Socket>,
-    ifname: String,
-}
-
-impl FrameSender {
-    /// An AF_PACKET raw socket bound to `ifindex`; protocol 0 so it receives nothing.
-    pub fn new(ifname: &str, ifindex: u32) -> Result<FrameSender, TxError> {
-        let setup = |source| TxError::Setup {
-            what: "packet",
-            ifname: ifname.to_owned(),
-            source,
-        };
-        let sock =
-            Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0))).map_err(setup)?;
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = 0;
-        sll.sll_ifindex =
-            i32::try_from(ifindex).map_err(|_| setup(io::ErrorKind::InvalidInput.into()))?;
-        // SAFETY: the fd is a valid AF_PACKET socket and `sll` is a fully
-        // initialised sockaddr_ll whose size we pass.
-        let rc = unsafe {
-            libc::bind(
-                sock.as_raw_fd(),
-                (&raw const sll).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(setup(io::Error::last_os_error()));
-        }
-        sock.set_nonblocking(true).map_err(setup)?;
-        // SAFETY: `sock` owns a valid open file descriptor, which AsyncFd takes
-        // ownership of; nothing else closes or replaces it.
-        let sock = unsafe { AsyncFd::register_with_interest(sock, Interest::WRITABLE) }
-            .map_err(|e| setup(e.into()))?;
-        Ok(FrameSender {
-            sock,
-            ifname: ifname.to_owned(),
-        })
-    }
-
-    /// Sends one frame as is.
-    pub async fn send(&self, frame: &[u8]) -> Result<(), TxError> {
-        let send_err = |source| TxError::Send {
-            dst: self.ifname.clone(),
-            source,
-        };
-        loop {
-            let mut guard = self.sock.writable().await.map_err(send_err)?;
-            match guard.try_io(|s| s.get_ref().send(frame)) {
-                Ok(r) => return r.map(|_| ()).map_err(send_err),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Announces `vips` from `mac`: `repeat` rounds, `interval` apart, of one
-    /// gratuitous ARP (IPv4) or unsolicited NA (IPv6, from `ll_src`) per VIP
-    /// (RFC 9568 §6.4.1 / §6.4.2 on becoming Active). Returns frames sent;
-    /// stops at the first send error.
-    pub async fn announce(
-        &self,
-        mac: [u8; 6],
-        ll_src: Option<Ipv6Addr>,
-        vips: &[VirtualIp],
-        repeat: u32,
-        interval: Duration,
-    ) -> Result<u64, TxError> {
-        let frames = announce_frames(mac, ll_src, vips);
-        let mut sent = 0;
-        for round in 0..repeat {
-            if round > 0 && !interval.is_zero() {
-                tokio::time::sleep(interval).await;
-            }
-            for f in &frames {
-                self.send(f).await?;
-                sent += 1;
-            }
-        }
-        Ok(sent)
-    }
-}
-
-/// The announcement frames for `vips`: a gratuitous ARP per IPv4 VIP and an
-/// unsolicited NA per IPv6 VIP (source: `ll_src`, else the unspecified address
-/// is not allowed for NAs, so IPv6 VIPs are skipped without it).
-pub fn announce_frames(mac: [u8; 6], ll_src: Option<Ipv6Addr>, vips: &[VirtualIp]) -> Vec<Vec<u8>> {
-    vips.iter()
-        .filter_map(|v| match v.addr {
-            IpAddr::V4(a) => Some(announce::gratuitous_arp(mac, a)),
-            IpAddr::V6(a) => ll_src.map(|src| announce::unsolicited_na(mac, src, a)),
-        })
-        .collect()
-}
-
-/// The bytes of the last advert an instance sent, per destination.
-///
-/// A MASTER in steady state sends the same advert every interval: same
-/// priority, VIPs, source and destinations. Its bytes (header, VIP list,
-/// checksum) are built once and sent again until any input changes; a
-/// change of any of them builds them anew.
-#[derive(Debug, Default)]
-pub struct AdvertCache {
-    key: Option<(Advert, IpAddr, V3Checksum, Option<Password>)>,
-    msgs: Vec<(IpAddr, Vec<u8>)>,
-}
-
-impl AdvertCache {
-    /// The message for `dst`: the cached bytes when `advert`, `src`,
-    /// `checksum` and the VRRPv2 `password` are those they were built
-    /// from, else built now (and cached).
-    pub fn get(
-        &mut self,
-        advert: &Advert,
-        src: IpAddr,
-        dst: IpAddr,
-        checksum: V3Checksum,
-        password: Option<&Password>,
-    ) -> Result<&[u8], EmitError> {
-        let same = self.key.as_ref().is_some_and(|(a, s, c, p)| {
-            a == advert && *s == src && *c == checksum && p.as_ref() == password
-        });
-        if !same {
-            self.key = None;
-            self.msgs.clear();
-        }
-        let i = match self.msgs.iter().position(|(d, _)| *d == dst) {
-            Some(i) => i,
-            None => {
-                let mut msg = advert.emit(src, dst, checksum)?;
-                if let Some(pass) = password {
-                    auth::set_password(&mut msg, pass);
-                }
-                if self.key.is_none() {
-                    self.key = Some((advert.clone(), src, checksum, password.copied()));
-                }
-                self.msgs.push((dst, msg));
-                self.msgs.len() - 1
-            }
-        };
-        Ok(&self.msgs[i].1)
-    }
-
-    /// The bytes last built for `dst`, if any.
-    pub fn cached(&self, dst: IpAddr) -> Option<&[u8]> {
-        self.msgs
-            .iter()
-            .find(|(d, _)| *d == dst)
-            .map(|(_, m)| m.as_slice())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn advert(priority: u8) -> Advert {
-        Advert {
-            version: crate::proto::Version::V3,
-            vrid: 7,
-            priority,
-            interval: Duration::from_millis(100),
-            addrs: vec!["192.0.2.10".parse().unwrap()],
-        }
-    }
-
-    /// The cache gives exactly what `emit` builds, for every change of
-    /// its inputs: a stale advert on the wire would carry an old priority
-    /// or VIP list.
-    #[test]
-    fn cached_advert_is_rebuilt_when_any_input_changes() {
-        let src: IpAddr = "192.0.2.1".parse().unwrap();
-        let other_src: IpAddr = "192.0.2.2".parse().unwrap();
-        let group: IpAddr = VRRP_GROUP_V4.into();
-        let peer: IpAddr = "192.0.2.3".parse().unwrap();
-        let mut more_vips = advert(100);
-        more_vips.addrs.push("192.0.2.11".parse().unwrap());
-        let mut cache = AdvertCache::default();
-        let cases = [
-            (advert(100), src, group, V3Checksum::default()),
-            (advert(100), src, group, V3Checksum::default()),
-            (advert(0), src, group, V3Checksum::default()),
-            (advert(100), src, group, V3Checksum::default()),
-            (advert(100), src, peer, V3Checksum::default()),
-            (more_vips, src, group, V3Checksum::default()),
-            (advert(100), other_src, group, V3Checksum::default()),
-            (advert(100), src, group, V3Checksum::Rfc9568),
-        ];
-        for (a, s, d, c) in cases {
-            let want = a.emit(s, d, c).unwrap();
-            assert_eq!(
-                cache.get(&a, s, d, c, None).unwrap(),
-                want.as_slice(),
-                "{a:?} {s} {d} {c:?}"
-            );
-        }
-        // A password (VRRPv2) is part of the key too: set, changed, removed.
-        let mut v2 = advert(100);
-        v2.version = crate::proto::Version::V2;
-        v2.interval = std::time::Duration::from_secs(1);
-        let c = V3Checksum::default();
-        for pass in [None, Some(*b"secret\0\0"), Some(*b"other\0\0\0"), None] {
-            let mut want = v2.emit(src, group, c).unwrap();
-            if let Some(p) = &pass {
-                assert!(auth::set_password(&mut want, p));
-            }
-            assert_eq!(
-                cache.get(&v2, src, group, c, pass.as_ref()).unwrap(),
-                want.as_slice(),
-                "{pass:?}"
-            );
-        }
-    }
-
-    /// The DSCP goes in the upper six bits; the ECN bits stay clear.
-    #[test]
-    fn dscp_maps_to_the_tos_byte() {
-        assert_eq!(dscp_to_tos(DEFAULT_ADVERT_DSCP), 0xc0, "CS6");
-        assert_eq!(dscp_to_tos(46), 0xb8, "EF");
-        assert_eq!(dscp_to_tos(0), 0);
-        assert_eq!(dscp_to_tos(63), 0xfc);
     }
 }
