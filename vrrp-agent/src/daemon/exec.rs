@@ -225,6 +225,7 @@ impl Daemon {
         adverts.clear();
     }
 
+    // Long because: one arm per `Command` variant, each a few lines of I/O.
     async fn exec(&mut self, cmd: Command) {
         let id = match &cmd {
             Command::ApplyDataPlane => {

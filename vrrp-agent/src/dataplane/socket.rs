@@ -71,6 +71,7 @@ impl SocketState {
     /// Validates one frame received on `ifindex` at `ts_ns` (monotonic) the
     /// way the XDP program does; returns the event for a valid advert of a
     /// configured VRID.
+    // Long because: the XDP program's checks in its order, one step each, to compare side by side.
     pub(crate) fn process(&mut self, frame: &[u8], ifindex: u32, ts_ns: u64) -> Option<Event> {
         if !self.desired.ifindexes.contains(&ifindex) {
             return None;

@@ -27,6 +27,8 @@ use super::{DEFAULT_ADVERT_DSCP, TxError, dscp_to_tos};
 /// interface, source address, DSCP), like the group membership: 255 VRIDs
 /// on a link send through one socket, so [`send_batch`] can hand the
 /// adverts that fall due together to the kernel in one `sendmmsg`.
+///
+/// [`send_batch`]: super::send_batch
 pub struct AdvertSender {
     pub(super) sock: Arc<AdvertSocket>,
     ifname: String,

@@ -20,6 +20,7 @@ use crate::proto::packet::{Family, V3Checksum, Version};
 impl Parser<'_> {
     /// One `[[instance]]`; `seen` gets what the cross-instance checks need.
     /// (~110 lines: one getter per key, in the order of [`Instance`]'s fields.)
+    // Long because: one getter per `[[instance]]` key in the order of `Instance`'s fields.
     pub(super) fn instance(
         &mut self,
         v: &Val<'_>,

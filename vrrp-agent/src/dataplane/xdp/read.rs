@@ -208,6 +208,8 @@ impl XdpDataPlane {
     /// Warns (rate-limited, see [`PeerMismatches`]) about peers whose
     /// adverts the program dropped since the last look; looks at most every
     /// [`SCAN_EVERY_NS`].
+    ///
+    /// [`PeerMismatches`]: crate::dataplane::mismatch::PeerMismatches
     pub fn warn_mismatches(&mut self) {
         let now = monotonic_now_ns();
         if self.mismatch_scan_ns != 0 && now.saturating_sub(self.mismatch_scan_ns) < SCAN_EVERY_NS {
