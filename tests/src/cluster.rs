@@ -144,7 +144,9 @@ impl Agent {
     /// The last `n` lines of the agent's log.
     pub fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        // aya's loader logs hundreds of relocation lines at debug level;
+        // the agent's own lines are what a failure needs.
+        let lines: Vec<&str> = text.lines().filter(|l| !l.contains(" aya_obj::")).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 

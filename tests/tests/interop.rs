@@ -110,8 +110,13 @@ fn keepalived_master(v: Variant, tag: &str) {
     let lab = Lab::new(tag, 2);
     let hosts = [lab.router(0), lab.router(1)];
     let mut ka = start_keepalived(&lab, 0, &v, 150);
-    let agent = lab.agent(1, &v.agent_config(100));
     let settle = v.settle();
+    // keepalived is MASTER before we start: a router that starts while
+    // nobody advertises becomes MASTER after Master_Down_Interval, as the
+    // RFC says, and keepalived (IPv6: waiting for its link-local address)
+    // can take longer than that to send its first advert.
+    wait_holder(&hosts, v.probe, 0);
+    let agent = lab.agent(1, &v.agent_config(100));
 
     agent.wait_state("VI_1", "BACKUP", settle).unwrap();
     wait_holder(&hosts, v.probe, 0);
@@ -132,7 +137,7 @@ fn keepalived_master(v: Variant, tag: &str) {
         agent.state("VI_1").as_deref(),
         Some("BACKUP"),
         "{}",
-        agent.log_tail(20)
+        agent.log_tail(60)
     );
 
     // keepalived stops gracefully (priority 0): we take over.

@@ -187,6 +187,14 @@ impl Daemon {
         let mut io = HashMap::new();
         let mut frames = HashMap::new();
         let now = dataplane::now();
+        // An instance still waiting for its advert source (no address yet,
+        // IPv6 link-local tentative) cannot elect before it has one, so an
+        // early start on the socket path gains it nothing; and the
+        // socket-to-XDP hand-over of an instance that is still in FAULT lost
+        // the master's adverts in about one start in four in the keepalived
+        // IPv6 interop test (root cause not found yet). Such a start loads
+        // XDP first, as before the fast start.
+        let all_sourced = resolved.iter().all(|r| r.source.is_some());
         for (inst, r) in cfg.instances.iter().zip(resolved) {
             let (id, i) = Io::open(
                 &mut agent,
@@ -200,8 +208,12 @@ impl Daemon {
         }
         steps.done("advert sockets");
         let xdp = opts.xdp_mode(&cfg);
-        let (mut dataplane, pending_xdp) =
-            DataPlane::open_fast(&dataplane_config(&agent), xdp).context("data plane")?;
+        let (mut dataplane, pending_xdp) = if all_sourced {
+            DataPlane::open_fast(&dataplane_config(&agent), xdp)
+        } else {
+            DataPlane::open(&dataplane_config(&agent), xdp).map(|d| (d, None))
+        }
+        .context("data plane")?;
         let events = dataplane.events()?;
         info!(mode = %dataplane.mode(), xdp_loading = pending_xdp.is_some(), "data plane ready");
         steps.done("data plane");
