@@ -119,6 +119,7 @@ impl Converter {
         Some(us)
     }
 
+    // Long because: one match arm per keyword of keepalived's `vrrp_script`.
     fn vrrp_script(&mut self, def: &mut CheckDef, s: &Stmt) -> bool {
         let mut command = None;
         let mut interval = None;
