@@ -200,6 +200,29 @@ pub fn mac_string(ns: &Netns) -> String {
     ns.mac_string("eth0").unwrap_or_default()
 }
 
+/// The config of one VRRPv3 instance, `VI_1`, VRID 51 on `eth0`, at
+/// `priority`, adverts every `interval`; `vips` is the body of the
+/// `virtual_ips` array (e.g. `"192.0.2.10/24"`) and `extra` lines are
+/// appended to the instance. `{SOCKET}` is filled in by [`Lab::agent`].
+pub fn one_instance_config(priority: u8, interval: &str, vips: &str, extra: &str) -> String {
+    format!(
+        r#"[global]
+router_id = "r{priority}"
+control_socket = "{{SOCKET}}"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = {priority}
+version = 3
+advert_interval = "{interval}"
+virtual_ips = [{vips}]
+{extra}
+"#
+    )
+}
+
 /// Polls `f` every 5 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();

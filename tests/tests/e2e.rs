@@ -11,7 +11,10 @@ use std::{net::IpAddr, time::Duration};
 
 use nix::sys::signal::Signal;
 use tests::{
-    cluster::{Agent, Lab, has_address, mac_string, neigh_mac, ping, wait_holder, wait_until},
+    cluster::{
+        Agent, Lab, has_address, mac_string, neigh_mac, one_instance_config, ping, wait_holder,
+        wait_until,
+    },
     frames::{Advert, Checksum, Envelope},
 };
 
@@ -30,22 +33,7 @@ fn master_and_backup(lab: &Lab, master: &str, backup: &str) -> (Agent, Agent) {
 
 /// A one-instance config.
 fn config(priority: u8, extra: &str) -> String {
-    format!(
-        r#"[global]
-router_id = "r{priority}"
-control_socket = "{{SOCKET}}"
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = {priority}
-version = 3
-advert_interval = "100ms"
-virtual_ips = ["{VIP}/24"]
-{extra}
-"#
-    )
+    one_instance_config(priority, "100ms", &format!("\"{VIP}/24\""), extra)
 }
 
 #[test]

@@ -10,27 +10,13 @@
 
 use std::{thread, time::Duration};
 
-use tests::cluster::{Agent, Lab, wait_until};
+use tests::cluster::{Agent, Lab, one_instance_config, wait_until};
 
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// A one-instance IPv4 config at `priority`, adverts every `interval`.
 fn config(priority: u8, interval: &str) -> String {
-    format!(
-        r#"[global]
-router_id = "r{priority}"
-control_socket = "{{SOCKET}}"
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = {priority}
-version = 3
-advert_interval = "{interval}"
-virtual_ips = ["192.0.2.10/24"]
-"#
-    )
+    one_instance_config(priority, interval, "\"192.0.2.10/24\"", "")
 }
 
 /// The agent's log without the loader's debug lines.

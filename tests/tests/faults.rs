@@ -18,7 +18,8 @@ use std::{
 use nix::sys::signal::Signal;
 use tests::{
     cluster::{
-        Agent, Lab, has_address, mac_string, neigh_mac, ping, sole_holder, wait_holder, wait_until,
+        Agent, Lab, has_address, mac_string, neigh_mac, one_instance_config, ping, sole_holder,
+        wait_holder, wait_until,
     },
     faults::{
         Capture, add_vrrp_loss, expected_false_takeovers, max_gap_ns, remove_vrrp_loss,
@@ -32,21 +33,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 
 /// A one-instance config (VRRPv3, VRID 51) with adverts every `interval`.
 fn config(priority: u8, interval: &str, vips: &str) -> String {
-    format!(
-        r#"[global]
-router_id = "r{priority}"
-control_socket = "{{SOCKET}}"
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = {priority}
-version = 3
-advert_interval = "{interval}"
-virtual_ips = [{vips}]
-"#
-    )
+    one_instance_config(priority, interval, vips, "")
 }
 
 fn v4(priority: u8, interval: &str) -> String {

@@ -9,27 +9,13 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tests::cluster::{Lab, has_address};
+use tests::cluster::{Lab, has_address, one_instance_config};
 
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// A one-instance config for VIP `vip` at `priority`.
 fn config(priority: u8, vip: &str) -> String {
-    format!(
-        r#"[global]
-router_id = "r{priority}"
-control_socket = "{{SOCKET}}"
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = {priority}
-version = 3
-advert_interval = "100ms"
-virtual_ips = ["{vip}/24"]
-"#
-    )
+    one_instance_config(priority, "100ms", &format!("\"{vip}/24\""), "")
 }
 
 /// Whether `addr` is on eth0 of router 0 with the label `eth0:own` (set
